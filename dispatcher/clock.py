@@ -1,0 +1,56 @@
+"""Time as the dispatcher sees it: an injectable clock and one text format.
+
+Every due time is computed here in Python, never with SQLite's ``'now'``, so
+tests can drive a whole run with :class:`ManualClock`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
+
+
+class ManualClock:
+    """A clock that only moves when told to; ``sleep`` moves it at once."""
+
+    def __init__(self, start: datetime) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def sleep(self, seconds: float) -> None:
+        self.advance(seconds)
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._now += timedelta(seconds=max(seconds, 0.0))
+
+
+def to_text(moment: datetime) -> str:
+    """The stored form, the same as the schema's strftime('%Y-%m-%dT%H:%M:%fZ')."""
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def from_text(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

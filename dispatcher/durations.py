@@ -1,0 +1,33 @@
+"""Durations as users type them: ``500ms``, ``5s``, ``5m``, ``2h``, ``7d``, or bare seconds."""
+
+from __future__ import annotations
+
+import math
+import re
+
+from .errors import DispatcherError
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``text``; raises DispatcherError for anything else."""
+    match = _PATTERN.match(text)
+    if not match:
+        raise DispatcherError(
+            f"invalid duration {text!r}: use a number with ms, s, m, h or d (e.g. 500ms, 5s, 2h)"
+        )
+    seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    if not math.isfinite(seconds):
+        raise DispatcherError(f"invalid duration {text!r}: too large")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest exact spelling, so ``parse_duration(format_duration(x)) == x``."""
+    millis = round(seconds * 1000)
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if millis and millis % size == 0:
+            return f"{millis // size}{unit}"
+    return f"{millis}ms"

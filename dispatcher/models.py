@@ -1,0 +1,117 @@
+"""The dispatcher's data, as small frozen dataclasses. No behaviour, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Order = Literal["asc", "desc"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Delivery settings after the endpoint > config > built-in chain is applied."""
+
+    order: Order
+    batch_size: int
+    timeout: float  # seconds: the whole request's deadline
+    max_attempts: int  # counts the first try
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    id: int
+    name: str | None
+    url: str
+    secret: str
+    events: tuple[str, ...]
+    enabled: bool
+    disabled_reason: str | None
+    disabled_at: str | None
+    # The endpoint's own overrides; None means "use the global setting".
+    order: Order | None
+    batch_size: int | None
+    timeout: float | None
+    max_attempts: int | None
+    consecutive_failures: int
+    last_success_at: str | None
+    last_error: str | None
+    created_at: str
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    type: str
+    payload: str  # the JSON text exactly as the producer stored it
+    created_at: str
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One request's worth of events for one endpoint, fixed at its first attempt."""
+
+    id: str
+    endpoint_id: int
+    events: tuple[Event, ...]
+    attempts: int  # requests already made for this batch
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one request came to. ``ok`` only for a 2xx within the deadline."""
+
+    ok: bool
+    started_at: str
+    duration_ms: int
+    status_code: int | None = None
+    error: str | None = None
+    response_excerpt: str | None = None
+
+
+@dataclass(frozen=True)
+class Attempt:
+    id: int
+    endpoint: int
+    batch_id: str
+    event_ids: tuple[int, ...]
+    started_at: str
+    duration_ms: int
+    status_code: int | None
+    error: str | None
+    response_excerpt: str | None
+
+
+@dataclass(frozen=True)
+class EndpointStatus:
+    endpoint: int
+    url: str
+    enabled: bool
+    pending: int
+    in_flight: int
+    delivered: int
+    dead: int
+    consecutive_failures: int
+    last_success_at: str | None
+    last_error: str | None
+    oldest_pending_age_s: float | None
+
+
+@dataclass
+class RunSummary:
+    """What one ``process`` run did, added up across its workers."""
+
+    requests: int = 0
+    delivered: int = 0  # events
+    failures: int = 0  # requests
+    retries: int = 0  # batches rescheduled
+    dead: int = 0  # events
+    errors: list[str] = field(default_factory=list)  # the dispatcher's own faults
+
+    def add(self, other: RunSummary) -> None:
+        self.requests += other.requests
+        self.delivered += other.delivered
+        self.failures += other.failures
+        self.retries += other.retries
+        self.dead += other.dead
+        self.errors.extend(other.errors)

@@ -1,0 +1,58 @@
+"""The payload rule, applied before anything reaches the database.
+
+A payload is RFC 8259 JSON (no NaN or Infinity) whose top level is an object
+or an array. JSON text is checked and then stored exactly as given, never
+re-serialized, so a producer's bytes are the bytes a receiver gets.
+The schema's CHECK constraint enforces the same rule for rows inserted
+around this module.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, NoReturn
+
+from .errors import DispatcherError
+
+Payload = dict[str, Any] | list[Any] | str | bytes
+
+
+def _refuse_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not JSON")
+
+
+def payload_text(payload: Any) -> str:
+    """The text to store for ``payload``; raises DispatcherError if it breaks the rule."""
+    if isinstance(payload, bytes):
+        try:
+            payload = payload.decode("utf-8")
+        except UnicodeDecodeError:
+            raise DispatcherError("invalid payload: not UTF-8") from None
+    if isinstance(payload, str):
+        try:
+            value = json.loads(payload, parse_constant=_refuse_constant)
+        except ValueError as error:
+            raise DispatcherError(f"invalid payload: {error}") from None
+        _check_top_level(value)
+        return payload
+    if isinstance(payload, (dict, list)):
+        try:
+            return json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        except (TypeError, ValueError) as error:
+            raise DispatcherError(f"invalid payload: {error}") from None
+    raise DispatcherError(
+        f"invalid payload: expected a dict, a list or JSON text, not {type(payload).__name__}"
+    )
+
+
+def _check_top_level(value: object) -> None:
+    if not isinstance(value, (dict, list)):
+        raise DispatcherError(
+            f"invalid payload: must be a JSON object or array, not {type(value).__name__}"
+        )
+
+
+def check_type(event_type: Any) -> str:
+    if not isinstance(event_type, str) or not event_type.strip():
+        raise DispatcherError("invalid event type: must be non-empty text")
+    return event_type

@@ -1,0 +1,105 @@
+"""One POST: a deadline on the whole exchange, no redirects, a capped response.
+
+HTTP only; no database. Each worker thread owns one :class:`Sender` (requests'
+Session is not documented as thread-safe) and keeps its connections alive.
+"""
+
+from __future__ import annotations
+
+import time
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from . import __version__
+from .clock import Clock, to_text
+from .models import Outcome
+
+RESPONSE_CAP = 64 * 1024
+USER_AGENT = f"dispatcher/{__version__}"
+
+
+class Sender:
+    def __init__(self) -> None:
+        session = requests.Session()
+        # Proxies and .netrc from the environment would silently change where
+        # signed payloads go; the queue does its own retrying.
+        session.trust_env = False
+        adapter = HTTPAdapter(max_retries=0, pool_connections=4, pool_maxsize=4)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        self.session = session
+
+    def close(self) -> None:
+        self.session.close()
+
+    def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float, clock: Clock) -> Outcome:
+        """POST ``body``; a 2xx whose response ends within ``timeout`` seconds is success."""
+        started_at = to_text(clock.now())
+        start = time.monotonic()
+        deadline = start + timeout
+        status: int | None = None
+        excerpt: str | None = None
+        error: str | None = None
+        try:
+            response = self.session.post(
+                url,
+                data=body,
+                headers={"Content-Type": "application/json", "User-Agent": USER_AGENT, **headers},
+                timeout=(timeout, timeout),
+                allow_redirects=False,
+                stream=True,
+            )
+            try:
+                status = response.status_code
+                content, complete = _read_capped(response, deadline)
+                excerpt = content.decode("utf-8", errors="replace")
+                if not complete:
+                    error = f"response not finished within the {timeout:g}s deadline"
+                elif 300 <= status < 400:
+                    error = f"HTTP {status}: redirect to {response.headers.get('Location', '?')} not followed"
+                elif not 200 <= status < 300:
+                    error = f"HTTP {status}"
+            finally:
+                response.close()
+        except requests.Timeout:
+            error = f"timed out after {timeout:g}s"
+        except requests.ConnectionError as exc:
+            error = f"connection failed: {_reason(exc)}"
+        except requests.RequestException as exc:
+            error = f"request failed: {_reason(exc)}"
+        return Outcome(
+            ok=error is None,
+            started_at=started_at,
+            duration_ms=round((time.monotonic() - start) * 1000),
+            status_code=status,
+            error=error,
+            response_excerpt=excerpt,
+        )
+
+
+def _read_capped(response: requests.Response, deadline: float) -> tuple[bytes, bool]:
+    """Up to RESPONSE_CAP bytes of the body; False if the deadline passed first.
+
+    ``read1`` returns whatever has arrived, so a receiver dripping bytes is
+    noticed at the next one rather than after a full buffer.
+    """
+    raw = response.raw
+    chunks: list[bytes] = []
+    size = 0
+    while size < RESPONSE_CAP:
+        if time.monotonic() > deadline:
+            return b"".join(chunks), False
+        chunk = raw.read1(RESPONSE_CAP - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks), True
+
+
+def _reason(exc: Exception) -> str:
+    """The innermost cause, in one line."""
+    while exc.__context__ is not None and str(exc.__context__):
+        exc = exc.__context__  # type: ignore[assignment]
+    return " ".join(str(exc).split()) or type(exc).__name__
