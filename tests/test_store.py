@@ -1,0 +1,142 @@
+"""The storage module on a real SQLite file: schema, pragmas, leases, and index-only claims."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from dispatcher import endpoints
+from dispatcher.clock import ManualClock
+from dispatcher.models import Outcome
+from dispatcher.queue import Queue
+from dispatcher.settings import BUILT_IN
+from dispatcher.store import LEASE_MARGIN_S, SCHEMA_VERSION, Store, schema_sql
+
+
+def add(store: Store, **options: object) -> int:
+    return endpoints.add(store, "http://127.0.0.1:9/hook", secret="s", **options).id  # type: ignore[arg-type]
+
+
+def ok(clock: ManualClock) -> Outcome:
+    return Outcome(ok=True, started_at="2026-11-22T10:00:00.000Z", duration_ms=1, status_code=200)
+
+
+def test_every_connection_gets_wal_foreign_keys_and_a_busy_timeout(store: Store) -> None:
+    pragmas = {name: store.conn.execute(f"PRAGMA {name}").fetchone()[0] for name in
+               ("journal_mode", "foreign_keys", "busy_timeout", "user_version")}
+    assert pragmas == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 30000,
+                       "user_version": SCHEMA_VERSION}
+
+
+def test_the_schema_is_applied_once_and_reopening_keeps_the_data(db_path: Path, store: Store) -> None:
+    Queue(store).enqueue("a", {})
+    reopened = Store.open(db_path)
+    assert reopened.conn.execute("SELECT count(*) FROM events").fetchone()[0] == 1
+    reopened.close()
+
+
+def test_processes_creating_the_schema_at_once_do_not_collide(db_path: Path) -> None:
+    script = "import sys; from dispatcher.store import Store; Store.open(sys.argv[1]).close()"
+    runs = [subprocess.Popen([sys.executable, "-c", script, str(db_path)], stderr=subprocess.PIPE)
+            for _ in range(6)]
+    assert [run.wait(30) for run in runs] == [0] * 6
+    assert sqlite3.connect(db_path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_the_schema_ships_once() -> None:
+    top_level = Path(__file__).parent.parent / "schema.sql"
+    assert schema_sql() == top_level.read_text()
+
+
+def test_a_lease_keeps_a_second_claimer_out_until_it_expires(store: Store, clock: ManualClock) -> None:
+    endpoint_id = add(store, timeout=10.0)
+    Queue(store).enqueue_many("a", [{}] * 3)
+
+    first = store.claim_batch(endpoint_id, "lease-a", clock.now(), BUILT_IN)
+    assert first is not None
+    assert store.claim_batch(endpoint_id, "lease-b", clock.now(), BUILT_IN) is None
+
+    clock.advance(10 + LEASE_MARGIN_S + 0.001)
+    second = store.claim_batch(endpoint_id, "lease-b", clock.now(), BUILT_IN)
+    assert second is not None and second[2] == first[2]  # the same batch, resent
+    # The expired holder's late outcome is not written.
+    assert store.record_outcome(first[2], "lease-a", ok(clock), None, clock.now()) is None
+    assert store.record_outcome(second[2], "lease-b", ok(clock), None, clock.now()) == "delivered"
+
+
+def test_claims_skip_disabled_endpoints_and_release_when_nothing_is_due(
+    store: Store, clock: ManualClock
+) -> None:
+    endpoint_id = add(store)
+    assert store.claim_batch(endpoint_id, "lease", clock.now(), BUILT_IN) is None
+    lease = store.conn.execute("SELECT lease_id FROM endpoints WHERE id = ?", (endpoint_id,)).fetchone()
+    assert lease == (None,)
+
+    endpoints.disable(store, endpoint_id, clock.now())
+    Queue(store).enqueue("a", {})
+    assert store.claim_batch(endpoint_id, "lease", clock.now(), BUILT_IN) is None
+    assert store.due_endpoints(clock.now()) == []
+
+
+def test_a_failed_batch_is_not_due_before_its_retry(store: Store, clock: ManualClock) -> None:
+    endpoint_id = add(store)
+    Queue(store).enqueue_many("a", [{}] * 15)
+    _, _, batch = store.claim_batch(endpoint_id, "lease", clock.now(), BUILT_IN)  # type: ignore[misc]
+    failure = Outcome(ok=False, started_at="x", duration_ms=1, status_code=500, error="HTTP 500")
+    retry_at = clock.now() + timedelta(seconds=5)
+    assert store.record_outcome(batch, "lease", failure, retry_at, clock.now()) == "pending"
+
+    # Unbatched events are waiting too, but the open batch goes first.
+    assert store.claim_batch(endpoint_id, "lease", clock.now(), BUILT_IN) is None
+    [(due_endpoint, due_at)] = store.due_endpoints(clock.now())
+    assert due_endpoint == endpoint_id and due_at == "2026-11-22T10:00:05.000Z"
+    clock.advance(5)
+    again = store.claim_batch(endpoint_id, "lease", clock.now(), BUILT_IN)
+    assert again is not None and again[2].id == batch.id and again[2].attempts == 1
+
+
+def test_deleting_an_endpoint_removes_its_queue_and_history(store: Store, clock: ManualClock) -> None:
+    keep, drop = add(store), add(store)
+    Queue(store).enqueue_many("a", [{}] * 3)
+    _, _, batch = store.claim_batch(drop, "lease", clock.now(), BUILT_IN)  # type: ignore[misc]
+    store.record_outcome(batch, "lease", ok(clock), None, clock.now())
+
+    store.delete_endpoint(drop)
+
+    counts = {table: store.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+              for table in ("deliveries", "batches", "attempts", "events")}
+    assert counts == {"deliveries": 3, "batches": 0, "attempts": 0, "events": 3}
+    assert [s.endpoint for s in store.status(clock.now())] == [keep]
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+def test_the_delivery_loop_never_scans_history(store: Store, clock: ManualClock, order: str) -> None:
+    """Every statement of claim, record and due-check reads through an index.
+
+    This is what keeps a claim as cheap with 1,000,000 delivered rows as with 100.
+    """
+    endpoint_id = add(store, order=order)
+    Queue(store).enqueue_many("a", [{}] * 30)
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
+    store.due_endpoints(clock.now())
+    _, _, batch = store.claim_batch(endpoint_id, "lease", clock.now(), BUILT_IN)  # type: ignore[misc]
+    store.record_outcome(batch, "lease", ok(clock), None, clock.now())
+    store.conn.set_trace_callback(None)
+
+    table_scans = []
+    for sql in statements:
+        if sql.split()[0].upper() not in ("SELECT", "UPDATE", "INSERT", "WITH"):
+            continue
+        for row in store.conn.execute(f"EXPLAIN QUERY PLAN {sql}"):
+            detail = row[3]
+            # Endpoints are few; json_each is the batch's own id list. Anything else must SEARCH.
+            scanned = detail.split()[1] if detail.startswith("SCAN") else None
+            if scanned and scanned not in ("e", "endpoints") and "VIRTUAL TABLE" not in detail:
+                table_scans.append((sql, detail))
+    assert table_scans == []
