@@ -255,13 +255,18 @@ def endpoint_delete(ctx: click.Context, endpoint_id: int, yes: bool) -> None:
 @click.pass_context
 def enqueue(ctx: click.Context, event_type: str, payload: str) -> None:
     """Queue one event. PAYLOAD is JSON text, - for stdin, or @FILE; default {}."""
-    if payload == "-":
-        text = sys.stdin.read()
-    elif payload.startswith("@"):
-        text = Path(payload[1:]).read_text(encoding="utf-8")
-    else:
-        text = payload
-    click.echo(Queue(_store(ctx)).enqueue(event_type, text))
+    click.echo(Queue(_store(ctx)).enqueue(event_type, _payload_source(payload)))
+
+
+def _payload_source(argument: str) -> str | bytes:
+    if argument == "-":
+        return sys.stdin.buffer.read()
+    if argument.startswith("@"):
+        try:
+            return Path(argument[1:]).read_bytes()
+        except OSError as error:
+            raise click.BadParameter(f"cannot read {argument[1:]!r}: {error.strerror}", param_hint="PAYLOAD")
+    return argument
 
 
 @cli.command()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from . import __version__
@@ -66,7 +67,8 @@ class Sender:
             error = f"timed out after {timeout:g}s"
         except requests.ConnectionError as exc:
             error = f"connection failed: {_reason(exc)}"
-        except requests.RequestException as exc:
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+            # Reading the raw stream raises urllib3's own errors (a body cut short).
             error = f"request failed: {_reason(exc)}"
         return Outcome(
             ok=error is None,

@@ -6,6 +6,8 @@ import base64
 import hashlib
 import hmac
 import json
+import shutil
+import subprocess
 import threading
 import time
 from datetime import timedelta
@@ -273,3 +275,26 @@ def test_many_endpoints_each_get_every_event_once_in_order(
     for path in paths:
         assert [i for batch in bodies(receiver, path) for i in event_ids(batch)] == ids
     assert summary.delivered == 50 * len(paths)
+
+
+def test_an_event_inserted_with_the_sqlite3_shell_is_delivered(
+    db_path: Path, store: Store, receiver: HTTPServer
+) -> None:
+    shell = shutil.which("sqlite3")
+    if shell is None:
+        pytest.skip("the sqlite3 shell is not installed")
+    add_endpoint(store, receiver)
+    receiver.expect_request("/hook").respond_with_data("ok")
+    subprocess.run(
+        [shell, str(db_path)],
+        input=".timeout 5000\nINSERT INTO events (type, payload) VALUES ('lead.created', '{\"id\": 1}');\n",
+        text=True,
+        check=True,
+    )
+
+    run(db_path, RunOptions(time_limit=5))
+
+    (batch,) = bodies(receiver)
+    (event,) = batch["events"]
+    assert (event["type"], event["data"]) == ("lead.created", {"id": 1})
+    assert b'"data":{"id": 1}' in receiver.log[0][0].get_data()

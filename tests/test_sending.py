@@ -1,0 +1,155 @@
+"""One request against real servers on 127.0.0.1: outcomes, deadlines, caps, exact headers."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from dispatcher.clock import SystemClock
+from dispatcher.sending import RESPONSE_CAP, Sender
+
+
+@pytest.fixture
+def sender() -> Iterator[Sender]:
+    sender = Sender()
+    yield sender
+    sender.close()
+
+
+@pytest.fixture
+def raw_server() -> Iterator[Callable[[Callable[[socket.socket], None]], str]]:
+    """A TCP server whose every connection is handled by the given function; returns its URL."""
+    listeners: list[socket.socket] = []
+
+    def start(handle: Callable[[socket.socket], None]) -> str:
+        listener = socket.create_server(("127.0.0.1", 0))
+        listeners.append(listener)
+
+        def serve() -> None:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                try:
+                    handle(conn)
+                except OSError:
+                    pass
+
+        threading.Thread(target=serve, daemon=True).start()
+        return f"http://127.0.0.1:{listener.getsockname()[1]}/hook"
+
+    yield start
+    for listener in listeners:
+        listener.close()
+
+
+def read_request(conn: socket.socket) -> bytes:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += conn.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+    while len(body) < length:
+        body += conn.recv(65536)
+    return head + b"\r\n\r\n" + body
+
+
+def post(sender: Sender, url: str, timeout: float = 2.0, headers: dict[str, str] | None = None):
+    return sender.post(url, b'{"a":1}', headers or {}, timeout, SystemClock())
+
+
+@pytest.mark.parametrize("status", [200, 201, 204, 299])
+def test_any_2xx_is_success(sender: Sender, receiver: HTTPServer, status: int) -> None:
+    receiver.expect_request("/hook").respond_with_data("thanks" if status != 204 else "", status=status)
+    outcome = post(sender, receiver.url_for("/hook"))
+    assert (outcome.ok, outcome.status_code, outcome.error) == (True, status, None)
+
+
+@pytest.mark.parametrize("status", [400, 404, 410, 429, 500, 503])
+def test_other_statuses_fail_with_the_body_kept(sender: Sender, receiver: HTTPServer, status: int) -> None:
+    receiver.expect_request("/hook").respond_with_data("nope", status=status)
+    outcome = post(sender, receiver.url_for("/hook"))
+    assert (outcome.ok, outcome.status_code, outcome.error, outcome.response_excerpt) == (
+        False, status, f"HTTP {status}", "nope"
+    )
+
+
+def test_a_slow_answer_fails_at_the_deadline(sender: Sender, receiver: HTTPServer) -> None:
+    def slow(request: Request) -> Response:
+        time.sleep(1.5)
+        return Response("late")
+
+    receiver.expect_request("/hook").respond_with_handler(slow)
+    began = time.monotonic()
+    outcome = post(sender, receiver.url_for("/hook"), timeout=0.5)
+    assert not outcome.ok and "timed out" in (outcome.error or "")
+    assert time.monotonic() - began < 1.5
+
+
+def test_a_refused_connection_fails_clearly(sender: Sender) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as unused:
+        port = unused.getsockname()[1]
+    outcome = post(sender, f"http://127.0.0.1:{port}/hook")
+    assert not outcome.ok and outcome.status_code is None
+    assert outcome.error and outcome.error.startswith("connection failed:")
+
+
+def test_only_64_kib_of_a_huge_response_is_read(sender: Sender, receiver: HTTPServer) -> None:
+    receiver.expect_request("/hook").respond_with_data("x" * (5 * 1024 * 1024))
+    outcome = post(sender, receiver.url_for("/hook"))
+    assert outcome.ok and len(outcome.response_excerpt or "") == RESPONSE_CAP
+
+
+def test_a_dripping_response_is_cut_off_at_the_deadline(sender: Sender, raw_server) -> None:
+    def drip(conn: socket.socket) -> None:
+        read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+        for _ in range(1000):
+            conn.sendall(b"x")
+            time.sleep(0.1)
+
+    began = time.monotonic()
+    outcome = post(sender, raw_server(drip), timeout=1.0)
+    assert not outcome.ok and "deadline" in (outcome.error or "")
+    assert time.monotonic() - began < 2.0
+
+
+def test_a_connection_closed_mid_response_fails(sender: Sender, raw_server) -> None:
+    def hang_up(conn: socket.socket) -> None:
+        read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\npartial")
+
+    outcome = post(sender, raw_server(hang_up))
+    assert not outcome.ok and outcome.error
+
+
+def test_header_names_go_out_exactly_as_spelled(sender: Sender, raw_server) -> None:
+    seen: list[bytes] = []
+
+    def capture(conn: socket.socket) -> None:
+        seen.append(read_request(conn))
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+
+    outcome = post(sender, raw_server(capture), headers={"Webhook-Signature": "sig", "X-LeaseFetcher-Signature": "x"})
+    assert outcome.ok
+    head = seen[0].split(b"\r\n\r\n")[0]
+    assert b"\r\nWebhook-Signature: sig" in head
+    assert b"\r\nX-LeaseFetcher-Signature: x" in head
+    assert b"\r\nContent-Type: application/json" in head
+    assert seen[0].endswith(b'{"a":1}')
+
+
+def test_proxies_from_the_environment_are_ignored(
+    sender: Sender, receiver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "")
+    receiver.expect_request("/hook").respond_with_data("ok")
+    assert post(sender, receiver.url_for("/hook")).ok
