@@ -28,7 +28,7 @@ from .store import Store
 class _Cli(click.Group):
     """Turns every error into one line on stderr and a meaningful exit code."""
 
-    def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
         try:
             result = super().main(*args, **kwargs)
@@ -53,7 +53,7 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
-class _Duration(click.ParamType):
+class _Duration(click.ParamType):  # type: ignore[type-arg]
     name = "duration"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
@@ -118,28 +118,25 @@ def endpoint() -> None:
     """Register and manage receiving endpoints."""
 
 
-def _endpoint_options(adding: bool) -> Any:
-    def decorate(command: Any) -> Any:
-        options = [
-            click.option("--name", help="A label for people."),
-            click.option(
-                "--event",
-                "events",
-                multiple=True,
-                help="Event type pattern (GLOB, case-sensitive; repeatable). Default: *.",
-            ),
-            click.option("--secret", help="Signing secret (generated when adding without one)."),
-            click.option("--order", type=click.Choice(["asc", "desc"]), help="Oldest or newest events first."),
-            click.option("--batch-size", type=int, help="Events per request (default 10)."),
-            click.option("--timeout", type=DURATION, help="Deadline for one request (default 15s)."),
-            click.option("--max-attempts", type=int, help="Requests per batch, counting the first (default 8)."),
-            click.option("--json", "as_json", is_flag=True, help="Print JSON."),
-        ]
-        for option in reversed(options):
-            command = option(command)
-        return command
+_ENDPOINT_OPTIONS = [
+    click.option("--name", help="A label for people."),
+    click.option(
+        "--event", "events", multiple=True, help="Event type pattern (GLOB, case-sensitive; repeatable). Default: *."
+    ),
+    click.option("--secret", help="Signing secret (generated when adding without one)."),
+    click.option("--order", type=click.Choice(["asc", "desc"]), help="Oldest or newest events first."),
+    click.option("--batch-size", type=int, help="Events per request (default 10)."),
+    click.option("--timeout", type=DURATION, help="Deadline for one request (default 15s)."),
+    click.option("--max-attempts", type=int, help="Requests per batch, counting the first (default 8)."),
+    click.option("--json", "as_json", is_flag=True, help="Print JSON."),
+]
 
-    return decorate
+
+def _endpoint_options(command: Any) -> Any:
+    """The settings shared by `endpoint add` and `endpoint update`."""
+    for option in reversed(_ENDPOINT_OPTIONS):
+        command = option(command)
+    return command
 
 
 def _show_endpoint(store: Store, item: Endpoint, as_json: bool, show_secret: bool) -> None:
@@ -154,9 +151,9 @@ def _show_endpoint(store: Store, item: Endpoint, as_json: bool, show_secret: boo
 
 @endpoint.command("add")
 @click.argument("url")
-@_endpoint_options(adding=True)
+@_endpoint_options
 @click.pass_context
-def endpoint_add(ctx: click.Context, url: str, as_json: bool, events: tuple[str, ...], **options: Any) -> None:
+def endpoint_add(ctx: click.Context, /, url: str, as_json: bool, events: tuple[str, ...], **options: Any) -> None:
     """Register URL to receive events; prints its id and secret."""
     store = _store(ctx)
     item = endpoints.add(store, url, events=events or ("*",), **options)
@@ -197,10 +194,10 @@ def endpoint_show(ctx: click.Context, endpoint_id: int, show_secret: bool, as_js
 @endpoint.command("update")
 @click.argument("endpoint_id", type=int)
 @click.option("--url", help="New URL.")
-@_endpoint_options(adding=False)
+@_endpoint_options
 @click.pass_context
 def endpoint_update(
-    ctx: click.Context, endpoint_id: int, as_json: bool, events: tuple[str, ...], **options: Any
+    ctx: click.Context, /, endpoint_id: int, as_json: bool, events: tuple[str, ...], **options: Any
 ) -> None:
     """Change an endpoint's settings; options not given stay as they are."""
     store = _store(ctx)
@@ -265,7 +262,8 @@ def _payload_source(argument: str) -> str | bytes:
         try:
             return Path(argument[1:]).read_bytes()
         except OSError as error:
-            raise click.BadParameter(f"cannot read {argument[1:]!r}: {error.strerror}", param_hint="PAYLOAD")
+            message = f"cannot read {argument[1:]!r}: {error.strerror}"
+            raise click.BadParameter(message, param_hint="PAYLOAD") from None
     return argument
 
 
@@ -303,8 +301,17 @@ def status(ctx: click.Context, as_json: bool) -> None:
         return
     _print_table(
         rows,
-        ["endpoint", "enabled", "pending", "in_flight", "delivered", "dead", "consecutive_failures",
-         "oldest_pending_age_s", "last_error"],
+        [
+            "endpoint",
+            "enabled",
+            "pending",
+            "in_flight",
+            "delivered",
+            "dead",
+            "consecutive_failures",
+            "oldest_pending_age_s",
+            "last_error",
+        ],
     )
 
 

@@ -33,13 +33,11 @@ def run_demo(path: Path, say: Callable[[str], None]) -> bool:
         say(f"database: {path}")
         say(f"endpoint {endpoint.id}: {endpoint.url} (batches of 10, Mautic signature)")
         with open_queue(path) as queue:
-            queue.enqueue_many("lead.created", ({"id": n, "email": f"lead{n}@example.com"} for n in range(1, DEMO_EVENTS + 1)))
+            leads = ({"id": n, "email": f"lead{n}@example.com"} for n in range(1, DEMO_EVENTS + 1))
+            queue.enqueue_many("lead.created", leads)
         say(f"queued {DEMO_EVENTS} lead.created events; running process:")
         summary = run(path, RunOptions(time_limit=10))
-        say(
-            f"process: {summary.requests} requests, {summary.delivered} events delivered, "
-            f"{summary.failures} failures"
-        )
+        say(f"process: {summary.requests} requests, {summary.delivered} events delivered, {summary.failures} failures")
         received = sum(len(json.loads(request.body)["events"]) for request in receiver.requests)
         verified = all(request.verified for request in receiver.requests)
     ok = received == DEMO_EVENTS and verified and not summary.errors

@@ -15,9 +15,7 @@ def parse_duration(text: str) -> float:
     """Seconds in ``text``; raises DispatcherError for anything else."""
     match = _PATTERN.match(text)
     if not match:
-        raise DispatcherError(
-            f"invalid duration {text!r}: use a number with ms, s, m, h or d (e.g. 500ms, 5s, 2h)"
-        )
+        raise DispatcherError(f"invalid duration {text!r}: use a number with ms, s, m, h or d (e.g. 500ms, 5s, 2h)")
     seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
     if not math.isfinite(seconds):
         raise DispatcherError(f"invalid duration {text!r}: too large")

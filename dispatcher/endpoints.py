@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,7 +31,7 @@ def check_events(patterns: Sequence[str]) -> tuple[str, ...]:
 
 def _checked(changes: dict[str, Any]) -> dict[str, Any]:
     """Validate the settings present in ``changes``; None leaves a setting to the global default."""
-    checks = {
+    checks: dict[str, Callable[[Any], Any]] = {
         "url": check_url,
         "events": check_events,
         "order": check_order,

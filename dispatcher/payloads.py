@@ -40,16 +40,12 @@ def payload_text(payload: Any) -> str:
             return json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
         except (TypeError, ValueError) as error:
             raise DispatcherError(f"invalid payload: {error}") from None
-    raise DispatcherError(
-        f"invalid payload: expected a dict, a list or JSON text, not {type(payload).__name__}"
-    )
+    raise DispatcherError(f"invalid payload: expected a dict, a list or JSON text, not {type(payload).__name__}")
 
 
 def _check_top_level(value: object) -> None:
     if not isinstance(value, (dict, list)):
-        raise DispatcherError(
-            f"invalid payload: must be a JSON object or array, not {type(value).__name__}"
-        )
+        raise DispatcherError(f"invalid payload: must be a JSON object or array, not {type(value).__name__}")
 
 
 def check_type(event_type: Any) -> str:

@@ -156,4 +156,3 @@ class _Run:
             except Exception:
                 pass  # the lease expires by itself
         return summary
-

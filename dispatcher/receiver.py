@@ -62,7 +62,7 @@ class Receiver:
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}/webhook"
+        return f"http://{host!s}:{port}/webhook"
 
     def __enter__(self) -> Receiver:
         self.thread.start()

@@ -35,9 +35,7 @@ def check_batch_size(value: int) -> int:
 
 def check_timeout(seconds: float) -> float:
     if not 0.001 <= seconds <= MAX_TIMEOUT:
-        raise DispatcherError(
-            f"invalid timeout {format_duration(seconds)}: use 1ms to {format_duration(MAX_TIMEOUT)}"
-        )
+        raise DispatcherError(f"invalid timeout {format_duration(seconds)}: use 1ms to {format_duration(MAX_TIMEOUT)}")
     return seconds
 
 
@@ -72,9 +70,7 @@ def key(name: str) -> _Key:
     try:
         return KEYS[name]
     except KeyError:
-        raise DispatcherError(
-            f"unknown setting {name!r}: use one of {', '.join(sorted(KEYS))}"
-        ) from None
+        raise DispatcherError(f"unknown setting {name!r}: use one of {', '.join(sorted(KEYS))}") from None
 
 
 def defaults_from(stored: dict[str, str]) -> Settings:

@@ -38,9 +38,7 @@ def signature_headers(body: bytes, secret: str) -> dict[str, str]:
     return {SIGNATURE_HEADER: mautic_signature(body, secret)}
 
 
-def verify(
-    body: bytes, headers: Mapping[str, str], secrets: str | Iterable[str], scheme: str = "mautic"
-) -> None:
+def verify(body: bytes, headers: Mapping[str, str], secrets: str | Iterable[str], scheme: str = "mautic") -> None:
     """Raise SignatureError unless ``body`` carries a valid signature by one of ``secrets``.
 
     Header names are matched case-insensitively; signatures are compared in

@@ -1,0 +1,36 @@
+"""Every SQL statement the dispatcher runs, behind one class: :class:`Store`.
+
+A second backend (PostgreSQL, for deployments that outgrow one server) is meant
+to be a second implementation of :class:`Store`, not a rewrite of its callers,
+so nothing outside this package writes SQL. The statements are grouped by who
+needs them: producers and admins, the process loop, and people looking.
+
+Concurrency rules, relied on by the process loop:
+
+* every connection comes from :func:`connect` (WAL, busy timeout, foreign keys);
+* read-then-write runs inside ``Store.write()``, a ``BEGIN IMMEDIATE``
+  transaction, so two runs never decide on the same stale read;
+* a worker only changes an endpoint's batches while it holds the endpoint's
+  lease, and every outcome is written only if the lease is still its own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .connection import BUSY_TIMEOUT_S, SCHEMA_VERSION, connect, schema_sql
+from .delivering import LEASE_MARGIN_S, Delivering
+from .inspecting import Inspecting
+from .producing import Producing
+
+
+class Store(Producing, Delivering, Inspecting):
+    @classmethod
+    def open(cls, path: str | Path) -> Store:
+        """Connect to the SQLite file at ``path``, creating or upgrading its schema."""
+        store = cls(connect(path))
+        store.apply_schema()
+        return store
+
+
+__all__ = ["BUSY_TIMEOUT_S", "LEASE_MARGIN_S", "SCHEMA_VERSION", "Store", "connect", "schema_sql"]

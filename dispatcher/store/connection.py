@@ -1,0 +1,67 @@
+"""The connection factory, the schema, and the one way to open a write transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+
+import sqlite_utils
+
+from ..errors import DispatcherError
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_S = 30.0
+
+
+def schema_sql() -> str:
+    return resources.files("dispatcher").joinpath("schema.sql").read_text(encoding="utf-8")
+
+
+def connect(path: str | Path, busy_timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
+    """The one connection factory: every connection gets the same pragmas."""
+    try:
+        conn = sqlite3.connect(str(path), timeout=busy_timeout, check_same_thread=False)
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+    except sqlite3.DatabaseError as error:
+        raise DispatcherError(f"cannot open database {str(path)!r}: {error}", exit_code=1) from None
+    return conn
+
+
+class Connection:
+    """One SQLite connection with the dispatcher's pragmas and schema."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.db = sqlite_utils.Database(conn)
+        self.conn = conn
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A BEGIN IMMEDIATE transaction: takes the write lock before reading."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.rollback()
+            raise
+        self.conn.commit()
+
+    def apply_schema(self) -> None:
+        try:
+            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+            if version >= SCHEMA_VERSION:
+                return
+            # executescript commits anything open first, so the BEGIN IMMEDIATE
+            # inside the script is what serializes two processes creating it.
+            self.conn.executescript(f"BEGIN IMMEDIATE;\n{schema_sql()}\nCOMMIT;")
+        except sqlite3.DatabaseError as error:
+            if self.conn.in_transaction:
+                self.conn.rollback()
+            raise DispatcherError(f"cannot set up the database: {error}", exit_code=1) from None

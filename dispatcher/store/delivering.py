@@ -1,0 +1,194 @@
+"""The process loop's statements: find due endpoints, claim batches under a lease, record outcomes.
+
+A worker only changes an endpoint's batches while it holds the endpoint's
+lease, and every outcome is written only if the lease is still its own."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timedelta
+
+from ..clock import to_text
+from ..models import Batch, Endpoint, Outcome, Settings
+from ..settings import effective
+from .connection import Connection
+from .rows import dicts, endpoint_from_row, events_in_order
+
+# A lease outlives the request it covers by this much, so a live worker never
+# loses its endpoint mid-request, and a killed one's batch is resent soon after.
+LEASE_MARGIN_S = 30.0
+
+
+class Delivering(Connection):
+    # --- the process loop -----------------------------------------------------
+
+    def due_endpoints(self, now: datetime) -> list[tuple[int, str]]:
+        """(endpoint id, due time) of every enabled endpoint with work and no live lease.
+
+        An endpoint's due time is its open batch's (a retry goes first), else
+        now if it has unbatched deliveries. Endpoints leased by a live run are
+        left out: that run is serving them.
+        """
+        now_text = to_text(now)
+        rows = self.conn.execute(
+            """
+            SELECT id, due_at FROM (
+                SELECT e.id,
+                       COALESCE(
+                           (SELECT b.due_at FROM batches AS b
+                            WHERE b.endpoint_id = e.id AND b.state = 'pending'),
+                           (SELECT :now FROM deliveries AS d
+                            WHERE d.endpoint_id = e.id AND d.batch_id IS NULL LIMIT 1)
+                       ) AS due_at
+                FROM endpoints AS e
+                WHERE e.enabled = 1
+                  AND (e.lease_expires_at IS NULL OR e.lease_expires_at <= :now)
+            )
+            WHERE due_at IS NOT NULL
+            ORDER BY due_at, id
+            """,
+            {"now": now_text},
+        )
+        return [(int(endpoint_id), due_at) for endpoint_id, due_at in rows]
+
+    def claim_batch(
+        self, endpoint_id: int, lease_id: str, now: datetime, defaults: Settings
+    ) -> tuple[Endpoint, Settings, Batch] | None:
+        """Lease the endpoint (or renew our lease) and hand out its next due batch.
+
+        The open batch comes first; if there is none, up to ``batch_size``
+        unbatched deliveries become a new one. Returns None, with the lease
+        released, when the endpoint is disabled, leased by someone else, or has
+        nothing due.
+        """
+        now_text = to_text(now)
+        with self.write() as conn:
+            cursor = conn.execute(
+                "UPDATE endpoints SET lease_id = :lease "
+                "WHERE id = :id AND enabled = 1 AND (lease_id = :lease "
+                "OR lease_expires_at IS NULL OR lease_expires_at <= :now) RETURNING *",
+                {"lease": lease_id, "id": endpoint_id, "now": now_text},
+            )
+            rows = dicts(cursor)
+            if not rows:
+                return None
+            endpoint = endpoint_from_row(rows[0])
+            settings = effective(endpoint, defaults)
+            batch = self._open_batch(endpoint_id) or self._new_batch(endpoint_id, settings, now_text)
+            if batch is None or batch[1] > now_text:
+                conn.execute(
+                    "UPDATE endpoints SET lease_id = NULL, lease_expires_at = NULL WHERE id = ?",
+                    (endpoint_id,),
+                )
+                return None
+            lease_until = now + timedelta(seconds=settings.timeout + LEASE_MARGIN_S)
+            conn.execute(
+                "UPDATE endpoints SET lease_expires_at = ? WHERE id = ?",
+                (to_text(lease_until), endpoint_id),
+            )
+            return endpoint, settings, batch[0]
+
+    def _open_batch(self, endpoint_id: int) -> tuple[Batch, str] | None:
+        row = self.conn.execute(
+            "SELECT id, event_ids, attempts, due_at FROM batches WHERE endpoint_id = ? AND state = 'pending'",
+            (endpoint_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        batch_id, event_ids, attempts, due_at = row
+        events = tuple(events_in_order(self.conn, event_ids))
+        return Batch(batch_id, endpoint_id, events, attempts), due_at
+
+    def _new_batch(self, endpoint_id: int, settings: Settings, now_text: str) -> tuple[Batch, str] | None:
+        direction = "DESC" if settings.order == "desc" else "ASC"
+        event_ids = [
+            row[0]
+            for row in self.conn.execute(
+                "SELECT event_id FROM deliveries WHERE endpoint_id = ? AND batch_id IS NULL "
+                f"ORDER BY event_id {direction} LIMIT ?",
+                (endpoint_id, settings.batch_size),
+            )
+        ]
+        if not event_ids:
+            return None
+        batch_id = str(uuid.uuid4())
+        ids_json = json.dumps(event_ids)
+        self.conn.execute(
+            "INSERT INTO batches (id, endpoint_id, event_ids, due_at, created_at) VALUES (?, ?, ?, ?, ?)",
+            (batch_id, endpoint_id, ids_json, now_text, now_text),
+        )
+        self.conn.execute(
+            "UPDATE deliveries SET batch_id = ? WHERE endpoint_id = ? AND event_id IN (SELECT value FROM json_each(?))",
+            (batch_id, endpoint_id, ids_json),
+        )
+        events = tuple(events_in_order(self.conn, ids_json))
+        return Batch(batch_id, endpoint_id, events, 0), now_text
+
+    def record_outcome(
+        self, batch: Batch, lease_id: str, outcome: Outcome, next_due: datetime | None, now: datetime
+    ) -> str | None:
+        """Write one request's outcome, if the lease is still ours.
+
+        On failure ``next_due`` is the retry time, or None when the batch is
+        dead; either way the lease is released so the endpoint's next step
+        waits for that time. Returns the batch's new state, or None when the
+        lease was lost and nothing was written.
+        """
+        now_text = to_text(now)
+        with self.write() as conn:
+            held = conn.execute(
+                "SELECT 1 FROM endpoints WHERE id = ? AND lease_id = ?", (batch.endpoint_id, lease_id)
+            ).fetchone()
+            if held is None:
+                return None
+            conn.execute(
+                "INSERT INTO attempts (endpoint_id, batch_id, started_at, duration_ms, ok, "
+                "status_code, error, response_excerpt) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    batch.endpoint_id,
+                    batch.id,
+                    outcome.started_at,
+                    outcome.duration_ms,
+                    int(outcome.ok),
+                    outcome.status_code,
+                    outcome.error,
+                    outcome.response_excerpt,
+                ),
+            )
+            if outcome.ok:
+                state = "delivered"
+                conn.execute(
+                    "UPDATE batches SET state = 'delivered', attempts = attempts + 1, finished_at = ? WHERE id = ?",
+                    (now_text, batch.id),
+                )
+                conn.execute(
+                    "UPDATE endpoints SET consecutive_failures = 0, last_success_at = ? WHERE id = ?",
+                    (now_text, batch.endpoint_id),
+                )
+            else:
+                state = "pending" if next_due is not None else "dead"
+                error = outcome.error or f"HTTP {outcome.status_code}"
+                conn.execute(
+                    "UPDATE batches SET state = ?, attempts = attempts + 1, due_at = ?, "
+                    "last_error = ?, finished_at = ? WHERE id = ?",
+                    (
+                        state,
+                        to_text(next_due) if next_due else now_text,
+                        error,
+                        None if next_due else now_text,
+                        batch.id,
+                    ),
+                )
+                conn.execute(
+                    "UPDATE endpoints SET consecutive_failures = consecutive_failures + 1, "
+                    "last_error = ?, lease_id = NULL, lease_expires_at = NULL WHERE id = ?",
+                    (error, batch.endpoint_id),
+                )
+        return state
+
+    def release_lease(self, endpoint_id: int, lease_id: str) -> None:
+        self.db.execute(
+            "UPDATE endpoints SET lease_id = NULL, lease_expires_at = NULL WHERE id = ? AND lease_id = ?",
+            (endpoint_id, lease_id),
+        )

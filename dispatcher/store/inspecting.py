@@ -1,0 +1,99 @@
+"""Read-only views for people: per-endpoint status and the attempt log."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from ..clock import from_text, to_text
+from ..models import Attempt, EndpointStatus
+from .connection import Connection
+
+
+class Inspecting(Connection):
+    # --- inspection -----------------------------------------------------------
+
+    def status(self, now: datetime) -> list[EndpointStatus]:
+        now_text = to_text(now)
+        rows = self.db.query(
+            """
+            SELECT e.id, e.url, e.enabled, e.consecutive_failures, e.last_success_at,
+                   e.last_error, e.lease_expires_at > :now AS leased,
+                   (SELECT count(*) FROM deliveries AS d
+                    WHERE d.endpoint_id = e.id AND d.batch_id IS NULL) AS unbatched,
+                   (SELECT json_array_length(b.event_ids) FROM batches AS b
+                    WHERE b.endpoint_id = e.id AND b.state = 'pending') AS open_batch,
+                   (SELECT count(*) FROM deliveries AS d JOIN batches AS b ON b.id = d.batch_id
+                    WHERE d.endpoint_id = e.id AND b.state = 'delivered') AS delivered,
+                   (SELECT count(*) FROM deliveries AS d JOIN batches AS b ON b.id = d.batch_id
+                    WHERE d.endpoint_id = e.id AND b.state = 'dead') AS dead,
+                   (SELECT created_at FROM events WHERE id = (
+                        SELECT min(oldest) FROM (
+                            SELECT min(d.event_id) AS oldest FROM deliveries AS d
+                            WHERE d.endpoint_id = e.id AND d.batch_id IS NULL
+                            UNION ALL
+                            SELECT min(ids.value) FROM batches AS b, json_each(b.event_ids) AS ids
+                            WHERE b.endpoint_id = e.id AND b.state = 'pending'
+                        ))) AS oldest_pending_at
+            FROM endpoints AS e ORDER BY e.id
+            """,
+            {"now": now_text},
+        )
+        result = []
+        for row in rows:
+            open_batch = row["open_batch"] or 0
+            in_flight = open_batch if row["leased"] else 0
+            oldest = row["oldest_pending_at"]
+            result.append(
+                EndpointStatus(
+                    endpoint=row["id"],
+                    url=row["url"],
+                    enabled=bool(row["enabled"]),
+                    pending=row["unbatched"] + open_batch - in_flight,
+                    in_flight=in_flight,
+                    delivered=row["delivered"],
+                    dead=row["dead"],
+                    consecutive_failures=row["consecutive_failures"],
+                    last_success_at=row["last_success_at"],
+                    last_error=row["last_error"],
+                    oldest_pending_age_s=(round((now - from_text(oldest)).total_seconds(), 3) if oldest else None),
+                )
+            )
+        return result
+
+    def attempts(self, endpoint_id: int | None, failed_only: bool, limit: int) -> list[Attempt]:
+        """The newest ``limit`` attempts, oldest first."""
+        where = ["1 = 1"]
+        params: dict[str, Any] = {"limit": limit}
+        if endpoint_id is not None:
+            where.append("a.endpoint_id = :endpoint")
+            params["endpoint"] = endpoint_id
+        if failed_only:
+            where.append("a.ok = 0")
+        rows = self.db.query(
+            f"""
+            SELECT * FROM (
+                SELECT a.id, a.endpoint_id, a.batch_id, b.event_ids, a.started_at, a.duration_ms,
+                       a.status_code, a.error, a.response_excerpt
+                FROM attempts AS a LEFT JOIN batches AS b ON b.id = a.batch_id
+                WHERE {" AND ".join(where)}
+                ORDER BY a.id DESC LIMIT :limit
+            ) ORDER BY id
+            """,
+            params,
+        )
+        return [
+            Attempt(
+                id=row["id"],
+                endpoint=row["endpoint_id"],
+                batch_id=row["batch_id"],
+                event_ids=tuple(json.loads(row["event_ids"] or "[]")),
+                started_at=row["started_at"],
+                duration_ms=row["duration_ms"],
+                status_code=row["status_code"],
+                error=row["error"],
+                response_excerpt=row["response_excerpt"],
+            )
+            for row in rows
+        ]

@@ -1,0 +1,70 @@
+"""Rows to dataclasses and back; the only place that knows column names differ from field names."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from ..models import Endpoint, Event
+
+# Columns that add/update may set, and how each maps to the table.
+ENDPOINT_COLUMNS = {
+    "name": "name",
+    "url": "url",
+    "secret": "secret",
+    "events": "events",
+    "order": "sort_order",
+    "batch_size": "batch_size",
+    "timeout": "timeout_ms",
+    "max_attempts": "max_attempts",
+}
+
+
+def dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
+    columns = [column[0] for column in cursor.description]
+    return [dict(zip(columns, row)) for row in cursor.fetchall()]
+
+
+def endpoint_row(fields: dict[str, Any]) -> dict[str, Any]:
+    row = {}
+    for name, value in fields.items():
+        column = ENDPOINT_COLUMNS[name]
+        if name == "events":
+            value = json.dumps(list(value))
+        elif name == "timeout" and value is not None:
+            value = round(value * 1000)
+        row[column] = value
+    return row
+
+
+def endpoint_from_row(row: dict[str, Any]) -> Endpoint:
+    return Endpoint(
+        id=row["id"],
+        name=row["name"],
+        url=row["url"],
+        secret=row["secret"],
+        events=tuple(json.loads(row["events"])),
+        enabled=bool(row["enabled"]),
+        disabled_reason=row["disabled_reason"],
+        disabled_at=row["disabled_at"],
+        order=row["sort_order"],
+        batch_size=row["batch_size"],
+        timeout=row["timeout_ms"] / 1000 if row["timeout_ms"] is not None else None,
+        max_attempts=row["max_attempts"],
+        consecutive_failures=row["consecutive_failures"],
+        last_success_at=row["last_success_at"],
+        last_error=row["last_error"],
+        created_at=row["created_at"],
+    )
+
+
+def events_in_order(conn: sqlite3.Connection, ids_json: str) -> list[Event]:
+    """The events whose ids are in the JSON array ``ids_json``, in that array's order."""
+    rows = conn.execute(
+        "SELECT e.id, e.type, e.payload, e.created_at "
+        "FROM json_each(?) AS wanted JOIN events AS e ON e.id = wanted.value "
+        "ORDER BY wanted.key",
+        (ids_json,),
+    )
+    return [Event(*row) for row in rows]
