@@ -7,7 +7,8 @@ import re
 
 from .errors import DispatcherError
 
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+# In milliseconds, so that dividing once gives the nearest float ("700ms" == 0.7).
+_UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 
 
@@ -16,7 +17,7 @@ def parse_duration(text: str) -> float:
     match = _PATTERN.match(text)
     if not match:
         raise DispatcherError(f"invalid duration {text!r}: use a number with ms, s, m, h or d (e.g. 500ms, 5s, 2h)")
-    seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    seconds = float(match.group(1)) * _UNITS_MS[match.group(2) or "s"] / 1000
     if not math.isfinite(seconds):
         raise DispatcherError(f"invalid duration {text!r}: too large")
     return seconds

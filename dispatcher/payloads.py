@@ -34,13 +34,23 @@ def payload_text(payload: Any) -> str:
         except ValueError as error:
             raise DispatcherError(f"invalid payload: {error}") from None
         _check_top_level(value)
-        return payload
+        return _encodable(payload)
     if isinstance(payload, (dict, list)):
         try:
-            return json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+            text = json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
         except (TypeError, ValueError) as error:
             raise DispatcherError(f"invalid payload: {error}") from None
+        return _encodable(text)
     raise DispatcherError(f"invalid payload: expected a dict, a list or JSON text, not {type(payload).__name__}")
+
+
+def _encodable(text: str) -> str:
+    """Lone surrogates survive json but not the trip to SQLite and the wire."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise DispatcherError("invalid payload: not encodable as UTF-8 (lone surrogate)") from None
+    return text
 
 
 def _check_top_level(value: object) -> None:

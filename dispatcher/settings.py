@@ -6,6 +6,7 @@ so a value that one accepts the other accepts too.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,8 @@ def check_batch_size(value: int) -> int:
 
 
 def check_timeout(seconds: float) -> float:
+    if not math.isfinite(seconds):
+        raise DispatcherError(f"invalid timeout {seconds}: use 1ms to {format_duration(MAX_TIMEOUT)}")
     if not 0.001 <= seconds <= MAX_TIMEOUT:
         raise DispatcherError(f"invalid timeout {format_duration(seconds)}: use 1ms to {format_duration(MAX_TIMEOUT)}")
     return seconds

@@ -1,0 +1,98 @@
+"""dispatcher.durations: the duration strings users type on the command line."""
+
+from __future__ import annotations
+
+import pytest
+
+from dispatcher.durations import format_duration, parse_duration
+from dispatcher.errors import DispatcherError
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("500ms", 0.5),
+        ("5s", 5.0),
+        ("5m", 300.0),
+        ("2h", 7200.0),
+        ("7d", 604_800.0),
+        ("0s", 0.0),
+        ("1ms", 0.001),
+    ],
+)
+def test_units(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("15", 15.0), ("0", 0.0), ("3600", 3600.0)])
+def test_bare_number_is_seconds(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("1.5s", 1.5), ("0.5m", 30.0), ("1.25h", 4500.0), ("2.5", 2.5), ("0.5d", 43_200.0)],
+)
+def test_decimals(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", [" 5s", "5s ", "  5s\n", "\t5s", "5 s"])
+def test_surrounding_whitespace_is_ignored(text: str) -> None:
+    assert parse_duration(text) == 5.0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   ",
+        "5x",
+        "-1s",
+        "abc",
+        "1e400",
+        "s",
+        "5s5",
+        "5 5s",
+        "1,5s",
+        "5S",  # units are lower case; "5M" could be read as months
+    ],
+)
+def test_rejected_inputs_name_the_input(text: str) -> None:
+    with pytest.raises(DispatcherError) as caught:
+        parse_duration(text)
+    # The user must see which of their values was wrong.
+    assert repr(text) in str(caught.value)
+    assert caught.value.exit_code == 2
+
+
+def test_a_number_too_large_for_a_float_is_rejected() -> None:
+    # 400 digits overflow to inf; a duration must stay finite.
+    text = "9" * 400 + "s"
+    with pytest.raises(DispatcherError) as caught:
+        parse_duration(text)
+    assert "too large" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0.5, "500ms"),
+        (5.0, "5s"),
+        (300.0, "5m"),
+        (7200.0, "2h"),
+        (604_800.0, "7d"),
+        (90.0, "90s"),  # not a whole number of minutes
+        (1.5, "1500ms"),
+    ],
+)
+def test_format_uses_the_largest_exact_unit(seconds: float, text: str) -> None:
+    assert format_duration(seconds) == text
+
+
+@pytest.mark.parametrize(
+    "seconds",
+    [0.0, 0.001, 0.5, 0.7, 1.5, 5.0, 15.0, 90.0, 300.0, 3599.999, 3600.0, 86_400.0, 604_800.0],
+)
+def test_format_round_trips(seconds: float) -> None:
+    assert parse_duration(format_duration(seconds)) == seconds

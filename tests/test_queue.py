@@ -1,0 +1,254 @@
+"""dispatcher.queue and the events table: the producer side, from Python and from plain SQL."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import dispatcher
+from dispatcher import endpoints
+from dispatcher.clock import ManualClock
+from dispatcher.errors import DispatcherError
+from dispatcher.store import Store
+
+
+@pytest.fixture
+def raw(store: Store, db_path: Path) -> Iterator[sqlite3.Connection]:
+    """A plain sqlite3 connection, as a producer in another language would have.
+
+    Depends on ``store`` so the schema exists; autocommit, default pragmas.
+    """
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    yield conn
+    conn.close()
+
+
+def event_rows(conn: sqlite3.Connection) -> list[tuple[int, str, str]]:
+    return conn.execute("SELECT id, type, payload FROM events ORDER BY id").fetchall()
+
+
+def deliveries_by_endpoint(conn: sqlite3.Connection, event_id: int) -> list[int]:
+    rows = conn.execute("SELECT endpoint_id FROM deliveries WHERE event_id = ? ORDER BY endpoint_id", (event_id,))
+    return [row[0] for row in rows]
+
+
+def raw_insert(conn: sqlite3.Connection, event_type: str, payload: Any = '{"id":1}') -> int:
+    cursor = conn.execute("INSERT INTO events (type, payload) VALUES (?, ?)", (event_type, payload))
+    return int(cursor.lastrowid or 0)
+
+
+# --- the Python API ---------------------------------------------------------------
+
+
+def test_enqueue_returns_increasing_ids(db_path: Path) -> None:
+    with dispatcher.open(db_path) as queue:
+        ids = [queue.enqueue("lead.created", {"n": n}) for n in range(5)]
+    assert ids == sorted(ids)
+    assert len(set(ids)) == 5
+    with sqlite3.connect(db_path) as conn:
+        assert [(row[0], row[2]) for row in event_rows(conn)] == [(i, f'{{"n":{n}}}') for n, i in enumerate(ids)]
+
+
+def test_open_creates_the_database(tmp_path: Path) -> None:
+    path = tmp_path / "fresh.db"
+    assert not path.exists()
+    with dispatcher.open(path) as queue:
+        queue.enqueue("x", [])
+    assert path.exists()
+
+
+def test_enqueue_many_returns_the_count(db_path: Path) -> None:
+    with dispatcher.open(db_path) as queue:
+        count = queue.enqueue_many("lead.created", ({"n": n} for n in range(7)))
+    assert count == 7
+    with sqlite3.connect(db_path) as conn:
+        rows = event_rows(conn)
+    assert [row[1] for row in rows] == ["lead.created"] * 7
+    assert [row[2] for row in rows] == [f'{{"n":{n}}}' for n in range(7)]
+
+
+def test_enqueue_many_of_nothing_is_zero(db_path: Path) -> None:
+    with dispatcher.open(db_path) as queue:
+        assert queue.enqueue_many("lead.created", []) == 0
+
+
+@pytest.mark.parametrize("bad", ["not json", "1", {"x": float("nan")}, b"\xff", '{"a":NaN}'])
+def test_enqueue_many_is_all_or_nothing(db_path: Path, bad: Any) -> None:
+    payloads = [{"n": 1}, {"n": 2}, bad, {"n": 4}]
+    with dispatcher.open(db_path) as queue:
+        with pytest.raises(DispatcherError):
+            queue.enqueue_many("lead.created", payloads)
+        # The handle is still usable after the refusal.
+        queue.enqueue("after", {"ok": True})
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT count(*) FROM events WHERE type = 'lead.created'").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM deliveries").fetchone()[0] == 0
+
+
+def test_enqueue_many_refuses_an_empty_type(db_path: Path) -> None:
+    with dispatcher.open(db_path) as queue:
+        with pytest.raises(DispatcherError):
+            queue.enqueue_many("", [{"n": 1}])
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 0
+
+
+def test_enqueue_refuses_bad_input_and_stores_nothing(db_path: Path) -> None:
+    with dispatcher.open(db_path) as queue:
+        with pytest.raises(DispatcherError):
+            queue.enqueue("lead.created", "null")
+        with pytest.raises(DispatcherError):
+            queue.enqueue("  ", {"a": 1})
+    with sqlite3.connect(db_path) as conn:
+        assert event_rows(conn) == []
+
+
+def test_one_off_enqueue(db_path: Path) -> None:
+    first = dispatcher.enqueue(db_path, "lead.created", {"id": 1})
+    second = dispatcher.enqueue(str(db_path), "lead.updated", [1, 2])
+    assert second > first
+    with sqlite3.connect(db_path) as conn:
+        assert event_rows(conn) == [(first, "lead.created", '{"id":1}'), (second, "lead.updated", "[1,2]")]
+
+
+def test_json_text_is_stored_exactly(db_path: Path) -> None:
+    text = '{ "z" : 1,\n  "a": "Zo\\u00eb", "b": 1.50 }  '
+    event_id = dispatcher.enqueue(db_path, "lead.created", text)
+    with sqlite3.connect(db_path) as conn:
+        (stored,) = conn.execute("SELECT payload FROM events WHERE id = ?", (event_id,)).fetchone()
+    assert stored == text
+
+
+# --- the database's own rules, for producers writing SQL -----------------------------
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "not json",
+        "{",
+        "{'a': 1}",
+        "1",
+        '"x"',
+        "null",
+        "true",
+        "NaN",
+        '{"a":NaN}',
+        "[Infinity]",
+        '{"a":-Infinity}',
+        "",
+        b'{"a":1}',  # a BLOB, even of valid JSON: the column holds text
+        42,
+    ],
+)
+def test_database_refuses_bad_payloads_from_plain_sql(raw: sqlite3.Connection, payload: Any) -> None:
+    with pytest.raises(sqlite3.IntegrityError):
+        raw_insert(raw, "lead.created", payload)
+    assert event_rows(raw) == []
+
+
+@pytest.mark.parametrize("event_type", ["", None])
+def test_database_refuses_bad_types_from_plain_sql(raw: sqlite3.Connection, event_type: Any) -> None:
+    with pytest.raises(sqlite3.IntegrityError):
+        raw_insert(raw, event_type)
+    assert event_rows(raw) == []
+
+
+def test_database_accepts_objects_and_arrays_from_plain_sql(raw: sqlite3.Connection) -> None:
+    first = raw_insert(raw, "a", '{ "x" : [1, 2] }')
+    second = raw_insert(raw, "b", "[]")
+    assert event_rows(raw) == [(first, "a", '{ "x" : [1, 2] }'), (second, "b", "[]")]
+
+
+def test_ids_are_never_reused(store: Store, raw: sqlite3.Connection, db_path: Path) -> None:
+    endpoints.add(store, "https://example.com/hook")
+    first = dispatcher.enqueue(db_path, "lead.created", {"n": 1})
+    newest = dispatcher.enqueue(db_path, "lead.created", {"n": 2})
+    # Pruning the newest event must not let a later one take its id: a
+    # receiver that saw id `newest` would drop the new event as a duplicate.
+    raw.execute("DELETE FROM deliveries WHERE event_id = ?", (newest,))
+    raw.execute("DELETE FROM events WHERE id = ?", (newest,))
+    assert [row[0] for row in event_rows(raw)] == [first]
+    again = raw_insert(raw, "lead.created")
+    assert again > newest
+    assert dispatcher.enqueue(db_path, "lead.created", {"n": 3}) > again
+
+
+# --- fan-out -------------------------------------------------------------------------
+
+
+def test_fan_out_follows_glob_patterns(store: Store, raw: sqlite3.Connection, clock: ManualClock) -> None:
+    lead = endpoints.add(store, "https://example.com/lead", events=["lead.*"]).id
+    capital = endpoints.add(store, "https://example.com/capital", events=["Lead.*"]).id
+    two = endpoints.add(store, "https://example.com/two", events=["a.*", "b.x"]).id
+    everything = endpoints.add(store, "https://example.com/all").id
+    exact = endpoints.add(store, "https://example.com/exact", events=["lead.created"]).id
+    off = endpoints.add(store, "https://example.com/off", events=["lead.*"]).id
+    endpoints.disable(store, off, clock.now())
+
+    expected = {
+        "lead.created": [lead, everything, exact, off],
+        "lead.updated": [lead, everything, off],
+        # GLOB is case-sensitive.
+        "Lead.created": [capital, everything],
+        # `*` is not limited to one dotted segment.
+        "lead.note.added": [lead, everything, off],
+        "a.b.c": [two, everything],
+        "b.x": [two, everything],
+        "b.xy": [everything],
+        "order.paid": [everything],
+        "lead": [everything],
+    }
+    for event_type, endpoint_ids in expected.items():
+        event_id = raw_insert(raw, event_type)
+        assert deliveries_by_endpoint(raw, event_id) == sorted(endpoint_ids), event_type
+    # Every delivery starts unbatched.
+    assert raw.execute("SELECT count(*) FROM deliveries WHERE batch_id IS NOT NULL").fetchone()[0] == 0
+
+
+def test_fan_out_gives_one_delivery_even_when_several_patterns_match(store: Store, raw: sqlite3.Connection) -> None:
+    endpoint = endpoints.add(store, "https://example.com/hook", events=["lead.*", "*", "lead.created"]).id
+    event_id = raw_insert(raw, "lead.created")
+    assert deliveries_by_endpoint(raw, event_id) == [endpoint]
+
+
+def test_fan_out_uses_endpoints_subscribed_at_insert_time(store: Store, raw: sqlite3.Connection) -> None:
+    before = raw_insert(raw, "lead.created")
+    endpoint = endpoints.add(store, "https://example.com/hook").id
+    after = raw_insert(raw, "lead.created")
+    assert deliveries_by_endpoint(raw, before) == []
+    assert deliveries_by_endpoint(raw, after) == [endpoint]
+
+
+def test_fan_out_also_happens_for_the_python_api(store: Store, db_path: Path) -> None:
+    endpoint = endpoints.add(store, "https://example.com/hook", events=["lead.*"]).id
+    with dispatcher.open(db_path) as queue:
+        matched = queue.enqueue("lead.created", {"id": 1})
+        unmatched = queue.enqueue("order.paid", {"id": 1})
+        queue.enqueue_many("lead.updated", [{"id": 2}, {"id": 3}])
+    with sqlite3.connect(db_path) as conn:
+        assert deliveries_by_endpoint(conn, matched) == [endpoint]
+        assert deliveries_by_endpoint(conn, unmatched) == []
+        assert conn.execute("SELECT count(*) FROM deliveries").fetchone()[0] == 3
+
+
+# --- created_at ----------------------------------------------------------------------
+
+
+def test_created_at_defaults_to_utc_millisecond_text(raw: sqlite3.Connection, db_path: Path) -> None:
+    before = datetime.now(UTC)
+    raw_id = raw_insert(raw, "lead.created")
+    api_id = dispatcher.enqueue(db_path, "lead.created", {"id": 2})
+    after = datetime.now(UTC)
+    for event_id in (raw_id, api_id):
+        (created_at,) = raw.execute("SELECT created_at FROM events WHERE id = ?", (event_id,)).fetchone()
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z", created_at), created_at
+        moment = datetime.strptime(created_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+        # Millisecond text is truncated, so allow one millisecond either way.
+        assert before - timedelta(milliseconds=1) <= moment <= after + timedelta(milliseconds=1)
