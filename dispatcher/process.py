@@ -77,21 +77,22 @@ class _Run:
                     now = self.clock.now()
                     waiting = self._due(now, exclude=set(serving.values()))
                     if now < self.deadline:
-                        ready = [endpoint for endpoint, due_at in waiting if due_at <= now]
+                        ready = [endpoint_id for endpoint_id, due_at in waiting if due_at <= now]
                         for endpoint_id in ready[: self.options.workers - len(serving)]:
                             serving[pool.submit(self._serve, endpoint_id)] = endpoint_id
-                    upcoming = [due_at for _, due_at in waiting if due_at > now]
-                    next_due = min(upcoming, default=None)
-                    if not serving:
-                        if next_due is None or next_due >= self.deadline:
-                            break
-                        self.clock.sleep(min(POLL_S, (next_due - now).total_seconds()))
-                        continue
-                    pause = POLL_S if next_due is None else (next_due - now).total_seconds()
-                    done, _ = wait(serving, timeout=min(POLL_S, max(pause, 0.0)), return_when=FIRST_COMPLETED)
-                    for future in done:
-                        del serving[future]
-                        summary.add(future.result())
+                    next_due = min((due_at for _, due_at in waiting if due_at > now), default=None)
+                    # Wake for whichever comes first: a worker finishing, the next
+                    # retry falling due, or a look for newly queued events.
+                    pause = POLL_S if next_due is None else min(POLL_S, (next_due - now).total_seconds())
+                    if serving:
+                        done, _ = wait(serving, timeout=pause, return_when=FIRST_COMPLETED)
+                        for future in done:
+                            del serving[future]
+                            summary.add(future.result())
+                    elif next_due is None or next_due >= self.deadline:
+                        break  # nothing more can fall due before the limit
+                    else:
+                        self.clock.sleep(pause)
         finally:
             for worker in self.workers:
                 worker.sender.close()
