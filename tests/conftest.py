@@ -71,10 +71,18 @@ def run_dispatcher(db_path: Path):
     return run
 
 
+class _QuickStopHTTPServer(HTTPServer):
+    """Stops in milliseconds instead of serve_forever's default half-second poll."""
+
+    def thread_target(self) -> None:
+        assert self.server is not None
+        self.server.serve_forever(poll_interval=0.01)
+
+
 @pytest.fixture
 def receiver() -> Iterator[HTTPServer]:
     """A threaded pytest-httpserver on 127.0.0.1, for tests where requests overlap."""
-    server = HTTPServer(host="127.0.0.1", threaded=True)
+    server = _QuickStopHTTPServer(host="127.0.0.1", threaded=True)
     server.start()
     yield server
     server.clear()
