@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import sys
 import tempfile
@@ -32,6 +33,9 @@ class _Cli(click.Group):
         kwargs["standalone_mode"] = False
         try:
             result = super().main(*args, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as error:
+            click.echo(error.ctx.get_help() if error.ctx else error.format_message())
+            result = 0
         except click.UsageError as error:
             hint = f" (see '{error.ctx.command_path} --help')" if error.ctx else ""
             _fail(f"{error.format_message()}{hint}", error.exit_code)
@@ -277,10 +281,7 @@ def process(ctx: click.Context, time_limit: float, workers: int, endpoint_id: in
     """Deliver due events (run me from cron every minute)."""
     summary = run(ctx.obj, RunOptions(time_limit=time_limit, workers=workers, endpoint_id=endpoint_id))
     if not quiet:
-        click.echo(
-            f"{summary.requests} requests, {summary.delivered} events delivered, "
-            f"{summary.failures} failures, {summary.retries} retries scheduled, {summary.dead} dead"
-        )
+        click.echo(summary.line())
     for error in summary.errors:
         click.echo(f"Error: {error}", err=True)
     if summary.errors:
@@ -381,9 +382,17 @@ def _config_values(store: Store) -> dict[str, str]:
 
 
 @cli.command()
+@click.option("--keep", is_flag=True, help="Keep the demo database to look at afterwards.")
 @click.pass_context
-def demo(ctx: click.Context) -> None:
+def demo(ctx: click.Context, keep: bool) -> None:
     """Deliver 25 events to a local receiver on a throwaway database, and show them arrive."""
     folder = Path(tempfile.mkdtemp(prefix="dispatcher-demo-"))
-    if not run_demo(folder / "demo.db", click.echo):
+    try:
+        ok = run_demo(folder / "demo.db", click.echo)
+    finally:
+        if keep:
+            click.echo(f"kept the database: dispatcher --db {folder / 'demo.db'} status")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+    if not ok:
         ctx.exit(1)

@@ -30,14 +30,13 @@ def run_demo(path: Path, say: Callable[[str], None]) -> bool:
         store = Store.open(path)
         endpoint = endpoints.add(store, receiver.url, name="demo receiver", secret=secret)
         store.close()
-        say(f"database: {path}")
         say(f"endpoint {endpoint.id}: {endpoint.url} (batches of 10, Mautic signature)")
         with open_queue(path) as queue:
             leads = ({"id": n, "email": f"lead{n}@example.com"} for n in range(1, DEMO_EVENTS + 1))
             queue.enqueue_many("lead.created", leads)
         say(f"queued {DEMO_EVENTS} lead.created events; running process:")
         summary = run(path, RunOptions(time_limit=10))
-        say(f"process: {summary.requests} requests, {summary.delivered} events delivered, {summary.failures} failures")
+        say(f"process: {summary.line()}")
         received = sum(len(json.loads(request.body)["events"]) for request in receiver.requests)
         verified = all(request.verified for request in receiver.requests)
     ok = received == DEMO_EVENTS and verified and not summary.errors

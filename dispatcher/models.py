@@ -108,6 +108,14 @@ class RunSummary:
     dead: int = 0  # events
     errors: list[str] = field(default_factory=list)  # the dispatcher's own faults
 
+    def line(self) -> str:
+        """The one line ``process`` prints."""
+        return (
+            f"{_count(self.requests, 'request')}, {_count(self.delivered, 'event')} delivered, "
+            f"{_count(self.failures, 'failure')}, {_count(self.retries, 'retry', 'retries')} scheduled, "
+            f"{self.dead} dead"
+        )
+
     def add(self, other: RunSummary) -> None:
         self.requests += other.requests
         self.delivered += other.delivered
@@ -115,3 +123,7 @@ class RunSummary:
         self.retries += other.retries
         self.dead += other.dead
         self.errors.extend(other.errors)
+
+
+def _count(number: int, singular: str, plural: str | None = None) -> str:
+    return f"{number} {singular if number == 1 else plural or singular + 's'}"

@@ -37,11 +37,7 @@ def enqueue(db_path: Path, count: int, event_type: str = "lead.created") -> list
 
 
 def bodies(server: HTTPServer, path: str | None = None) -> list[dict[str, Any]]:
-    return [
-        json.loads(request.get_data())
-        for request, _ in server.log
-        if path is None or request.path == path
-    ]
+    return [json.loads(request.get_data()) for request, _ in server.log if path is None or request.path == path]
 
 
 def event_ids(batch: dict[str, Any]) -> list[int]:
@@ -82,9 +78,7 @@ def test_desc_order_sends_newest_first(db_path: Path, store: Store, receiver: HT
     assert [event_ids(b) for b in bodies(receiver)] == [newest_first[:10], newest_first[10:20], newest_first[20:]]
 
 
-def test_body_and_signature_as_a_mautic_receiver_checks_them(
-    db_path: Path, store: Store, receiver: HTTPServer
-) -> None:
+def test_body_and_signature_as_a_mautic_receiver_checks_them(db_path: Path, store: Store, receiver: HTTPServer) -> None:
     add_endpoint(store, receiver)
     with open_queue(db_path) as queue:
         queue.enqueue("lead.created", '{ "email" : "a@example.com" }')
@@ -92,7 +86,7 @@ def test_body_and_signature_as_a_mautic_receiver_checks_them(
 
     run(db_path, RunOptions(time_limit=10))
 
-    (request, _), = receiver.log
+    ((request, _),) = receiver.log
     raw = request.get_data()
     expected = base64.b64encode(hmac.new(SECRET.encode(), raw, hashlib.sha256).digest()).decode()
     assert request.headers["Webhook-Signature"] == expected
