@@ -55,7 +55,9 @@ def read_request(conn: socket.socket) -> bytes:
     while b"\r\n\r\n" not in data:
         data += conn.recv(65536)
     head, _, body = data.partition(b"\r\n\r\n")
-    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+    length = next(
+        int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
+    )
     while len(body) < length:
         body += conn.recv(65536)
     return head + b"\r\n\r\n" + body
@@ -77,7 +79,10 @@ def test_other_statuses_fail_with_the_body_kept(sender: Sender, receiver: HTTPSe
     receiver.expect_request("/hook").respond_with_data("nope", status=status)
     outcome = post(sender, receiver.url_for("/hook"))
     assert (outcome.ok, outcome.status_code, outcome.error, outcome.response_excerpt) == (
-        False, status, f"HTTP {status}", "nope"
+        False,
+        status,
+        f"HTTP {status}",
+        "nope",
     )
 
 

@@ -27,10 +27,11 @@ def ok(clock: ManualClock) -> Outcome:
 
 
 def test_every_connection_gets_wal_foreign_keys_and_a_busy_timeout(store: Store) -> None:
-    pragmas = {name: store.conn.execute(f"PRAGMA {name}").fetchone()[0] for name in
-               ("journal_mode", "foreign_keys", "busy_timeout", "user_version")}
-    assert pragmas == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 30000,
-                       "user_version": SCHEMA_VERSION}
+    pragmas = {
+        name: store.conn.execute(f"PRAGMA {name}").fetchone()[0]
+        for name in ("journal_mode", "foreign_keys", "busy_timeout", "user_version")
+    }
+    assert pragmas == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 30000, "user_version": SCHEMA_VERSION}
 
 
 def test_the_schema_is_applied_once_and_reopening_keeps_the_data(db_path: Path, store: Store) -> None:
@@ -42,8 +43,7 @@ def test_the_schema_is_applied_once_and_reopening_keeps_the_data(db_path: Path, 
 
 def test_processes_creating_the_schema_at_once_do_not_collide(db_path: Path) -> None:
     script = "import sys; from dispatcher.store import Store; Store.open(sys.argv[1]).close()"
-    runs = [subprocess.Popen([sys.executable, "-c", script, str(db_path)], stderr=subprocess.PIPE)
-            for _ in range(6)]
+    runs = [subprocess.Popen([sys.executable, "-c", script, str(db_path)], stderr=subprocess.PIPE) for _ in range(6)]
     assert [run.wait(30) for run in runs] == [0] * 6
     assert sqlite3.connect(db_path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
@@ -69,9 +69,7 @@ def test_a_lease_keeps_a_second_claimer_out_until_it_expires(store: Store, clock
     assert store.record_outcome(second[2], "lease-b", ok(clock), None, clock.now()) == "delivered"
 
 
-def test_claims_skip_disabled_endpoints_and_release_when_nothing_is_due(
-    store: Store, clock: ManualClock
-) -> None:
+def test_claims_skip_disabled_endpoints_and_release_when_nothing_is_due(store: Store, clock: ManualClock) -> None:
     endpoint_id = add(store)
     assert store.claim_batch(endpoint_id, "lease", clock.now(), BUILT_IN) is None
     lease = store.conn.execute("SELECT lease_id FROM endpoints WHERE id = ?", (endpoint_id,)).fetchone()
@@ -108,8 +106,10 @@ def test_deleting_an_endpoint_removes_its_queue_and_history(store: Store, clock:
 
     store.delete_endpoint(drop)
 
-    counts = {table: store.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-              for table in ("deliveries", "batches", "attempts", "events")}
+    counts = {
+        table: store.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        for table in ("deliveries", "batches", "attempts", "events")
+    }
     assert counts == {"deliveries": 3, "batches": 0, "attempts": 0, "events": 3}
     assert [s.endpoint for s in store.status(clock.now())] == [keep]
 
