@@ -1,5 +1,5 @@
--- The whole dispatcher schema. Applied by dispatcher.store.apply_schema when
--- PRAGMA user_version is below the version at the bottom of this file.
+-- The whole dispatcher schema. Applied by dispatcher.store (Connection.apply_schema)
+-- when dispatcher_schema holds a lower version than the one at the bottom of this file.
 --
 -- The producer contract is one statement:
 --     INSERT INTO events (type, payload) VALUES ('lead.created', '{"id": 1}');
@@ -120,4 +120,10 @@ CREATE TABLE IF NOT EXISTS attempts (
 CREATE INDEX IF NOT EXISTS attempts_by_endpoint ON attempts (endpoint_id, id);
 CREATE INDEX IF NOT EXISTS attempts_by_batch ON attempts (batch_id);
 
-PRAGMA user_version = 1;
+-- The version of this file the database holds: a table of our own, because an
+-- application sharing the file may already use PRAGMA user_version.
+CREATE TABLE IF NOT EXISTS dispatcher_schema (
+    version INTEGER NOT NULL
+);
+DELETE FROM dispatcher_schema;
+INSERT INTO dispatcher_schema (version) VALUES (1);

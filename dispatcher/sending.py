@@ -87,12 +87,19 @@ def _read_capped(response: requests.Response, deadline: float) -> tuple[bytes, b
     noticed at the next one rather than after a full buffer.
     """
     raw = response.raw
+    sock = getattr(raw.connection, "sock", None)
     chunks: list[bytes] = []
     size = 0
     while size < RESPONSE_CAP:
-        if time.monotonic() > deadline:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
             return b"".join(chunks), False
-        chunk = raw.read1(RESPONSE_CAP - size)
+        if sock is not None:
+            sock.settimeout(remaining)  # no single read may outlast the deadline
+        try:
+            chunk = raw.read1(RESPONSE_CAP - size)
+        except urllib3.exceptions.ReadTimeoutError:
+            return b"".join(chunks), False
         if not chunk:
             break
         chunks.append(chunk)

@@ -18,7 +18,7 @@ from dispatcher import endpoints
 from dispatcher.clock import ManualClock, SystemClock
 from dispatcher.process import RunOptions, run
 from dispatcher.queue import open as open_queue
-from dispatcher.store import LEASE_MARGIN_S, Store
+from dispatcher.store import Store, lease_seconds
 
 from .conftest import SECRET, dispatcher_command
 
@@ -94,7 +94,7 @@ def test_a_run_killed_mid_request_loses_nothing(db_path: Path, store: Store, rec
     assert run(db_path, RunOptions(time_limit=1)).requests == 0
 
     # Once the lease (timeout + margin) has expired, a later run resends that batch and the rest.
-    later = ManualClock(SystemClock().now() + timedelta(seconds=2.0 + LEASE_MARGIN_S + 1))
+    later = ManualClock(SystemClock().now() + timedelta(seconds=lease_seconds(2.0) + 1))
     summary = run(db_path, RunOptions(time_limit=10), clock=later)
 
     assert summary.delivered == 15

@@ -158,3 +158,17 @@ def test_proxies_from_the_environment_are_ignored(
     monkeypatch.setenv("NO_PROXY", "")
     receiver.expect_request("/hook").respond_with_data("ok")
     assert post(sender, receiver.url_for("/hook")).ok
+
+
+def test_a_body_that_stalls_after_late_headers_still_ends_at_the_deadline(sender: Sender, raw_server) -> None:
+    def late_then_silent(conn: socket.socket) -> None:
+        read_request(conn)
+        time.sleep(0.7)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n")
+        time.sleep(3)
+
+    began = time.monotonic()
+    outcome = post(sender, raw_server(late_then_silent), timeout=1.0)
+    assert not outcome.ok and "deadline" in (outcome.error or "")
+    # Not 0.7 s + a whole fresh read timeout: the wait for the body is what is left of the deadline.
+    assert time.monotonic() - began < 1.4

@@ -12,10 +12,11 @@ import pytest
 
 from dispatcher import endpoints
 from dispatcher.clock import ManualClock
+from dispatcher.errors import DispatcherError
 from dispatcher.models import Outcome
 from dispatcher.queue import Queue
 from dispatcher.settings import BUILT_IN
-from dispatcher.store import LEASE_MARGIN_S, SCHEMA_VERSION, Store, schema_sql
+from dispatcher.store import SCHEMA_VERSION, Store, lease_seconds, schema_sql
 
 
 def add(store: Store, **options: object) -> int:
@@ -29,9 +30,10 @@ def ok(clock: ManualClock) -> Outcome:
 def test_every_connection_gets_wal_foreign_keys_and_a_busy_timeout(store: Store) -> None:
     pragmas = {
         name: store.conn.execute(f"PRAGMA {name}").fetchone()[0]
-        for name in ("journal_mode", "foreign_keys", "busy_timeout", "user_version")
+        for name in ("journal_mode", "foreign_keys", "busy_timeout")
     }
-    assert pragmas == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 30000, "user_version": SCHEMA_VERSION}
+    assert pragmas == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 30000}
+    assert store.schema_version() == SCHEMA_VERSION
 
 
 def test_the_schema_is_applied_once_and_reopening_keeps_the_data(db_path: Path, store: Store) -> None:
@@ -45,7 +47,8 @@ def test_processes_creating_the_schema_at_once_do_not_collide(db_path: Path) -> 
     script = "import sys; from dispatcher.store import Store; Store.open(sys.argv[1]).close()"
     runs = [subprocess.Popen([sys.executable, "-c", script, str(db_path)], stderr=subprocess.PIPE) for _ in range(6)]
     assert [run.wait(30) for run in runs] == [0] * 6
-    assert sqlite3.connect(db_path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    version = sqlite3.connect(db_path).execute("SELECT version FROM dispatcher_schema").fetchall()
+    assert version == [(SCHEMA_VERSION,)]
 
 
 def test_the_schema_ships_once() -> None:
@@ -61,7 +64,9 @@ def test_a_lease_keeps_a_second_claimer_out_until_it_expires(store: Store, clock
     assert first is not None
     assert store.claim_batch(endpoint_id, "lease-b", clock.now(), BUILT_IN) is None
 
-    clock.advance(10 + LEASE_MARGIN_S + 0.001)
+    clock.advance(lease_seconds(10) - 0.001)
+    assert store.claim_batch(endpoint_id, "lease-b", clock.now(), BUILT_IN) is None
+    clock.advance(0.002)
     second = store.claim_batch(endpoint_id, "lease-b", clock.now(), BUILT_IN)
     assert second is not None and second[2] == first[2]  # the same batch, resent
     # The expired holder's late outcome is not written.
@@ -140,3 +145,30 @@ def test_the_delivery_loop_never_scans_history(store: Store, clock: ManualClock,
             if scanned and scanned not in ("e", "endpoints") and "VIRTUAL TABLE" not in detail:
                 table_scans.append((sql, detail))
     assert table_scans == []
+
+
+def test_an_application_database_sharing_the_file_is_set_up_alongside(db_path: Path) -> None:
+    app = sqlite3.connect(db_path)
+    app.executescript("PRAGMA user_version = 7; CREATE TABLE contacts (id INTEGER PRIMARY KEY, email TEXT);")
+    app.close()
+
+    store = Store.open(db_path)
+    Queue(store).enqueue("contact.created", {"id": 1})
+    store.close()
+
+    app = sqlite3.connect(db_path)
+    assert app.execute("PRAGMA user_version").fetchone() == (7,)  # the application's, untouched
+    assert app.execute("SELECT count(*) FROM events").fetchone() == (1,)
+
+
+def test_a_database_whose_own_tables_have_our_names_is_refused_untouched(db_path: Path) -> None:
+    app = sqlite3.connect(db_path)
+    app.executescript("CREATE TABLE events (id INTEGER PRIMARY KEY, what TEXT); INSERT INTO events VALUES (1, 'x');")
+    app.close()
+
+    with pytest.raises(DispatcherError, match="already has tables named events"):
+        Store.open(db_path)
+
+    app = sqlite3.connect(db_path)
+    assert app.execute("SELECT name FROM sqlite_master").fetchall() == [("events",)]
+    assert app.execute("SELECT * FROM events").fetchall() == [(1, "x")]

@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .connection import BUSY_TIMEOUT_S, SCHEMA_VERSION, connect, schema_sql
-from .delivering import LEASE_MARGIN_S, Delivering
+from .delivering import LEASE_MARGIN_S, Delivering, lease_seconds
 from .inspecting import Inspecting
 from .producing import Producing
 
@@ -33,4 +33,4 @@ class Store(Producing, Delivering, Inspecting):
         return store
 
 
-__all__ = ["BUSY_TIMEOUT_S", "LEASE_MARGIN_S", "SCHEMA_VERSION", "Store", "connect", "schema_sql"]
+__all__ = ["BUSY_TIMEOUT_S", "LEASE_MARGIN_S", "SCHEMA_VERSION", "Store", "connect", "lease_seconds", "schema_sql"]

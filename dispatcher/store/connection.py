@@ -54,10 +54,13 @@ class Connection:
         self.conn.commit()
 
     def apply_schema(self) -> None:
+        """Create or upgrade the schema; refuse a file whose own tables have our names."""
         try:
-            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-            if version >= SCHEMA_VERSION:
+            version = self.schema_version()
+            if version is not None and version >= SCHEMA_VERSION:
                 return
+            if version is None:
+                self._refuse_foreign_tables()
             # executescript commits anything open first, so the BEGIN IMMEDIATE
             # inside the script is what serializes two processes creating it.
             self.conn.executescript(f"BEGIN IMMEDIATE;\n{schema_sql()}\nCOMMIT;")
@@ -65,3 +68,25 @@ class Connection:
             if self.conn.in_transaction:
                 self.conn.rollback()
             raise DispatcherError(f"cannot set up the database: {error}", exit_code=1) from None
+
+    def schema_version(self) -> int | None:
+        """The schema version this file holds; None if the dispatcher has never set it up."""
+        try:
+            row = self.conn.execute("SELECT max(version) FROM dispatcher_schema").fetchone()
+        except sqlite3.OperationalError:
+            return None
+        return int(row[0] or 0)
+
+    def _refuse_foreign_tables(self) -> None:
+        taken = [
+            name
+            for (name,) in self.conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN "
+                "('config', 'endpoints', 'events', 'batches', 'deliveries', 'attempts') ORDER BY name"
+            )
+        ]
+        if taken:
+            raise DispatcherError(
+                f"the database already has tables named {', '.join(taken)} that the dispatcher did not "
+                "create; give the dispatcher a file of its own"
+            )

@@ -20,6 +20,15 @@ from .rows import dicts, endpoint_from_row, events_in_order
 LEASE_MARGIN_S = 30.0
 
 
+def lease_seconds(timeout: float) -> float:
+    """How long a claim holds its endpoint: the longest one request can take, plus a margin.
+
+    Connecting may use the whole timeout and waiting for the response to begin
+    another (requests' connect and read timeouts); the body is cut off at the deadline.
+    """
+    return 2 * timeout + LEASE_MARGIN_S
+
+
 class Delivering(Connection):
     # --- the process loop -----------------------------------------------------
 
@@ -82,7 +91,7 @@ class Delivering(Connection):
                     (endpoint_id,),
                 )
                 return None
-            lease_until = now + timedelta(seconds=settings.timeout + LEASE_MARGIN_S)
+            lease_until = now + timedelta(seconds=lease_seconds(settings.timeout))
             conn.execute(
                 "UPDATE endpoints SET lease_expires_at = ? WHERE id = ?",
                 (to_text(lease_until), endpoint_id),
