@@ -29,22 +29,22 @@ def check_order(value: str) -> str:
 
 
 def check_batch_size(value: int) -> int:
-    if not 1 <= value <= MAX_BATCH_SIZE:
-        raise DispatcherError(f"invalid batch size {value}: use 1 to {MAX_BATCH_SIZE}")
-    return value
+    return _within("batch size", value, MAX_BATCH_SIZE)
 
 
 def check_timeout(seconds: float) -> float:
-    if not math.isfinite(seconds):
-        raise DispatcherError(f"invalid timeout {seconds}: use 1ms to {format_duration(MAX_TIMEOUT)}")
-    if not 0.001 <= seconds <= MAX_TIMEOUT:
-        raise DispatcherError(f"invalid timeout {format_duration(seconds)}: use 1ms to {format_duration(MAX_TIMEOUT)}")
+    if not (math.isfinite(seconds) and 0.001 <= seconds <= MAX_TIMEOUT):
+        raise DispatcherError(f"invalid timeout {seconds:g}s: use 1ms to {format_duration(MAX_TIMEOUT)}")
     return seconds
 
 
 def check_max_attempts(value: int) -> int:
-    if not 1 <= value <= MAX_ATTEMPTS:
-        raise DispatcherError(f"invalid max attempts {value}: use 1 to {MAX_ATTEMPTS}")
+    return _within("max attempts", value, MAX_ATTEMPTS)
+
+
+def _within(what: str, value: int, highest: int) -> int:
+    if not 1 <= value <= highest:
+        raise DispatcherError(f"invalid {what} {value}: use 1 to {highest}")
     return value
 
 
