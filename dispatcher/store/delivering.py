@@ -30,8 +30,6 @@ def lease_seconds(timeout: float) -> float:
 
 
 class Delivering(Connection):
-    # --- the process loop -----------------------------------------------------
-
     def due_endpoints(self, now: datetime) -> list[tuple[int, str]]:
         """(endpoint id, due time) of every enabled endpoint with work and no live lease.
 
@@ -84,8 +82,15 @@ class Delivering(Connection):
                 return None
             endpoint = endpoint_from_row(rows[0])
             settings = effective(endpoint, defaults)
-            batch = self._open_batch(endpoint_id) or self._new_batch(endpoint_id, settings, now_text)
-            if batch is None or batch[1] > now_text:
+            batch: Batch | None
+            waiting = self._open_batch(endpoint_id)
+            if waiting is None:
+                batch = self._new_batch(endpoint_id, settings, now_text)
+            else:
+                open_batch, due_at = waiting
+                # A retry that is not due yet holds back everything behind it.
+                batch = open_batch if due_at <= now_text else None
+            if batch is None:
                 conn.execute(
                     "UPDATE endpoints SET lease_id = NULL, lease_expires_at = NULL WHERE id = ?",
                     (endpoint_id,),
@@ -96,9 +101,10 @@ class Delivering(Connection):
                 "UPDATE endpoints SET lease_expires_at = ? WHERE id = ?",
                 (to_text(lease_until), endpoint_id),
             )
-            return endpoint, settings, batch[0]
+            return endpoint, settings, batch
 
     def _open_batch(self, endpoint_id: int) -> tuple[Batch, str] | None:
+        """The endpoint's one pending batch, with its due time."""
         row = self.conn.execute(
             "SELECT id, event_ids, attempts, due_at FROM batches WHERE endpoint_id = ? AND state = 'pending'",
             (endpoint_id,),
@@ -109,7 +115,8 @@ class Delivering(Connection):
         events = tuple(events_in_order(self.conn, event_ids))
         return Batch(batch_id, endpoint_id, events, attempts), due_at
 
-    def _new_batch(self, endpoint_id: int, settings: Settings, now_text: str) -> tuple[Batch, str] | None:
+    def _new_batch(self, endpoint_id: int, settings: Settings, now_text: str) -> Batch | None:
+        """Put the next ``batch_size`` unbatched deliveries, in the endpoint's order, into a new batch."""
         direction = "DESC" if settings.order == "desc" else "ASC"
         event_ids = [
             row[0]
@@ -132,7 +139,7 @@ class Delivering(Connection):
             (batch_id, endpoint_id, ids_json),
         )
         events = tuple(events_in_order(self.conn, ids_json))
-        return Batch(batch_id, endpoint_id, events, 0), now_text
+        return Batch(batch_id, endpoint_id, events, 0)
 
     def record_outcome(
         self, batch: Batch, lease_id: str, outcome: Outcome, next_due: datetime | None, now: datetime

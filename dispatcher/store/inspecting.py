@@ -12,8 +12,6 @@ from .connection import Connection
 
 
 class Inspecting(Connection):
-    # --- inspection -----------------------------------------------------------
-
     def status(self, now: datetime) -> list[EndpointStatus]:
         now_text = to_text(now)
         rows = self.db.query(
