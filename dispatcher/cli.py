@@ -125,9 +125,12 @@ def endpoint() -> None:
 _ENDPOINT_OPTIONS = [
     click.option("--name", help="A label for people."),
     click.option(
-        "--event", "events", multiple=True, help="Event type pattern (GLOB, case-sensitive; repeatable). Default: *."
+        "--event",
+        "events",
+        multiple=True,
+        help="Event type pattern (GLOB, case-sensitive); repeat for several. A new endpoint gets *.",
     ),
-    click.option("--secret", help="Signing secret (generated when adding without one)."),
+    click.option("--secret", help="Signing secret (a new endpoint without one gets a random one)."),
     click.option("--order", type=click.Choice(["asc", "desc"]), help="Oldest or newest events first."),
     click.option("--batch-size", type=int, help="Events per request (default 10)."),
     click.option("--timeout", type=DURATION, help="Deadline for one request (default 15s)."),
