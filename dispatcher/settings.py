@@ -95,3 +95,15 @@ def effective(endpoint: Endpoint, defaults: Settings) -> Settings:
         timeout=endpoint.timeout or defaults.timeout,
         max_attempts=endpoint.max_attempts or defaults.max_attempts,
     )
+
+
+def normalized(name: str, text: str) -> str:
+    """``text`` checked as setting ``name`` and spelled as stored: ``120s`` becomes ``2m``."""
+    setting = key(name)
+    return str(setting.format(setting.parse(text)))
+
+
+def in_force(stored: dict[str, str]) -> dict[str, str]:
+    """Every global setting's value in force, spelled as users type it."""
+    defaults = defaults_from(stored)
+    return {name: str(setting.format(getattr(defaults, name))) for name, setting in KEYS.items()}

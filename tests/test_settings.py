@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from dispatcher import settings
 from dispatcher.errors import DispatcherError
 from dispatcher.models import Endpoint, Settings
 from dispatcher.settings import (
@@ -177,3 +178,15 @@ def test_non_finite_timeout_is_refused_as_a_user_error(seconds: float) -> None:
 def test_order_other_than_asc_or_desc_is_refused(value: str) -> None:
     with pytest.raises(DispatcherError):
         check_order(value)
+
+
+def test_values_are_stored_in_one_spelling() -> None:
+    assert settings.normalized("timeout", "120s") == "2m"
+    assert settings.normalized("batch_size", " 25") == "25"
+    with pytest.raises(DispatcherError, match="invalid order"):
+        settings.normalized("order", "random")
+
+
+def test_the_values_in_force_list_every_key() -> None:
+    assert settings.in_force({}) == {"order": "asc", "batch_size": "10", "timeout": "15s", "max_attempts": "8"}
+    assert settings.in_force({"timeout": "1h", "order": "desc"})["timeout"] == "1h"

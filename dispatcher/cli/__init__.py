@@ -1,0 +1,14 @@
+"""The command line: parse options, call the library, print. No logic of its own.
+
+Each group lives in its own module; this one puts them under the root command.
+"""
+
+from .commands import attempts, demo, enqueue, init, process, status
+from .config import config
+from .endpoint import endpoint
+from .root import cli
+
+for command in (init, endpoint, enqueue, process, status, attempts, config, demo):
+    cli.add_command(command)
+
+__all__ = ["cli"]

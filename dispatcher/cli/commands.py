@@ -1,0 +1,123 @@
+"""The top-level commands: set up, queue, deliver, look, and the demo."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from ..clock import SystemClock
+from ..demo import run_demo
+from ..process import RunOptions, run
+from ..queue import Queue
+from .root import DURATION, json_option, open_store, print_json, print_table
+
+
+@click.command()
+@click.pass_context
+def init(ctx: click.Context) -> None:
+    """Create the database, or upgrade its schema."""
+    open_store(ctx)
+    click.echo(f"database ready: {ctx.obj}")
+
+
+@click.command()
+@click.argument("event_type", metavar="TYPE")
+@click.argument("payload", required=False, default="{}")
+@click.pass_context
+def enqueue(ctx: click.Context, event_type: str, payload: str) -> None:
+    """Queue one event. PAYLOAD is JSON text, - for stdin, or @FILE; default {}."""
+    click.echo(Queue(open_store(ctx)).enqueue(event_type, _payload_source(payload)))
+
+
+def _payload_source(argument: str) -> str | bytes:
+    if argument == "-":
+        return sys.stdin.buffer.read()
+    if argument.startswith("@"):
+        try:
+            return Path(argument[1:]).read_bytes()
+        except OSError as error:
+            message = f"cannot read {argument[1:]!r}: {error.strerror}"
+            raise click.BadParameter(message, param_hint="PAYLOAD") from None
+    return argument
+
+
+@click.command()
+@click.option("--time-limit", type=DURATION, default="50s", show_default=True, help="Start no request after this.")
+@click.option("--workers", type=click.IntRange(1, 256), default=4, show_default=True, help="Endpoints served at once.")
+@click.option("--endpoint", "endpoint_id", type=int, help="Serve only this endpoint.")
+@click.option("--quiet", is_flag=True, help="Print nothing unless something is wrong.")
+@click.pass_context
+def process(ctx: click.Context, time_limit: float, workers: int, endpoint_id: int | None, quiet: bool) -> None:
+    """Deliver due events (run me from cron every minute)."""
+    summary = run(ctx.obj, RunOptions(time_limit=time_limit, workers=workers, endpoint_id=endpoint_id))
+    if not quiet:
+        click.echo(summary.line())
+    for error in summary.errors:
+        click.echo(f"Error: {error}", err=True)
+    if summary.errors:
+        ctx.exit(1)
+
+
+@click.command()
+@json_option
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """One row per endpoint: what is pending, delivered, dead, and its health."""
+    rows = [asdict(row) for row in open_store(ctx).status(SystemClock().now())]
+    if as_json:
+        print_json(rows)
+        return
+    print_table(
+        rows,
+        [
+            "endpoint",
+            "enabled",
+            "pending",
+            "in_flight",
+            "delivered",
+            "dead",
+            "consecutive_failures",
+            "oldest_pending_age_s",
+            "last_error",
+        ],
+    )
+
+
+@click.command()
+@click.option("--endpoint", "endpoint_id", type=int, help="Only this endpoint.")
+@click.option("--failed", is_flag=True, help="Only failed requests.")
+@click.option("--limit", type=click.IntRange(1), default=50, show_default=True, help="The newest N.")
+@json_option
+@click.pass_context
+def attempts(ctx: click.Context, endpoint_id: int | None, failed: bool, limit: int, as_json: bool) -> None:
+    """The request log, oldest of the newest LIMIT first."""
+    rows = [asdict(row) for row in open_store(ctx).attempts(endpoint_id, failed, limit)]
+    if as_json:
+        print_json(rows)
+        return
+    for row in rows:
+        row["event_ids"] = ",".join(map(str, row["event_ids"]))
+        row["status_code"] = row["status_code"] or "-"
+    print_table(rows, ["id", "endpoint", "started_at", "duration_ms", "status_code", "event_ids", "error"])
+
+
+@click.command()
+@click.option("--keep", is_flag=True, help="Keep the demo database to look at afterwards.")
+@click.pass_context
+def demo(ctx: click.Context, keep: bool) -> None:
+    """Deliver 25 events to a local receiver on a throwaway database, and show them arrive."""
+    folder = Path(tempfile.mkdtemp(prefix="dispatcher-demo-"))
+    try:
+        ok = run_demo(folder / "demo.db", click.echo)
+    finally:
+        if keep:
+            click.echo(f"kept the database: dispatcher --db {folder / 'demo.db'} status")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+    if not ok:
+        ctx.exit(1)

@@ -1,0 +1,46 @@
+"""`dispatcher config ...`: the global defaults kept in the database."""
+
+from __future__ import annotations
+
+import click
+
+from .. import settings
+from .root import json_option, open_store, print_json
+
+
+@click.group()
+def config() -> None:
+    """Global defaults, overridden per endpoint: order, batch_size, timeout, max_attempts."""
+
+
+@config.command("list")
+@json_option
+@click.pass_context
+def config_list(ctx: click.Context, as_json: bool) -> None:
+    """Every setting with its value in force."""
+    values = settings.in_force(open_store(ctx).config())
+    if as_json:
+        print_json(values)
+        return
+    for name, value in values.items():
+        click.echo(f"{name} = {value}")
+
+
+@config.command("get")
+@click.argument("name", metavar="KEY")
+@click.pass_context
+def config_get(ctx: click.Context, name: str) -> None:
+    """Print one setting's value in force."""
+    settings.key(name)
+    click.echo(settings.in_force(open_store(ctx).config())[name])
+
+
+@config.command("set")
+@click.argument("name", metavar="KEY")
+@click.argument("value")
+@click.pass_context
+def config_set(ctx: click.Context, name: str, value: str) -> None:
+    """Change a global default."""
+    stored = settings.normalized(name, value)
+    open_store(ctx).set_config(name, stored)
+    click.echo(f"{name} = {stored}")

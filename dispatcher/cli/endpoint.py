@@ -1,0 +1,147 @@
+"""`dispatcher endpoint ...`: register and manage receiving endpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from .. import endpoints
+from ..clock import SystemClock
+from ..models import Endpoint
+from ..settings import defaults_from
+from ..store import Store
+from .root import DURATION, json_option, open_store, print_json, print_table
+
+
+@click.group()
+def endpoint() -> None:
+    """Register and manage receiving endpoints."""
+
+
+_ENDPOINT_OPTIONS = [
+    click.option("--name", help="A label for people."),
+    click.option(
+        "--event",
+        "events",
+        multiple=True,
+        help="Event type pattern (GLOB, case-sensitive); repeat for several. A new endpoint gets *.",
+    ),
+    click.option("--secret", help="Signing secret (a new endpoint without one gets a random one)."),
+    click.option("--order", type=click.Choice(["asc", "desc"]), help="Oldest or newest events first."),
+    click.option("--batch-size", type=int, help="Events per request (default 10)."),
+    click.option("--timeout", type=DURATION, help="Deadline for one request (default 15s)."),
+    click.option("--max-attempts", type=int, help="Requests per batch, counting the first (default 8)."),
+    click.option("--json", "as_json", is_flag=True, help="Print JSON."),
+]
+
+
+def _endpoint_options(command: Any) -> Any:
+    """The settings shared by `endpoint add` and `endpoint update`."""
+    for option in reversed(_ENDPOINT_OPTIONS):
+        command = option(command)
+    return command
+
+
+def _show_endpoint(store: Store, item: Endpoint, as_json: bool, show_secret: bool) -> None:
+    data = endpoints.as_json(item, defaults_from(store.config()), show_secret)
+    if as_json:
+        print_json(data)
+        return
+    for name, value in data.items():
+        shown = ", ".join(value) if isinstance(value, list) else value
+        click.echo(f"{name}: {'' if shown is None else shown}")
+
+
+@endpoint.command("add")
+@click.argument("url")
+@_endpoint_options
+@click.pass_context
+def endpoint_add(ctx: click.Context, /, url: str, as_json: bool, events: tuple[str, ...], **options: Any) -> None:
+    """Register URL to receive events; prints its id and secret."""
+    store = open_store(ctx)
+    item = endpoints.add(store, url, events=events or ("*",), **options)
+    if as_json:
+        _show_endpoint(store, item, as_json=True, show_secret=True)
+    else:
+        click.echo(f"id: {item.id}")
+        click.echo(f"secret: {item.secret}")
+
+
+@endpoint.command("list")
+@json_option
+@click.pass_context
+def endpoint_list(ctx: click.Context, as_json: bool) -> None:
+    """List endpoints."""
+    store = open_store(ctx)
+    defaults = defaults_from(store.config())
+    rows = [endpoints.as_json(item, defaults) for item in store.endpoints()]
+    if as_json:
+        print_json(rows)
+        return
+    for row in rows:
+        row["events"] = ",".join(row["events"])
+    print_table(rows, ["id", "name", "url", "events", "enabled", "batch_size", "order"])
+
+
+@endpoint.command("show")
+@click.argument("endpoint_id", type=int)
+@click.option("--show-secret", is_flag=True, help="Include the signing secret.")
+@json_option
+@click.pass_context
+def endpoint_show(ctx: click.Context, endpoint_id: int, show_secret: bool, as_json: bool) -> None:
+    """Show one endpoint."""
+    store = open_store(ctx)
+    _show_endpoint(store, store.endpoint(endpoint_id), as_json, show_secret)
+
+
+@endpoint.command("update")
+@click.argument("endpoint_id", type=int)
+@click.option("--url", help="New URL.")
+@_endpoint_options
+@click.pass_context
+def endpoint_update(
+    ctx: click.Context, /, endpoint_id: int, as_json: bool, events: tuple[str, ...], **options: Any
+) -> None:
+    """Change an endpoint's settings; options not given stay as they are."""
+    store = open_store(ctx)
+    changes = {name: value for name, value in options.items() if value is not None}
+    if events:
+        changes["events"] = events
+    item = endpoints.update(store, endpoint_id, **changes)
+    _show_endpoint(store, item, as_json, show_secret=False)
+
+
+@endpoint.command("enable")
+@click.argument("endpoint_id", type=int)
+@json_option
+@click.pass_context
+def endpoint_enable(ctx: click.Context, endpoint_id: int, as_json: bool) -> None:
+    """Resume sending to an endpoint; what queued meanwhile goes out."""
+    store = open_store(ctx)
+    _show_endpoint(store, endpoints.enable(store, endpoint_id), as_json, show_secret=False)
+
+
+@endpoint.command("disable")
+@click.argument("endpoint_id", type=int)
+@json_option
+@click.pass_context
+def endpoint_disable(ctx: click.Context, endpoint_id: int, as_json: bool) -> None:
+    """Stop sending to an endpoint; its events keep queueing."""
+    store = open_store(ctx)
+    item = endpoints.disable(store, endpoint_id, SystemClock().now())
+    _show_endpoint(store, item, as_json, show_secret=False)
+
+
+@endpoint.command("delete")
+@click.argument("endpoint_id", type=int)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def endpoint_delete(ctx: click.Context, endpoint_id: int, yes: bool) -> None:
+    """Delete an endpoint with its queued deliveries and attempt history."""
+    store = open_store(ctx)
+    item = store.endpoint(endpoint_id)
+    if not yes:
+        click.confirm(f"Delete endpoint {item.id} ({item.url}) and everything queued for it?", abort=True)
+    store.delete_endpoint(endpoint_id)
+    click.echo(f"deleted endpoint {endpoint_id}")
