@@ -59,7 +59,9 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE TABLE IF NOT EXISTS batches (
     id          TEXT PRIMARY KEY,
     endpoint_id INTEGER NOT NULL REFERENCES endpoints (id) ON DELETE CASCADE,
-    -- JSON array of event ids in sending order.
+    -- JSON array of event ids in sending order: what every retry resends and
+    -- what the attempt log shows. deliveries.batch_id is the same membership
+    -- seen from the other side, indexed for claims and counts.
     event_ids   TEXT NOT NULL,
     state       TEXT NOT NULL DEFAULT 'pending'
                 CHECK (state IN ('pending', 'delivered', 'dead')),
