@@ -6,13 +6,12 @@ Any other language does the same with one SQL statement; see the README.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 from .errors import DispatcherError
-from .payloads import check_type, payload_text
+from .payloads import Payload, check_type, payload_text
 from .store import Store
 
 
@@ -22,12 +21,12 @@ class Queue:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def enqueue(self, event_type: str, payload: Any) -> int:
+    def enqueue(self, event_type: str, payload: Payload) -> int:
         """Queue one event; returns its id."""
         row = (check_type(event_type), payload_text(payload))
         return _refused_by_database_as_error(lambda: self.store.insert_event(*row))
 
-    def enqueue_many(self, event_type: str, payloads: Iterable[Any]) -> int:
+    def enqueue_many(self, event_type: str, payloads: Iterable[Payload]) -> int:
         """Queue many events of one type in one transaction; all or none. Returns the count."""
         check_type(event_type)
 
@@ -52,7 +51,7 @@ class Queue:
         self.close()
 
 
-def _refused_by_database_as_error(insert: Any) -> int:
+def _refused_by_database_as_error(insert: Callable[[], int]) -> int:
     try:
         return int(insert())
     except sqlite3.IntegrityError as error:
@@ -64,7 +63,7 @@ def open(path: str | Path) -> Queue:  # noqa: A001 - the public name is dispatch
     return Queue(Store.open(path))
 
 
-def enqueue(path: str | Path, event_type: str, payload: Any) -> int:
+def enqueue(path: str | Path, event_type: str, payload: Payload) -> int:
     """Queue one event without keeping a handle."""
     with open(path) as queue:
         return queue.enqueue(event_type, payload)

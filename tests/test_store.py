@@ -23,7 +23,7 @@ def add(store: Store, **options: object) -> int:
     return endpoints.add(store, "http://127.0.0.1:9/hook", secret="s", **options).id  # type: ignore[arg-type]
 
 
-def ok(clock: ManualClock) -> Outcome:
+def ok() -> Outcome:
     return Outcome(ok=True, started_at="2026-11-22T10:00:00.000Z", duration_ms=1, status_code=200)
 
 
@@ -70,8 +70,8 @@ def test_a_lease_keeps_a_second_claimer_out_until_it_expires(store: Store, clock
     second = store.claim_batch(endpoint_id, "lease-b", clock.now(), BUILT_IN)
     assert second is not None and second[2] == first[2]  # the same batch, resent
     # The expired holder's late outcome is not written.
-    assert store.record_outcome(first[2], "lease-a", ok(clock), None, clock.now()) is None
-    assert store.record_outcome(second[2], "lease-b", ok(clock), None, clock.now()) == "delivered"
+    assert store.record_outcome(first[2], "lease-a", ok(), None, clock.now()) is None
+    assert store.record_outcome(second[2], "lease-b", ok(), None, clock.now()) == "delivered"
 
 
 def test_claims_skip_disabled_endpoints_and_release_when_nothing_is_due(store: Store, clock: ManualClock) -> None:
@@ -107,7 +107,7 @@ def test_deleting_an_endpoint_removes_its_queue_and_history(store: Store, clock:
     keep, drop = add(store), add(store)
     Queue(store).enqueue_many("a", [{}] * 3)
     _, _, batch = store.claim_batch(drop, "lease", clock.now(), BUILT_IN)  # type: ignore[misc]
-    store.record_outcome(batch, "lease", ok(clock), None, clock.now())
+    store.record_outcome(batch, "lease", ok(), None, clock.now())
 
     store.delete_endpoint(drop)
 
@@ -131,7 +131,7 @@ def test_the_delivery_loop_never_scans_history(store: Store, clock: ManualClock,
     store.conn.set_trace_callback(statements.append)
     store.due_endpoints(clock.now())
     _, _, batch = store.claim_batch(endpoint_id, "lease", clock.now(), BUILT_IN)  # type: ignore[misc]
-    store.record_outcome(batch, "lease", ok(clock), None, clock.now())
+    store.record_outcome(batch, "lease", ok(), None, clock.now())
     store.conn.set_trace_callback(None)
 
     table_scans = []
