@@ -1,5 +1,7 @@
--- The whole dispatcher schema. Applied by dispatcher.store (Connection.apply_schema)
--- when dispatcher_schema holds a lower version than the one at the bottom of this file.
+-- The whole dispatcher schema, as a new database gets it. Applied by
+-- dispatcher.store (Connection.apply_schema) to a file without dispatcher_schema;
+-- a file holding an older version is brought up to date by the steps in
+-- migrations/ instead. A change here needs a step there.
 --
 -- The producer contract is one statement:
 --     INSERT INTO events (type, payload) VALUES ('lead.created', '{"id": 1}');
@@ -30,6 +32,20 @@ CREATE TABLE IF NOT EXISTS endpoints (
     batch_size           INTEGER CHECK (batch_size >= 1),
     timeout_ms           INTEGER CHECK (timeout_ms >= 1),
     max_attempts         INTEGER CHECK (max_attempts >= 1),
+    -- The wire contract, so a receiver written for another sender accepts
+    -- our requests unchanged (README, "Receiver compatibility").
+    body_format          TEXT NOT NULL DEFAULT 'batch' CHECK (body_format IN ('batch', 'mautic', 'raw')),
+    signature_scheme     TEXT NOT NULL DEFAULT 'mautic'
+                         CHECK (signature_scheme IN ('mautic', 'hex', 'timestamped', 'standard')),
+    -- NULL means the scheme's own header name.
+    signature_header     TEXT,
+    signature_prefix     TEXT NOT NULL DEFAULT '',
+    -- Fixed headers as a JSON array of [name, value], names in the case they are sent.
+    headers              TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(headers)),
+    success              TEXT NOT NULL DEFAULT '2xx' CHECK (success IN ('2xx', '200')),
+    -- Secrets replaced by a rotation, still signed with during their grace
+    -- period: a JSON array of {"secret", "until"}, newest first.
+    retired_secrets      TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(retired_secrets)),
     -- Health.
     consecutive_failures INTEGER NOT NULL DEFAULT 0,
     last_success_at      TEXT,
@@ -117,7 +133,9 @@ CREATE TABLE IF NOT EXISTS attempts (
     ok               INTEGER NOT NULL CHECK (ok IN (0, 1)),
     status_code      INTEGER,
     error            TEXT,
-    response_excerpt TEXT
+    response_excerpt TEXT,
+    -- 1 for `endpoint test` sends: logged, but never part of a batch or the endpoint's health.
+    test             INTEGER NOT NULL DEFAULT 0 CHECK (test IN (0, 1))
 );
 CREATE INDEX IF NOT EXISTS attempts_by_endpoint ON attempts (endpoint_id, id);
 CREATE INDEX IF NOT EXISTS attempts_by_batch ON attempts (batch_id);
@@ -128,4 +146,4 @@ CREATE TABLE IF NOT EXISTS dispatcher_schema (
     version INTEGER NOT NULL
 );
 DELETE FROM dispatcher_schema;
-INSERT INTO dispatcher_schema (version) VALUES (1);
+INSERT INTO dispatcher_schema (version) VALUES (2);

@@ -1,18 +1,51 @@
-"""Endpoint settings: validation, the defaults chain, and the JSON users see."""
+"""Endpoint settings: validation, secret rotation, and the JSON users see.
+
+``add`` and ``update`` check the endpoint as a whole, because some settings
+only make sense together: a ``standard`` signature needs a ``whsec_`` secret,
+and a fixed header may not take the signature header's name.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from .clock import to_text
+from .durations import format_duration
 from .errors import DispatcherError
-from .models import Endpoint, Settings
+from .formats import check_format
+from .models import Endpoint, RetiredSecret, Settings
 from .settings import check_batch_size, check_max_attempts, check_order, check_timeout, effective
-from .signing import new_secret
+from .signing import check_secret, check_signing, header_name, new_secret
 from .store import Store
+from .wire import MULTI_SECRET_SCHEMES, check_headers, check_success, parse_header
+
+DEFAULT_GRACE = 24 * 3600.0  # how long a rotated-out secret still signs, as Svix does
+MAX_GRACE = 30 * 24 * 3600.0
+
+# Every setting `add` takes and `update` may change, with its value for a new endpoint.
+SETTINGS: dict[str, Any] = {
+    "url": None,
+    "name": None,
+    "events": ("*",),
+    "secret": None,
+    # None: follow the global setting (config, then built-in).
+    "order": None,
+    "batch_size": None,
+    "timeout": None,
+    "max_attempts": None,
+    # The wire contract.
+    "format": "batch",
+    "signature": "mautic",
+    "signature_header": None,
+    "signature_prefix": "",
+    "headers": (),
+    "success": "2xx",
+}
+
+Header = str | tuple[str, str]  # "Name: value" or (name, value)
 
 
 def check_url(url: str) -> str:
@@ -29,60 +62,123 @@ def check_events(patterns: Sequence[str]) -> tuple[str, ...]:
     return cleaned
 
 
-def _checked(changes: dict[str, Any]) -> dict[str, Any]:
-    """Validate the settings present in ``changes``; None leaves a setting to the global default."""
-    checks: dict[str, Callable[[Any], Any]] = {
-        "url": check_url,
-        "events": check_events,
-        "order": check_order,
-        "batch_size": check_batch_size,
-        "timeout": check_timeout,
-        "max_attempts": check_max_attempts,
-    }
-    fields = {}
-    for name, value in changes.items():
-        if name == "secret" and value is not None and not value:
-            raise DispatcherError("invalid secret: must not be empty")
-        check = checks.get(name)
-        fields[name] = check(value) if check and value is not None else value
-    return fields
-
-
-def add(
-    store: Store,
-    url: str,
-    *,
-    name: str | None = None,
-    events: Sequence[str] = ("*",),
-    secret: str | None = None,
-    order: str | None = None,
-    batch_size: int | None = None,
-    timeout: float | None = None,
-    max_attempts: int | None = None,
-) -> Endpoint:
-    """Register an endpoint; a secret is generated when none is given."""
-    fields = _checked(
-        {
-            "url": url,
-            "name": name,
-            "events": events,
-            "secret": secret if secret is not None else new_secret(),
-            "order": order,
-            "batch_size": batch_size,
-            "timeout": timeout,
-            "max_attempts": max_attempts,
-        }
+def _pairs(headers: Sequence[Header]) -> tuple[tuple[str, str], ...]:
+    return tuple(
+        parse_header(item) if isinstance(item, str) else parse_header(f"{item[0]}: {item[1]}") for item in headers
     )
-    return store.endpoint(store.insert_endpoint(fields))
+
+
+_CHECKS: dict[str, Callable[[Any], Any]] = {
+    "url": check_url,
+    "events": check_events,
+    "order": check_order,
+    "batch_size": check_batch_size,
+    "timeout": check_timeout,
+    "max_attempts": check_max_attempts,
+    "format": check_format,
+    "success": check_success,
+    "headers": _pairs,
+}
+
+
+def _checked(fields: dict[str, Any]) -> dict[str, Any]:
+    """Every setting of a whole endpoint, validated alone and together."""
+    if fields["url"] is None:
+        raise DispatcherError("invalid URL: an endpoint needs one")
+    checked = {
+        name: _CHECKS[name](value) if name in _CHECKS and value is not None else value for name, value in fields.items()
+    }
+    signing = check_signing(checked["signature"], checked["signature_header"] or None, checked["signature_prefix"])
+    checked["signature_header"] = signing.header
+    checked["headers"] = check_headers(checked["headers"], signing)
+    if not checked["secret"]:
+        raise DispatcherError("invalid secret: must not be empty")
+    check_secret(checked["secret"], signing.scheme)
+    return checked
+
+
+def add(store: Store, url: str, **settings: Any) -> Endpoint:
+    """Register an endpoint (settings as in :data:`SETTINGS`); a secret is generated when none is given."""
+    _refuse_unknown(settings)
+    fields = {**SETTINGS, **_none_is_default(settings), "url": url}
+    if fields["secret"] is None:
+        fields["secret"] = new_secret(fields["signature"])
+    return store.endpoint(store.insert_endpoint(_checked(fields)))
 
 
 def update(store: Store, endpoint_id: int, **changes: Any) -> Endpoint:
-    """Change the given settings (keyword names as in :func:`add`); others stay."""
-    unknown = set(changes) - {"url", "name", "events", "secret", "order", "batch_size", "timeout", "max_attempts"}
+    """Change the given settings; others stay. None returns a global one to the global default."""
+    _refuse_unknown(changes)
+    changes = _none_is_default(changes)
+    current = store.endpoint(endpoint_id)
+    fields = {**_settings_of(current), **changes}
+    if "secret" not in changes:
+        try:
+            check_secret(current.secret, fields["signature"])
+        except DispatcherError:
+            raise DispatcherError(
+                f"endpoint {endpoint_id}'s secret does not suit the {fields['signature']} scheme: "
+                "give a new one with --secret (standard: whsec_ + base64 of 24-64 random bytes)"
+            ) from None
+    checked = _checked(fields)
+    store.update_endpoint(endpoint_id, {name: checked[name] for name in changes})
+    return store.endpoint(endpoint_id)
+
+
+def _refuse_unknown(settings: dict[str, Any]) -> None:
+    unknown = set(settings) - set(SETTINGS)
     if unknown:
         raise DispatcherError(f"unknown endpoint setting: {', '.join(sorted(unknown))}")
-    store.update_endpoint(endpoint_id, _checked(changes))
-    return store.endpoint(endpoint_id)
+
+
+def _none_is_default(settings: dict[str, Any]) -> dict[str, Any]:
+    """None asks for a setting's default: the global one, or the new-endpoint value of a wire setting."""
+    return {name: SETTINGS[name] if value is None else value for name, value in settings.items()}
+
+
+def _settings_of(endpoint: Endpoint) -> dict[str, Any]:
+    return {
+        "url": endpoint.url,
+        "name": endpoint.name,
+        "events": endpoint.events,
+        "secret": endpoint.secret,
+        "order": endpoint.order,
+        "batch_size": endpoint.batch_size,
+        "timeout": endpoint.timeout,
+        "max_attempts": endpoint.max_attempts,
+        "format": endpoint.format,
+        "signature": endpoint.signing.scheme,
+        "signature_header": endpoint.signing.header,
+        "signature_prefix": endpoint.signing.prefix,
+        "headers": endpoint.headers,
+        "success": endpoint.success,
+    }
+
+
+def rotate_secret(
+    store: Store, endpoint_id: int, now: datetime, secret: str | None = None, grace: float = DEFAULT_GRACE
+) -> tuple[Endpoint, str | None]:
+    """Give the endpoint a new secret; the old one still signs for ``grace`` seconds.
+
+    Only the schemes that carry several signatures (``timestamped``,
+    ``standard``) can use the old secret; the others sign with the new one at
+    once. Returns the endpoint and the time until which requests also carry
+    the old secret's signature (None: they do not).
+    """
+    if not 0 <= grace <= MAX_GRACE:
+        raise DispatcherError(f"invalid grace period: use 0s to {format_duration(MAX_GRACE)}")
+    endpoint = store.endpoint(endpoint_id)
+    scheme = endpoint.signing.scheme
+    new = check_secret(secret, scheme) if secret is not None else new_secret(scheme)
+    if new == endpoint.secret:
+        raise DispatcherError("the new secret is the current one")
+    now_text = to_text(now)
+    still_valid = [old for old in endpoint.retired_secrets if old.until > now_text and old.secret != new]
+    until = to_text(now + timedelta(seconds=grace))
+    retiring = [RetiredSecret(endpoint.secret, until)] if grace > 0 else []
+    store.replace_secret(endpoint_id, new, retiring + still_valid)
+    old_signs_until = until if retiring and scheme in MULTI_SECRET_SCHEMES else None
+    return store.endpoint(endpoint_id), old_signs_until
 
 
 def enable(store: Store, endpoint_id: int) -> Endpoint:
@@ -96,7 +192,7 @@ def disable(store: Store, endpoint_id: int, now: datetime, reason: str = "disabl
 
 
 def as_json(endpoint: Endpoint, defaults: Settings, show_secret: bool = False) -> dict[str, Any]:
-    """The endpoint as users see it: effective settings, the secret only on request."""
+    """The endpoint as users see it: settings in force, secrets only on request."""
     settings = effective(endpoint, defaults)
     data: dict[str, Any] = {
         "id": endpoint.id,
@@ -110,8 +206,16 @@ def as_json(endpoint: Endpoint, defaults: Settings, show_secret: bool = False) -
         "batch_size": settings.batch_size,
         "timeout": settings.timeout,
         "max_attempts": settings.max_attempts,
+        "format": endpoint.format,
+        "signature": endpoint.signing.scheme,
+        "signature_header": header_name(endpoint.signing),
+        "signature_prefix": endpoint.signing.prefix,
+        "headers": [f"{name}: {value}" for name, value in endpoint.headers],
+        "success": endpoint.success,
+        "retired_secrets": [{"until": old.until} for old in endpoint.retired_secrets],
         "created_at": endpoint.created_at,
     }
     if show_secret:
         data["secret"] = endpoint.secret
+        data["retired_secrets"] = [{"secret": old.secret, "until": old.until} for old in endpoint.retired_secrets]
     return data

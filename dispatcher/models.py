@@ -9,6 +9,23 @@ Order = Literal["asc", "desc"]
 
 
 @dataclass(frozen=True)
+class Signing:
+    """How an endpoint's requests are signed; see :mod:`dispatcher.signing` for the schemes."""
+
+    scheme: str = "mautic"
+    header: str | None = None  # None: the scheme's own header name
+    prefix: str = ""  # put before the signature value (GitHub's "sha256=")
+
+
+@dataclass(frozen=True)
+class RetiredSecret:
+    """A replaced secret, still signed with (by the schemes that allow several) until ``until``."""
+
+    secret: str
+    until: str
+
+
+@dataclass(frozen=True)
 class Settings:
     """Delivery settings after the endpoint > config > built-in chain is applied."""
 
@@ -33,6 +50,12 @@ class Endpoint:
     batch_size: int | None
     timeout: float | None
     max_attempts: int | None
+    # The wire contract.
+    format: str  # batch, mautic or raw (see dispatcher.formats)
+    signing: Signing
+    headers: tuple[tuple[str, str], ...]  # fixed headers, in the case they are sent
+    success: str  # "2xx", or "200" for receivers that count only 200
+    retired_secrets: tuple[RetiredSecret, ...]  # newest first
     consecutive_failures: int
     last_success_at: str | None
     last_error: str | None
@@ -67,6 +90,7 @@ class Outcome:
     status_code: int | None = None
     error: str | None = None
     response_excerpt: str | None = None
+    response_headers: tuple[tuple[str, str], ...] = ()  # shown by `endpoint test`, not stored
 
 
 @dataclass(frozen=True)
@@ -80,6 +104,7 @@ class Attempt:
     status_code: int | None
     error: str | None
     response_excerpt: str | None
+    test: bool  # an `endpoint test` request, outside the queue
 
 
 @dataclass(frozen=True)

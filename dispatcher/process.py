@@ -19,12 +19,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from .clock import Clock, SystemClock, from_text
-from .formats import render_batch
 from .models import RunSummary, Settings
 from .retry import next_attempt_at
 from .sending import Sender
 from .settings import defaults_from
-from .signing import signature_headers
 from .store import Store
 
 # How often an idle or waiting run looks for new work (new events, retries).
@@ -128,10 +126,7 @@ class _Run:
                 if claim is None:
                     return summary
                 endpoint, settings, batch = claim
-                body = render_batch(batch)
-                outcome = worker.sender.post(
-                    endpoint.url, body, signature_headers(body, endpoint.secret), settings.timeout, self.clock
-                )
+                outcome = worker.sender.deliver(endpoint, batch, settings.timeout, self.clock)
                 now = self.clock.now()
                 retry_at = None
                 if not outcome.ok:

@@ -12,12 +12,11 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
-from . import __version__
 from .clock import Clock, to_text
-from .models import Outcome
+from .models import Batch, Endpoint, Outcome
+from .wire import build_request, is_success
 
 RESPONSE_CAP = 64 * 1024
-USER_AGENT = f"dispatcher/{__version__}"
 
 
 class Sender:
@@ -34,33 +33,42 @@ class Sender:
     def close(self) -> None:
         self.session.close()
 
-    def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float, clock: Clock) -> Outcome:
-        """POST ``body``; a 2xx whose response ends within ``timeout`` seconds is success."""
+    def deliver(self, endpoint: Endpoint, batch: Batch, timeout: float, clock: Clock) -> Outcome:
+        """Send ``batch`` to ``endpoint`` in its format, signed, with its headers."""
+        body, headers = build_request(endpoint, batch, clock.now())
+        return self.post(endpoint.url, body, headers, timeout, clock, endpoint.success)
+
+    def post(
+        self, url: str, body: bytes, headers: dict[str, str], timeout: float, clock: Clock, success: str = "2xx"
+    ) -> Outcome:
+        """POST ``body``; success is a status matching ``success`` whose response ends within ``timeout`` seconds."""
         started_at = to_text(clock.now())
         start = time.monotonic()
         deadline = start + timeout
         status: int | None = None
         excerpt: str | None = None
         error: str | None = None
+        response_headers: tuple[tuple[str, str], ...] = ()
         try:
             response = self.session.post(
                 url,
                 data=body,
-                headers={"Content-Type": "application/json", "User-Agent": USER_AGENT, **headers},
+                headers=headers,
                 timeout=(timeout, timeout),
                 allow_redirects=False,
                 stream=True,
             )
             try:
                 status = response.status_code
+                response_headers = tuple(response.headers.items())
                 content, complete = _read_capped(response, deadline)
                 excerpt = content.decode("utf-8", errors="replace")
                 if not complete:
                     error = f"response not finished within the {timeout:g}s deadline"
                 elif 300 <= status < 400:
                     error = f"HTTP {status}: redirect to {response.headers.get('Location', '?')} not followed"
-                elif not 200 <= status < 300:
-                    error = f"HTTP {status}"
+                elif not is_success(status, success):
+                    error = f"HTTP {status}" + (": only 200 counts as success" if 200 <= status < 300 else "")
             finally:
                 response.close()
         except requests.Timeout:
@@ -77,6 +85,7 @@ class Sender:
             status_code=status,
             error=error,
             response_excerpt=excerpt,
+            response_headers=response_headers,
         )
 
 

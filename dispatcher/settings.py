@@ -91,7 +91,8 @@ def effective(endpoint: Endpoint, defaults: Settings) -> Settings:
     """An endpoint's own settings over the global ones."""
     return Settings(
         order=endpoint.order or defaults.order,
-        batch_size=endpoint.batch_size or defaults.batch_size,
+        # The raw format's body is one event's payload.
+        batch_size=1 if endpoint.format == "raw" else endpoint.batch_size or defaults.batch_size,
         timeout=endpoint.timeout or defaults.timeout,
         max_attempts=endpoint.max_attempts or defaults.max_attempts,
     )

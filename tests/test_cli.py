@@ -40,13 +40,16 @@ RunDispatcher = Callable[..., subprocess.CompletedProcess[str]]
 Outcome = Result | subprocess.CompletedProcess[str]
 
 ENDPOINT_KEYS = set(
-    "id name url events enabled disabled_reason disabled_at order batch_size timeout max_attempts created_at".split()
+    "id name url events enabled disabled_reason disabled_at order batch_size timeout max_attempts format signature"
+    " signature_header signature_prefix headers success retired_secrets created_at".split()
 )
 STATUS_KEYS = set(
     "endpoint url enabled pending in_flight delivered dead consecutive_failures last_success_at last_error"
     " oldest_pending_age_s".split()
 )
-ATTEMPT_KEYS = set("id endpoint batch_id event_ids started_at duration_ms status_code error response_excerpt".split())
+ATTEMPT_KEYS = set(
+    "id endpoint batch_id event_ids started_at duration_ms status_code error response_excerpt test".split()
+)
 SCHEMA_TABLES = {"config", "endpoints", "events", "batches", "deliveries", "attempts"}
 CONFIG_DEFAULTS = {"order": "asc", "batch_size": "10", "timeout": "15s", "max_attempts": "8"}
 

@@ -7,12 +7,14 @@ import sqlite3
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from dispatcher import endpoints
 from dispatcher.clock import ManualClock
 from dispatcher.errors import DispatcherError, NotFound
+from dispatcher.models import RetiredSecret, Signing
 from dispatcher.settings import defaults_from
 from dispatcher.store import Store
 
@@ -29,6 +31,13 @@ JSON_KEYS = [
     "batch_size",
     "timeout",
     "max_attempts",
+    "format",
+    "signature",
+    "signature_header",
+    "signature_prefix",
+    "headers",
+    "success",
+    "retired_secrets",
     "created_at",
 ]
 
@@ -235,6 +244,13 @@ def test_as_json_values(store: Store, clock: ManualClock) -> None:
         "batch_size": 10,
         "timeout": 15.0,
         "max_attempts": 8,
+        "format": "batch",
+        "signature": "mautic",
+        "signature_header": "Webhook-Signature",
+        "signature_prefix": "",
+        "headers": [],
+        "success": "2xx",
+        "retired_secrets": [],
         "created_at": endpoint.created_at,
     }
 
@@ -261,3 +277,152 @@ def test_as_json_shows_effective_settings(store: Store) -> None:
         30.0,
         8,
     )
+
+
+# --- the wire contract ------------------------------------------------------------
+
+
+def test_add_keeps_today_s_defaults_for_the_wire(store: Store) -> None:
+    endpoint = endpoints.add(store, "https://example.com/hook")
+    assert (endpoint.format, endpoint.signing, endpoint.headers, endpoint.success) == ("batch", Signing(), (), "2xx")
+
+
+def test_add_with_a_seed_system_s_wire_contract(store: Store) -> None:
+    endpoint = endpoints.add(
+        store,
+        "https://example.com/leasecloud",
+        format="raw",
+        signature="timestamped",
+        signature_header="LeaseCloud-Signature",
+        headers=["LeaseCloud-Version: 1.0.0"],
+        success="200",
+    )
+    assert store.endpoint(endpoint.id) == endpoint
+    assert endpoint.format == "raw"
+    assert endpoint.signing == Signing("timestamped", "LeaseCloud-Signature", "")
+    assert endpoint.headers == (("LeaseCloud-Version", "1.0.0"),)
+    assert endpoint.success == "200"
+    data = endpoints.as_json(endpoint, defaults_from(store.config()))
+    assert data["headers"] == ["LeaseCloud-Version: 1.0.0"]
+    assert data["signature_header"] == "LeaseCloud-Signature"
+    assert data["batch_size"] == 1  # raw: one event per request
+
+
+def test_the_standard_scheme_gets_a_whsec_secret(store: Store) -> None:
+    endpoint = endpoints.add(store, "https://example.com/hook", signature="standard")
+    assert endpoint.secret.startswith("whsec_")
+    assert endpoints.as_json(endpoint, defaults_from(store.config()))["signature_header"] == "webhook-signature"
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"format": "xml"},
+        {"signature": "md5"},
+        {"signature": "standard", "secret": "not-whsec"},
+        {"signature": "standard", "signature_header": "X-Sig"},
+        {"signature_header": "Bad Header"},
+        {"headers": ["no colon"]},
+        {"headers": ["Webhook-Signature: forged"]},
+        {"headers": ["X-A: 1", "x-a: 2"]},
+        {"success": "3xx"},
+    ],
+)
+def test_invalid_wire_options_are_refused_and_nothing_inserted(
+    store: Store, db_path: Path, options: dict[str, object]
+) -> None:
+    with pytest.raises(DispatcherError):
+        endpoints.add(store, "https://example.com/hook", **options)
+    assert endpoint_count(db_path) == 0
+
+
+def test_update_checks_the_endpoint_as_a_whole(store: Store) -> None:
+    endpoint = endpoints.add(store, "https://example.com/hook", secret="plain", headers=["X-Signature: a"])
+    # The fixed header would now collide with the signature header.
+    with pytest.raises(DispatcherError, match="sets it itself"):
+        endpoints.update(store, endpoint.id, signature="hex", signature_header="X-Signature")
+    # The secret does not suit the standard scheme, and no new one was given.
+    with pytest.raises(DispatcherError, match="secret does not suit the standard scheme"):
+        endpoints.update(store, endpoint.id, signature="standard")
+    assert store.endpoint(endpoint.id) == endpoint
+    updated = endpoints.update(store, endpoint.id, signature="standard", secret="whsec_" + "QUJD" * 8, headers=[])
+    assert updated.signing.scheme == "standard" and updated.headers == ()
+
+
+def test_update_with_an_empty_signature_header_returns_to_the_scheme_s_own(store: Store) -> None:
+    endpoint = endpoints.add(store, "https://example.com/hook", signature="hex", signature_header="X-Custom")
+    updated = endpoints.update(store, endpoint.id, signature_header="")
+    assert updated.signing.header is None
+    assert endpoints.as_json(updated, defaults_from(store.config()))["signature_header"] == "X-Webhook-Signature"
+
+
+# --- secret rotation -----------------------------------------------------------------
+
+
+def test_rotation_keeps_the_old_secret_signing_for_the_grace_period(store: Store, clock: ManualClock) -> None:
+    endpoint = endpoints.add(store, "https://example.com/hook", signature="timestamped", secret="old")
+    rotated, until = endpoints.rotate_secret(store, endpoint.id, clock.now(), grace=3600)
+    assert rotated.secret != "old" and len(rotated.secret) >= 32
+    assert until == "2026-11-22T11:00:00.000Z"
+    assert rotated.retired_secrets == (RetiredSecret("old", until),)
+    data = endpoints.as_json(rotated, defaults_from(store.config()))
+    assert data["retired_secrets"] == [{"until": until}]  # never the secret itself unless asked
+
+
+def test_rotation_for_a_one_signature_scheme_says_the_old_secret_stops(store: Store, clock: ManualClock) -> None:
+    endpoint = endpoints.add(store, "https://example.com/hook", secret="old")
+    rotated, until = endpoints.rotate_secret(store, endpoint.id, clock.now(), secret="new")
+    assert (rotated.secret, until) == ("new", None)
+
+
+def test_a_second_rotation_keeps_secrets_still_in_grace_newest_first(store: Store, clock: ManualClock) -> None:
+    endpoint = endpoints.add(store, "https://example.com/hook", signature="timestamped", secret="one")
+    endpoints.rotate_secret(store, endpoint.id, clock.now(), secret="two", grace=600)
+    clock.advance(300)
+    rotated, _ = endpoints.rotate_secret(store, endpoint.id, clock.now(), secret="three", grace=600)
+    assert [old.secret for old in rotated.retired_secrets] == ["two", "one"]
+    clock.advance(400)  # "one" has expired by now
+    rotated, _ = endpoints.rotate_secret(store, endpoint.id, clock.now(), secret="four", grace=0)
+    assert [old.secret for old in rotated.retired_secrets] == ["two"]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"secret": "same"}, "is the current one"),
+        ({"grace": -1}, "invalid grace"),
+        ({"grace": 40 * 86400}, "invalid grace"),
+        ({"secret": ""}, "secret"),
+    ],
+)
+def test_invalid_rotations_change_nothing(
+    store: Store, clock: ManualClock, options: dict[str, Any], message: str
+) -> None:
+    endpoint = endpoints.add(store, "https://example.com/hook", secret="same")
+    with pytest.raises(DispatcherError, match=message):
+        endpoints.rotate_secret(store, endpoint.id, clock.now(), **options)
+    assert store.endpoint(endpoint.id) == endpoint
+
+
+def test_rotation_of_a_standard_endpoint_refuses_a_secret_of_another_form(store: Store, clock: ManualClock) -> None:
+    endpoint = endpoints.add(store, "https://example.com/hook", signature="standard")
+    with pytest.raises(DispatcherError, match="whsec_") as caught:
+        endpoints.rotate_secret(store, endpoint.id, clock.now(), secret="plain-text-secret")
+    assert "plain-text-secret" not in str(caught.value)
+    rotated, _ = endpoints.rotate_secret(store, endpoint.id, clock.now())
+    assert rotated.secret.startswith("whsec_")
+
+
+def test_none_returns_a_wire_setting_to_its_default(store: Store) -> None:
+    endpoint = endpoints.add(store, "https://example.com/hook", format=None, signature="hex", success="200")
+    assert endpoint.format == "batch"
+    updated = endpoints.update(store, endpoint.id, signature=None, success=None, headers=None)
+    assert (updated.signing.scheme, updated.success, updated.headers) == ("mautic", "2xx", ())
+
+
+@pytest.mark.parametrize("setting", ["url", "secret"])
+def test_url_and_secret_cannot_be_unset(store: Store, setting: str) -> None:
+    endpoint = endpoints.add(store, "https://example.com/hook")
+    with pytest.raises(DispatcherError, match="invalid"):
+        endpoints.update(store, endpoint.id, **{setting: None})
+    assert store.endpoint(endpoint.id) == endpoint

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 
-from dispatcher.formats import render_batch
+import pytest
+
+from dispatcher.errors import DispatcherError
+from dispatcher.formats import FORMATS, check_format, mautic_timestamp, render, render_batch
 from dispatcher.models import Batch, Event
 
 
@@ -75,3 +78,76 @@ def test_batch_id_and_timestamp_are_escaped() -> None:
     body = json.loads(render_batch(batch))
     assert body["batch_id"] == 'id with "quotes"'
     assert body["events"][0]["timestamp"] == 'odd "time"'
+
+
+# --- mautic ---------------------------------------------------------------------
+
+
+def test_mautic_groups_payloads_by_type_with_mautic_timestamps() -> None:
+    batch = make_batch(
+        Event(1, "mautic.lead_post_save_new", '{"contact":{"id":1}}', "2024-10-24T15:54:35.120Z"),
+        Event(2, "mautic.lead_points_change", '{"points":5}', "2024-10-24T15:54:36.000Z"),
+        Event(3, "mautic.lead_post_save_new", '{"contact":{"id":2}}', "2024-10-24T15:54:37.999Z"),
+    )
+    assert json.loads(render(batch, "mautic")) == {
+        "mautic.lead_post_save_new": [
+            {"contact": {"id": 1}, "timestamp": "2024-10-24T15:54:35+00:00"},
+            {"contact": {"id": 2}, "timestamp": "2024-10-24T15:54:37+00:00"},
+        ],
+        "mautic.lead_points_change": [{"points": 5, "timestamp": "2024-10-24T15:54:36+00:00"}],
+    }
+
+
+def test_mautic_keys_are_the_event_types_only_in_order_of_first_appearance() -> None:
+    # A "desc" batch: newest first, and the groups keep that order too.
+    batch = make_batch(*(Event(i, t, "{}", "2026-11-22T10:00:00.000Z") for i, t in [(9, "b"), (8, "a"), (7, "b")]))
+    body = json.loads(render(batch, "mautic"))
+    assert list(body) == ["b", "a"]
+    assert len(body["b"]) == 2
+
+
+def test_mautic_splices_the_timestamp_into_the_stored_text() -> None:
+    batch = make_batch(
+        Event(1, "t", ' { "big" : 1.50 } ', "2026-11-22T10:00:00.000Z"),
+        Event(2, "t", "{}", "2026-11-22T10:00:00.000Z"),
+    )
+    body = render(batch, "mautic")
+    assert body == (
+        b'{"t":[{ "big" : 1.50 ,"timestamp":"2026-11-22T10:00:00+00:00"},{"timestamp":"2026-11-22T10:00:00+00:00"}]}'
+    )
+
+
+def test_mautic_leaves_array_payloads_unchanged() -> None:
+    batch = make_batch(Event(1, "t", "[1, 2]", "2026-11-22T10:00:00.000Z"))
+    assert json.loads(render(batch, "mautic")) == {"t": [[1, 2]]}
+
+
+def test_mautic_timestamp_overrides_a_payload_timestamp_as_mautic_does() -> None:
+    batch = make_batch(Event(1, "t", '{"timestamp":"mine"}', "2026-11-22T10:00:00.000Z"))
+    assert json.loads(render(batch, "mautic"))["t"][0]["timestamp"] == "2026-11-22T10:00:00+00:00"
+
+
+def test_mautic_timestamp_is_php_iso_8601() -> None:
+    assert mautic_timestamp("2026-01-02T03:04:05.678Z") == "2026-01-02T03:04:05+00:00"
+
+
+# --- raw ------------------------------------------------------------------------
+
+
+def test_raw_body_is_the_payload_byte_for_byte() -> None:
+    payload = '{ "id": "evt:1", "action": "order.accepted", "data": {"orderId": 42, "n": 1.50, "s": "Zoë"} }\n'
+    assert render(make_batch(Event(1, "order.accepted", payload, "2026-11-22T10:00:00.000Z")), "raw") == (
+        payload.encode()
+    )
+
+
+def test_raw_refuses_more_than_one_event() -> None:
+    batch = make_batch(*(Event(i, "t", "{}", "2026-11-22T10:00:00.000Z") for i in (1, 2)))
+    with pytest.raises(DispatcherError, match="one event per request"):
+        render(batch, "raw")
+
+
+def test_every_format_is_known_and_others_are_refused() -> None:
+    assert FORMATS == ("batch", "mautic", "raw")
+    with pytest.raises(DispatcherError, match="unknown format 'xml': use batch, mautic or raw"):
+        check_format("xml")

@@ -119,6 +119,26 @@ def test_a_500_then_200_retries_the_same_batch_at_the_scheduled_time(
     assert (summary.requests, summary.failures, summary.retries, summary.delivered) == (2, 1, 1, 3)
 
 
+def test_a_retry_is_signed_anew_but_keeps_its_delivery_id(
+    db_path: Path, store: Store, receiver: HTTPServer, clock: ManualClock
+) -> None:
+    # LeaseCloud counts only 200: a 201 is a failure, retried like any other.
+    add_endpoint(store, receiver, format="raw", signature="timestamped", success="200")
+    enqueue(db_path, 1)
+    receiver.expect_request("/hook").respond_with_handler(answers(201))
+
+    summary = run(db_path, RunOptions(time_limit=60), clock=clock)
+
+    (first, _), (second, _) = receiver.log
+    assert (summary.requests, summary.failures, summary.delivered) == (2, 1, 1)
+    assert first.get_data() == second.get_data() == b'{"n":0}'
+    assert first.headers["X-Webhook-Delivery-Id"] == second.headers["X-Webhook-Delivery-Id"]
+    # The signature's timestamp is the time of each request, so a receiver's
+    # tolerance window never rejects a late retry.
+    stamps = [int(request.headers["Webhook-Signature"].split(",")[0][2:]) for request in (first, second)]
+    assert stamps[1] - stamps[0] >= 5
+
+
 def test_deliveries_are_dead_after_max_attempts(
     db_path: Path, store: Store, receiver: HTTPServer, clock: ManualClock
 ) -> None:

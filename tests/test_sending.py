@@ -11,8 +11,11 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from dispatcher import endpoints
 from dispatcher.clock import SystemClock
+from dispatcher.models import Batch, Event
 from dispatcher.sending import RESPONSE_CAP, Sender
+from dispatcher.store import Store
 
 
 @pytest.fixture
@@ -121,20 +124,50 @@ def test_a_connection_closed_mid_response_fails(sender: Sender, raw_server) -> N
     assert not outcome.ok and outcome.error
 
 
-def test_header_names_go_out_exactly_as_spelled(sender: Sender, raw_server) -> None:
+def test_header_names_go_out_exactly_as_spelled(sender: Sender, raw_server, store: Store) -> None:
     seen: list[bytes] = []
 
     def capture(conn: socket.socket) -> None:
         seen.append(read_request(conn))
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
 
-    outcome = post(sender, raw_server(capture), headers={"Webhook-Signature": "sig", "X-LeaseFetcher-Signature": "x"})
+    endpoint = endpoints.add(
+        store,
+        raw_server(capture),
+        secret="s",
+        signature="hex",
+        signature_header="X-LeaseFetcher-Signature",
+        headers=["LeaseCloud-Version: 1.0.0", "x-lower-case: v"],
+    )
+    batch = Batch("b-1", endpoint.id, (Event(1, "lead.created", '{"a":1}', "2026-11-22T10:00:00.000Z"),), 0)
+    outcome = sender.deliver(endpoint, batch, 2.0, SystemClock())
     assert outcome.ok
-    head = seen[0].split(b"\r\n\r\n")[0]
-    assert b"\r\nWebhook-Signature: sig" in head
-    assert b"\r\nX-LeaseFetcher-Signature: x" in head
-    assert b"\r\nContent-Type: application/json" in head
-    assert seen[0].endswith(b'{"a":1}')
+    head = seen[0].split(b"\r\n\r\n")[0].split(b"\r\n")
+    for line in [
+        b"X-LeaseFetcher-Signature: ",
+        b"LeaseCloud-Version: 1.0.0",
+        b"x-lower-case: v",
+        b"Content-Type: application/json",
+        b"User-Agent: dispatcher/",
+        b"X-Webhook-Event: lead.created",
+        b"X-Webhook-Delivery-Id: b-1",
+    ]:
+        assert any(sent.startswith(line) for sent in head), line
+
+
+@pytest.mark.parametrize(("status", "ok"), [(200, True), (201, False), (204, False), (500, False)])
+def test_a_receiver_that_counts_only_200(sender: Sender, httpserver: HTTPServer, status: int, ok: bool) -> None:
+    httpserver.expect_request("/hook").respond_with_data("", status=status)
+    outcome = sender.post(httpserver.url_for("/hook"), b"{}", {}, 2.0, SystemClock(), success="200")
+    assert outcome.ok is ok
+    if 200 < status < 300:
+        assert outcome.error == f"HTTP {status}: only 200 counts as success"
+
+
+def test_the_outcome_keeps_the_response_headers(sender: Sender, httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/hook").respond_with_data("ok", headers={"X-Request-Id": "r-7"})
+    outcome = post(sender, httpserver.url_for("/hook"))
+    assert ("X-Request-Id", "r-7") in outcome.response_headers
 
 
 def test_proxies_from_the_environment_are_ignored(

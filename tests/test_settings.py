@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from dispatcher import settings
 from dispatcher.errors import DispatcherError
-from dispatcher.models import Endpoint, Settings
+from dispatcher.models import Settings
 from dispatcher.settings import (
     BUILT_IN,
     check_batch_size,
@@ -20,28 +19,7 @@ from dispatcher.settings import (
     effective,
     key,
 )
-
-
-def make_endpoint(**overrides: Any) -> Endpoint:
-    base = Endpoint(
-        id=1,
-        name=None,
-        url="https://example.com/hook",
-        secret="s",
-        events=("*",),
-        enabled=True,
-        disabled_reason=None,
-        disabled_at=None,
-        order=None,
-        batch_size=None,
-        timeout=None,
-        max_attempts=None,
-        consecutive_failures=0,
-        last_success_at=None,
-        last_error=None,
-        created_at="2026-11-22T10:00:00.000Z",
-    )
-    return replace(base, **overrides)
+from tests.factories import make_endpoint
 
 
 def test_built_in_defaults() -> None:
@@ -89,6 +67,12 @@ def test_endpoint_overrides_one_setting_and_inherits_the_rest() -> None:
     defaults = defaults_from({"batch_size": "50"})
     endpoint = make_endpoint(timeout=1.0)
     assert effective(endpoint, defaults) == Settings(order="asc", batch_size=50, timeout=1.0, max_attempts=8)
+
+
+@pytest.mark.parametrize("own_batch_size", [None, 25])
+def test_the_raw_format_sends_one_event_per_request(own_batch_size: int | None) -> None:
+    endpoint = make_endpoint(format="raw", batch_size=own_batch_size)
+    assert effective(endpoint, defaults_from({"batch_size": "50"})).batch_size == 1
 
 
 @pytest.mark.parametrize("name", ["colour", "batchsize", "BATCH_SIZE", ""])

@@ -56,6 +56,56 @@ def test_the_schema_ships_once() -> None:
     assert schema_sql() == top_level.read_text()
 
 
+V1_SCHEMA = Path(__file__).parent / "data" / "schema_v1.sql"
+
+
+def make_v1_database(path: Path) -> None:
+    """A file as version 0.1.0 left it, with an endpoint, a pending event and an attempt."""
+    with sqlite3.connect(path) as conn:
+        conn.executescript(V1_SCHEMA.read_text())
+        conn.execute("INSERT INTO endpoints (url, secret) VALUES ('https://example.com/hook', 'old-secret')")
+        conn.execute("""INSERT INTO events (type, payload) VALUES ('lead.created', '{"id": 1}')""")
+        conn.execute(
+            "INSERT INTO attempts (endpoint_id, batch_id, started_at, duration_ms, ok) VALUES (1, 'b', 'x', 5, 1)"
+        )
+    conn.close()
+
+
+def columns(conn: sqlite3.Connection) -> dict[str, set[tuple[object, ...]]]:
+    """Each table's columns (name, type, not null, default, primary key); an upgrade appends, so no order."""
+    tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+    return {table: {row[1:] for row in conn.execute(f"PRAGMA table_info({table})")} for table in tables}
+
+
+def test_a_version_1_database_is_upgraded_in_place_keeping_its_data(db_path: Path, tmp_path: Path) -> None:
+    make_v1_database(db_path)
+    upgraded = Store.open(db_path)
+    assert upgraded.schema_version() == SCHEMA_VERSION
+    endpoint = upgraded.endpoint(1)
+    assert (endpoint.secret, endpoint.format, endpoint.signing.scheme, endpoint.success) == (
+        "old-secret",
+        "batch",
+        "mautic",
+        "2xx",
+    )
+    assert upgraded.conn.execute("SELECT count(*) FROM deliveries WHERE batch_id IS NULL").fetchone() == (1,)
+    assert [attempt.test for attempt in upgraded.attempts(None, False, 10)] == [False]
+    # Column for column what a new database gets.
+    fresh = Store.open(tmp_path / "fresh.db")
+    assert columns(upgraded.conn) == columns(fresh.conn)
+    upgraded.close()
+    fresh.close()
+
+
+def test_processes_upgrading_at_once_do_not_collide(db_path: Path) -> None:
+    make_v1_database(db_path)
+    script = "import sys; from dispatcher.store import Store; Store.open(sys.argv[1]).close()"
+    runs = [subprocess.Popen([sys.executable, "-c", script, str(db_path)], stderr=subprocess.PIPE) for _ in range(6)]
+    assert [run.wait(30) for run in runs] == [0] * 6
+    version = sqlite3.connect(db_path).execute("SELECT version FROM dispatcher_schema").fetchall()
+    assert version == [(SCHEMA_VERSION,)]
+
+
 def test_a_lease_keeps_a_second_claimer_out_until_it_expires(store: Store, clock: ManualClock) -> None:
     endpoint_id = add(store, timeout=10.0)
     Queue(store).enqueue_many("a", [{}] * 3)

@@ -6,9 +6,10 @@ Each group lives in its own module; this one puts them under the root command.
 from .commands import attempts, demo, enqueue, init, process, status
 from .config import config
 from .endpoint import endpoint
+from .receiving import listen, verify
 from .root import cli
 
-for command in (init, endpoint, enqueue, process, status, attempts, config, demo):
+for command in (init, endpoint, enqueue, process, status, attempts, config, demo, verify, listen):
     cli.add_command(command)
 
 __all__ = ["cli"]

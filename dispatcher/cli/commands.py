@@ -101,7 +101,7 @@ def attempts(ctx: click.Context, endpoint_id: int | None, failed: bool, limit: i
         print_json(rows)
         return
     for row in rows:
-        row["event_ids"] = ",".join(map(str, row["event_ids"]))
+        row["event_ids"] = "(test)" if row["test"] else ",".join(map(str, row["event_ids"]))
         row["status_code"] = row["status_code"] or "-"
     print_table(rows, ["id", "endpoint", "started_at", "duration_ms", "status_code", "event_ids", "error"])
 

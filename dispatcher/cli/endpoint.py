@@ -6,11 +6,14 @@ from typing import Any
 
 import click
 
-from .. import endpoints
+from .. import endpoints, ping
 from ..clock import SystemClock
+from ..formats import FORMATS
 from ..models import Endpoint
 from ..settings import defaults_from
+from ..signing import SCHEMES
 from ..store import Store
+from ..wire import SUCCESS_RULES
 from .root import DURATION, json_option, open_store, print_json, print_table
 
 
@@ -32,6 +35,20 @@ _ENDPOINT_OPTIONS = [
     click.option("--batch-size", type=int, help="Events per request (default 10)."),
     click.option("--timeout", type=DURATION, help="Deadline for one request (default 15s)."),
     click.option("--max-attempts", type=int, help="Requests per batch, counting the first (default 8)."),
+    click.option(
+        "--format", type=click.Choice(FORMATS), help="Request body: batch (default), mautic, or raw (one payload)."
+    ),
+    click.option("--signature", type=click.Choice(SCHEMES), help="Signature scheme (default mautic)."),
+    click.option("--signature-header", metavar="NAME", help="Header carrying the signature, sent in this case."),
+    click.option("--signature-prefix", metavar="TEXT", help="Text before the signature value, e.g. sha256=."),
+    click.option(
+        "--header",
+        "headers",
+        metavar='"NAME: VALUE"',
+        multiple=True,
+        help="A fixed header for every request; repeat for several.",
+    ),
+    click.option("--success", type=click.Choice(SUCCESS_RULES), help="Statuses that count as delivered (default 2xx)."),
     click.option("--json", "as_json", is_flag=True, help="Print JSON."),
 ]
 
@@ -49,8 +66,13 @@ def _show_endpoint(store: Store, item: Endpoint, as_json: bool, show_secret: boo
         print_json(data)
         return
     for name, value in data.items():
-        shown = ", ".join(value) if isinstance(value, list) else value
+        shown = ", ".join(map(_text, value)) if isinstance(value, list) else value
         click.echo(f"{name}: {'' if shown is None else shown}")
+
+
+def _text(item: str | dict[str, str]) -> str:
+    """A list item on one line: a pattern, a header, or a retired secret's fields."""
+    return item if isinstance(item, str) else " ".join(f"{key}={value}" for key, value in item.items())
 
 
 @endpoint.command("add")
@@ -60,7 +82,8 @@ def _show_endpoint(store: Store, item: Endpoint, as_json: bool, show_secret: boo
 def endpoint_add(ctx: click.Context, /, url: str, as_json: bool, events: tuple[str, ...], **options: Any) -> None:
     """Register URL to receive events; prints its id and secret."""
     store = open_store(ctx)
-    item = endpoints.add(store, url, events=events or ("*",), **options)
+    given = {name: value for name, value in options.items() if value not in (None, ())}
+    item = endpoints.add(store, url, events=events or ("*",), **given)
     if as_json:
         _show_endpoint(store, item, as_json=True, show_secret=True)
     else:
@@ -99,15 +122,25 @@ def endpoint_show(ctx: click.Context, endpoint_id: int, show_secret: bool, as_js
 @click.argument("endpoint_id", type=int)
 @click.option("--url", help="New URL.")
 @_endpoint_options
+@click.option("--clear-headers", is_flag=True, help="Drop the fixed headers (--header then sets new ones).")
 @click.pass_context
 def endpoint_update(
-    ctx: click.Context, /, endpoint_id: int, as_json: bool, events: tuple[str, ...], **options: Any
+    ctx: click.Context,
+    /,
+    endpoint_id: int,
+    as_json: bool,
+    events: tuple[str, ...],
+    headers: tuple[str, ...],
+    clear_headers: bool,
+    **options: Any,
 ) -> None:
     """Change an endpoint's settings; options not given stay as they are."""
     store = open_store(ctx)
-    changes = {name: value for name, value in options.items() if value is not None}
+    changes: dict[str, Any] = {name: value for name, value in options.items() if value is not None}
     if events:
         changes["events"] = events
+    if headers or clear_headers:
+        changes["headers"] = headers
     item = endpoints.update(store, endpoint_id, **changes)
     _show_endpoint(store, item, as_json, show_secret=False)
 
@@ -145,3 +178,56 @@ def endpoint_delete(ctx: click.Context, endpoint_id: int, yes: bool) -> None:
         click.confirm(f"Delete endpoint {item.id} ({item.url}) and everything queued for it?", abort=True)
     store.delete_endpoint(endpoint_id)
     click.echo(f"deleted endpoint {endpoint_id}")
+
+
+@endpoint.command("rotate-secret")
+@click.argument("endpoint_id", type=int)
+@click.option("--secret", help="The new secret (default: a random one).")
+@click.option(
+    "--grace",
+    type=DURATION,
+    default="24h",
+    show_default=True,
+    help="How long the old secret still signs too (timestamped and standard schemes only).",
+)
+@json_option
+@click.pass_context
+def endpoint_rotate_secret(
+    ctx: click.Context, endpoint_id: int, secret: str | None, grace: float, as_json: bool
+) -> None:
+    """Give an endpoint a new signing secret and print it."""
+    store = open_store(ctx)
+    item, old_until = endpoints.rotate_secret(store, endpoint_id, SystemClock().now(), secret, grace)
+    if as_json:
+        print_json({"id": item.id, "secret": item.secret, "old_secret_signs_until": old_until})
+        return
+    click.echo(f"secret: {item.secret}")
+    if old_until:
+        click.echo(f"the old secret also signs until {old_until}")
+    else:
+        click.echo("the old secret no longer signs")
+
+
+@endpoint.command("test")
+@click.argument("endpoint_id", type=int)
+@click.option("--type", "event_type", default=ping.TEST_TYPE, show_default=True, help="Event type to send.")
+@click.option("--payload", default=ping.TEST_PAYLOAD, show_default=True, help="Event payload (JSON).")
+@json_option
+@click.pass_context
+def endpoint_test(ctx: click.Context, endpoint_id: int, event_type: str, payload: str, as_json: bool) -> None:
+    """Send one signed test request now and show the answer; exit 1 unless accepted."""
+    store = open_store(ctx)
+    report = ping.describe(ping.send_test(store, endpoint_id, SystemClock(), event_type, payload))
+    if as_json:
+        print_json(report)
+    else:
+        verdict = "accepted" if report["accepted"] else f"NOT accepted: {report['error']}"
+        status = report["status_code"] or "no response"
+        click.echo(f"status: {status} ({verdict}) in {report['duration_ms']} ms")
+        for name, value in report["response_headers"].items():
+            click.echo(f"{name}: {value}")
+        if report["response_body"]:
+            click.echo()
+            click.echo(report["response_body"])
+    if not report["accepted"]:
+        ctx.exit(1)

@@ -12,12 +12,29 @@ import sqlite_utils
 
 from ..errors import DispatcherError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_S = 30.0
 
 
 def schema_sql() -> str:
     return resources.files("dispatcher").joinpath("schema.sql").read_text(encoding="utf-8")
+
+
+def migration_sql(version: int) -> str:
+    """The step that brings a database from ``version - 1`` to ``version``."""
+    return resources.files("dispatcher").joinpath("migrations", f"{version}.sql").read_text(encoding="utf-8")
+
+
+def _statements(script: str) -> Iterator[str]:
+    """``script`` one complete statement at a time (a trigger's body stays whole)."""
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            yield pending
+            pending = ""
+    if pending.strip():
+        yield pending  # an unfinished statement fails here, loudly
 
 
 def connect(path: str | Path, busy_timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
@@ -59,14 +76,18 @@ class Connection:
             version = self.schema_version()
             if version is not None and version >= SCHEMA_VERSION:
                 return
-            if version is None:
-                self._refuse_foreign_tables()
-            # executescript commits anything open first, so the BEGIN IMMEDIATE
-            # inside the script is what serializes two processes creating it.
-            self.conn.executescript(f"BEGIN IMMEDIATE;\n{schema_sql()}\nCOMMIT;")
+            with self.write() as conn:
+                # Read again under the write lock: another process may have
+                # created or upgraded the schema since.
+                version = self.schema_version()
+                if version is None:
+                    self._refuse_foreign_tables()
+                    script = schema_sql()
+                else:
+                    script = "".join(migration_sql(step) for step in range(version + 1, SCHEMA_VERSION + 1))
+                for statement in _statements(script):
+                    conn.execute(statement)
         except sqlite3.DatabaseError as error:
-            if self.conn.in_transaction:
-                self.conn.rollback()
             raise DispatcherError(f"cannot set up the database: {error}", exit_code=1) from None
 
     def schema_version(self) -> int | None:

@@ -6,6 +6,7 @@ lease, and every outcome is written only if the lease is still its own."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import uuid
 from datetime import datetime, timedelta
 
@@ -158,20 +159,7 @@ class Delivering(Connection):
             ).fetchone()
             if held is None:
                 return None
-            conn.execute(
-                "INSERT INTO attempts (endpoint_id, batch_id, started_at, duration_ms, ok, "
-                "status_code, error, response_excerpt) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    batch.endpoint_id,
-                    batch.id,
-                    outcome.started_at,
-                    outcome.duration_ms,
-                    int(outcome.ok),
-                    outcome.status_code,
-                    outcome.error,
-                    outcome.response_excerpt,
-                ),
-            )
+            _insert_attempt(conn, batch.endpoint_id, batch.id, outcome, test=False)
             if outcome.ok:
                 state = "delivered"
                 conn.execute(
@@ -203,8 +191,31 @@ class Delivering(Connection):
                 )
         return state
 
+    def record_test_attempt(self, endpoint_id: int, delivery_id: str, outcome: Outcome) -> None:
+        """Log an `endpoint test` request; no batch, counter or health field changes."""
+        with self.write() as conn:
+            _insert_attempt(conn, endpoint_id, delivery_id, outcome, test=True)
+
     def release_lease(self, endpoint_id: int, lease_id: str) -> None:
         self.db.execute(
             "UPDATE endpoints SET lease_id = NULL, lease_expires_at = NULL WHERE id = ? AND lease_id = ?",
             (endpoint_id, lease_id),
         )
+
+
+def _insert_attempt(conn: sqlite3.Connection, endpoint_id: int, batch_id: str, outcome: Outcome, test: bool) -> None:
+    conn.execute(
+        "INSERT INTO attempts (endpoint_id, batch_id, started_at, duration_ms, ok, "
+        "status_code, error, response_excerpt, test) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            endpoint_id,
+            batch_id,
+            outcome.started_at,
+            outcome.duration_ms,
+            int(outcome.ok),
+            outcome.status_code,
+            outcome.error,
+            outcome.response_excerpt,
+            int(test),
+        ),
+    )

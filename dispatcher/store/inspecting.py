@@ -73,7 +73,7 @@ class Inspecting(Connection):
             f"""
             SELECT * FROM (
                 SELECT a.id, a.endpoint_id, a.batch_id, b.event_ids, a.started_at, a.duration_ms,
-                       a.status_code, a.error, a.response_excerpt
+                       a.status_code, a.error, a.response_excerpt, a.test
                 FROM attempts AS a LEFT JOIN batches AS b ON b.id = a.batch_id
                 WHERE {" AND ".join(where)}
                 ORDER BY a.id DESC LIMIT :limit
@@ -92,6 +92,7 @@ class Inspecting(Connection):
                 status_code=row["status_code"],
                 error=row["error"],
                 response_excerpt=row["response_excerpt"],
+                test=bool(row["test"]),
             )
             for row in rows
         ]

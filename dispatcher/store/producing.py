@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..errors import NotFound
-from ..models import Endpoint
+from ..models import Endpoint, RetiredSecret
 from .connection import Connection
 from .rows import endpoint_from_row, endpoint_row
 
@@ -50,6 +51,14 @@ class Producing(Connection):
             return
         assignments = ", ".join(f"{column} = :{column}" for column in row)
         cursor = self.db.execute(f"UPDATE endpoints SET {assignments} WHERE id = :id", {**row, "id": endpoint_id})
+        if cursor.rowcount == 0:
+            raise NotFound(f"no endpoint {endpoint_id}")
+
+    def replace_secret(self, endpoint_id: int, secret: str, retired: Sequence[RetiredSecret]) -> None:
+        cursor = self.db.execute(
+            "UPDATE endpoints SET secret = ?, retired_secrets = ? WHERE id = ?",
+            (secret, json.dumps([{"secret": old.secret, "until": old.until} for old in retired]), endpoint_id),
+        )
         if cursor.rowcount == 0:
             raise NotFound(f"no endpoint {endpoint_id}")
 

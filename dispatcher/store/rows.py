@@ -6,7 +6,7 @@ import json
 import sqlite3
 from typing import Any
 
-from ..models import Endpoint, Event
+from ..models import Endpoint, Event, RetiredSecret, Signing
 
 # Columns that add/update may set, and how each maps to the table.
 ENDPOINT_COLUMNS = {
@@ -18,6 +18,12 @@ ENDPOINT_COLUMNS = {
     "batch_size": "batch_size",
     "timeout": "timeout_ms",
     "max_attempts": "max_attempts",
+    "format": "body_format",
+    "signature": "signature_scheme",
+    "signature_header": "signature_header",
+    "signature_prefix": "signature_prefix",
+    "headers": "headers",
+    "success": "success",
 }
 
 
@@ -30,8 +36,8 @@ def endpoint_row(fields: dict[str, Any]) -> dict[str, Any]:
     row = {}
     for name, value in fields.items():
         column = ENDPOINT_COLUMNS[name]
-        if name == "events":
-            value = json.dumps(list(value))
+        if name in ("events", "headers"):
+            value = json.dumps([list(item) if isinstance(item, tuple) else item for item in value])
         elif name == "timeout" and value is not None:
             value = round(value * 1000)
         row[column] = value
@@ -52,6 +58,13 @@ def endpoint_from_row(row: dict[str, Any]) -> Endpoint:
         batch_size=row["batch_size"],
         timeout=row["timeout_ms"] / 1000 if row["timeout_ms"] is not None else None,
         max_attempts=row["max_attempts"],
+        format=row["body_format"],
+        signing=Signing(row["signature_scheme"], row["signature_header"], row["signature_prefix"]),
+        headers=tuple((name, value) for name, value in json.loads(row["headers"])),
+        success=row["success"],
+        retired_secrets=tuple(
+            RetiredSecret(item["secret"], item["until"]) for item in json.loads(row["retired_secrets"])
+        ),
         consecutive_failures=row["consecutive_failures"],
         last_success_at=row["last_success_at"],
         last_error=row["last_error"],

@@ -1,0 +1,77 @@
+"""The receiving side: check a saved request's signature, or run a local receiver to try endpoints with."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .. import signing
+from ..errors import DispatcherError
+from ..receiver import Receiver, serve_until_stopped
+from ..wire import parse_header
+
+_SCHEME = click.Choice(signing.SCHEMES)
+_HEADER_HELP = "Where the signature is, if not the scheme's own header (not with standard)."
+_PREFIX_HELP = "What comes before the signature value, e.g. sha256= (mautic and hex only)."
+
+
+def _headers(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    try:
+        return dict(parse_header(text) for text in values)
+    except DispatcherError as error:
+        raise click.BadParameter(str(error), ctx, param) from None
+
+
+@click.command()
+@click.option("--secret", "secrets", multiple=True, required=True, help="A secret to accept; repeat for several.")
+@click.option("--scheme", type=_SCHEME, default="mautic", show_default=True, help="How the request is signed.")
+@click.option("--signature-header", help=_HEADER_HELP)
+@click.option("--signature-prefix", help=_PREFIX_HELP)
+@click.option(
+    "--header", "headers", multiple=True, callback=_headers, help="A request header, 'Name: value'; repeat for each."
+)
+@click.option("--tolerance", type=click.IntRange(0), default=300, show_default=True, help="Timestamp leeway, seconds.")
+def verify(
+    secrets: tuple[str, ...],
+    scheme: str,
+    signature_header: str | None,
+    signature_prefix: str | None,
+    headers: dict[str, str],
+    tolerance: int,
+) -> None:
+    """Check the signature of a request whose body is on stdin; prints genuine, or exits 1."""
+    body = sys.stdin.buffer.read()
+    signing.verify(body, headers, secrets, scheme, signature_header, signature_prefix, tolerance)
+    click.echo("genuine")
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="0 for any free port.")
+@click.option("--secret", "secrets", multiple=True, help="A secret to check signatures with; repeat for several.")
+@click.option("--scheme", type=_SCHEME, default="mautic", show_default=True, help="How requests are signed.")
+@click.option("--signature-header", help=_HEADER_HELP)
+@click.option("--signature-prefix", help=_PREFIX_HELP)
+@click.option("--status", type=click.IntRange(100, 599), default=200, show_default=True, help="The answer's status.")
+def listen(
+    host: str,
+    port: int,
+    secrets: tuple[str, ...],
+    scheme: str,
+    signature_header: str | None,
+    signature_prefix: str | None,
+    status: int,
+) -> None:
+    """Print every request that arrives, with its signature checked, until Ctrl-C."""
+    receiver = Receiver(
+        list(secrets),
+        host,
+        port,
+        status,
+        scheme=scheme,
+        signature_header=signature_header,
+        signature_prefix=signature_prefix,
+        printer=click.echo,
+    )
+    serve_until_stopped(receiver, click.echo)

@@ -1,0 +1,154 @@
+"""`dispatcher endpoint` for the wire contract: its options, `rotate-secret` and `test`, as users run them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from tests.conftest import SECRET
+from tests.test_cli import (
+    Invoke,
+    add_endpoint,
+    as_json,
+    assert_one_line_error,
+    attempts_of,
+    closed_port_url,
+    ok,
+    outcome,
+    show,
+    status_of,
+)
+
+LEASECLOUD = [
+    "--format",
+    "raw",
+    "--signature",
+    "timestamped",
+    "--signature-header",
+    "LeaseCloud-Signature",
+    "--header",
+    "LeaseCloud-Version: 1.0.0",
+    "--success",
+    "200",
+]
+
+
+def test_wire_options_are_stored_and_shown(invoke: Invoke) -> None:
+    added = add_endpoint(invoke, "https://example.com/hook", *LEASECLOUD)
+    expected = {
+        "format": "raw",
+        "signature": "timestamped",
+        "signature_header": "LeaseCloud-Signature",
+        "signature_prefix": "",
+        "headers": ["LeaseCloud-Version: 1.0.0"],
+        "success": "200",
+        "batch_size": 1,
+    }
+    assert {key: added[key] for key in expected} == expected
+    text = ok(invoke("endpoint", "show", str(added["id"])))
+    assert "signature_header: LeaseCloud-Signature" in text
+    assert "headers: LeaseCloud-Version: 1.0.0" in text
+
+
+def test_update_changes_the_wire_and_clears_headers(invoke: Invoke) -> None:
+    endpoint_id = add_endpoint(invoke, "https://example.com/hook", *LEASECLOUD)["id"]
+    updated = as_json(
+        invoke("endpoint", "update", str(endpoint_id), "--header", "X-A: 1", "--header", "X-B: 2", "--json")
+    )
+    assert updated["headers"] == ["X-A: 1", "X-B: 2"]  # replaced, not added to
+    cleared = as_json(invoke("endpoint", "update", str(endpoint_id), "--clear-headers", "--format", "mautic", "--json"))
+    assert (cleared["headers"], cleared["format"], cleared["batch_size"]) == ([], "mautic", 10)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ("--format", "xml"),
+        ("--signature", "md5"),
+        ("--signature", "standard", "--secret", "plain"),
+        ("--signature-header", "Bad Name"),
+        ("--header", "no colon"),
+        ("--header", "Webhook-Signature: forged"),
+        ("--success", "3xx"),
+    ],
+    ids=" ".join,
+)
+def test_bad_wire_options_are_one_line_errors(invoke: Invoke, options: tuple[str, ...]) -> None:
+    message = assert_one_line_error(invoke("endpoint", "add", "https://example.com/hook", *options), exit_code=None)
+    assert "plain" not in message or "secret" not in options  # a secret is never echoed
+    assert as_json(invoke("endpoint", "list", "--json")) == []
+
+
+# --- rotate-secret -----------------------------------------------------------------
+
+
+def test_rotate_secret_prints_the_new_secret_and_the_grace(invoke: Invoke) -> None:
+    endpoint_id = add_endpoint(invoke, "https://example.com/hook", *LEASECLOUD, "--secret", SECRET)["id"]
+    text = ok(invoke("endpoint", "rotate-secret", str(endpoint_id), "--grace", "2h"))
+    new_secret = text.splitlines()[0].removeprefix("secret: ")
+    assert new_secret != SECRET and len(new_secret) >= 32
+    assert "the old secret also signs until" in text
+    shown = show(invoke, endpoint_id, "--show-secret")
+    assert shown["secret"] == new_secret
+    assert [old["secret"] for old in shown["retired_secrets"]] == [SECRET]
+    text = ok(invoke("endpoint", "show", str(endpoint_id)))
+    assert f"retired_secrets: until={shown['retired_secrets'][0]['until']}" in text
+    assert SECRET not in text
+
+
+def test_rotate_secret_json_with_a_given_secret(invoke: Invoke) -> None:
+    endpoint_id = add_endpoint(invoke, "https://example.com/hook")["id"]
+    data = as_json(invoke("endpoint", "rotate-secret", str(endpoint_id), "--secret", "next-one", "--json"))
+    assert data == {"id": endpoint_id, "secret": "next-one", "old_secret_signs_until": None}  # mautic: one signature
+
+
+@pytest.mark.parametrize("options", [("--grace", "-1s"), ("--grace", "soon"), ("--secret", "")], ids=" ".join)
+def test_rotate_secret_refuses_bad_input(invoke: Invoke, options: tuple[str, ...]) -> None:
+    before = add_endpoint(invoke)
+    assert_one_line_error(invoke("endpoint", "rotate-secret", str(before["id"]), *options), exit_code=None)
+    assert show(invoke, before["id"], "--show-secret") == before
+
+
+# --- test ----------------------------------------------------------------------------
+
+
+def test_endpoint_test_shows_the_answer_and_exits_0(invoke: Invoke, httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/hook").respond_with_data("got it", headers={"X-Request-Id": "r-9"})
+    endpoint_id = add_endpoint(invoke, httpserver.url_for("/hook"))["id"]
+    text = ok(invoke("endpoint", "test", str(endpoint_id)))
+    assert text.startswith("status: 200 (accepted) in ")
+    assert "X-Request-Id: r-9" in text
+    assert text.rstrip().endswith("got it")
+    [attempt] = attempts_of(invoke)
+    assert attempt["test"] is True
+    assert status_of(invoke)[0]["delivered"] == 0
+
+
+def test_endpoint_test_with_type_and_payload_as_json(invoke: Invoke, httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/hook").respond_with_data("", status=202)
+    endpoint_id = add_endpoint(invoke, httpserver.url_for("/hook"), "--format", "mautic")["id"]
+    report = as_json(invoke("endpoint", "test", str(endpoint_id), "--type", "lead.x", "--payload", '{"a":1}', "--json"))
+    assert (report["accepted"], report["status_code"]) == (True, 202)
+    sent = json.loads(httpserver.log[0][0].get_data())
+    assert list(sent) == ["lead.x"] and sent["lead.x"][0]["a"] == 1
+
+
+@pytest.mark.parametrize("reachable", [True, False], ids=["HTTP 500", "connection refused"])
+def test_endpoint_test_not_accepted_exits_1(invoke: Invoke, httpserver: HTTPServer, reachable: bool) -> None:
+    httpserver.expect_request("/hook").respond_with_data("broken", status=500)
+    url = httpserver.url_for("/hook") if reachable else closed_port_url()
+    endpoint_id = add_endpoint(invoke, url)["id"]
+    result = invoke("endpoint", "test", str(endpoint_id))
+    code, stdout, _ = outcome(result)
+    assert code == 1
+    assert "NOT accepted" in stdout
+    assert status_of(invoke)[0]["consecutive_failures"] == 0  # health untouched
+
+
+@pytest.mark.parametrize("options", [("--payload", "not json"), ("--payload", "3"), ("--type", "")], ids=" ".join)
+def test_endpoint_test_refuses_bad_input(invoke: Invoke, httpserver: HTTPServer, options: tuple[str, ...]) -> None:
+    endpoint_id = add_endpoint(invoke, httpserver.url_for("/hook"))["id"]
+    assert_one_line_error(invoke("endpoint", "test", str(endpoint_id), *options), exit_code=None)
+    assert not httpserver.log
