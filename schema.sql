@@ -32,6 +32,14 @@ CREATE TABLE IF NOT EXISTS endpoints (
     batch_size           INTEGER CHECK (batch_size >= 1),
     timeout_ms           INTEGER CHECK (timeout_ms >= 1),
     max_attempts         INTEGER CHECK (max_attempts >= 1),
+    -- A retry policy spec (schedule:..., exponential:..., fixed:...).
+    retry                TEXT,
+    -- Retries stop this long after a batch's first attempt.
+    max_age_ms           INTEGER CHECK (max_age_ms >= 1),
+    -- Consecutive failed requests that disable the endpoint; 0 never does.
+    disable_after        INTEGER CHECK (disable_after >= 0),
+    -- Run with /bin/sh when the endpoint is disabled (or starts failing).
+    notify_command       TEXT,
     -- The wire contract, so a receiver written for another sender accepts
     -- our requests unchanged (README, "Receiver compatibility").
     body_format          TEXT NOT NULL DEFAULT 'batch' CHECK (body_format IN ('batch', 'mautic', 'raw')),
@@ -84,6 +92,8 @@ CREATE TABLE IF NOT EXISTS batches (
     attempts    INTEGER NOT NULL DEFAULT 0,
     due_at      TEXT NOT NULL,
     last_error  TEXT,
+    -- When its first request started: max_age counts from here.
+    first_attempt_at TEXT,
     created_at  TEXT NOT NULL,
     finished_at TEXT
 );
@@ -93,6 +103,9 @@ CREATE UNIQUE INDEX IF NOT EXISTS batches_one_open_per_endpoint
     ON batches (endpoint_id) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS batches_by_endpoint_state
     ON batches (endpoint_id, state);
+-- Finished batches by age: what prune deletes, and the dead-letter list.
+CREATE INDEX IF NOT EXISTS batches_by_state_finished
+    ON batches (state, finished_at);
 
 -- One row per (event, subscribed endpoint). batch_id is NULL until the
 -- delivery is put into a batch; its state is then the batch's state.
@@ -139,6 +152,7 @@ CREATE TABLE IF NOT EXISTS attempts (
 );
 CREATE INDEX IF NOT EXISTS attempts_by_endpoint ON attempts (endpoint_id, id);
 CREATE INDEX IF NOT EXISTS attempts_by_batch ON attempts (batch_id);
+CREATE INDEX IF NOT EXISTS attempts_by_time ON attempts (started_at);
 
 -- The version of this file the database holds: a table of our own, because an
 -- application sharing the file may already use PRAGMA user_version.
@@ -146,4 +160,4 @@ CREATE TABLE IF NOT EXISTS dispatcher_schema (
     version INTEGER NOT NULL
 );
 DELETE FROM dispatcher_schema;
-INSERT INTO dispatcher_schema (version) VALUES (2);
+INSERT INTO dispatcher_schema (version) VALUES (3);

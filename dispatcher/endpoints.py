@@ -17,7 +17,17 @@ from .durations import format_duration
 from .errors import DispatcherError
 from .formats import check_format
 from .models import Endpoint, RetiredSecret, Settings
-from .settings import check_batch_size, check_max_attempts, check_order, check_timeout, effective
+from .retry import parse_policy
+from .settings import (
+    check_batch_size,
+    check_disable_after,
+    check_max_age,
+    check_max_attempts,
+    check_notify_command,
+    check_order,
+    check_timeout,
+    effective,
+)
 from .signing import check_secret, check_signing, header_name, new_secret
 from .store import Store
 from .wire import MULTI_SECRET_SCHEMES, check_headers, check_success, parse_header
@@ -36,6 +46,10 @@ SETTINGS: dict[str, Any] = {
     "batch_size": None,
     "timeout": None,
     "max_attempts": None,
+    "retry": None,
+    "max_age": None,
+    "disable_after": None,
+    "notify_command": None,
     # The wire contract.
     "format": "batch",
     "signature": "mautic",
@@ -75,6 +89,10 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "batch_size": check_batch_size,
     "timeout": check_timeout,
     "max_attempts": check_max_attempts,
+    "retry": lambda policy: parse_policy(policy) if isinstance(policy, str) else policy,
+    "max_age": check_max_age,
+    "disable_after": check_disable_after,
+    "notify_command": check_notify_command,
     "format": check_format,
     "success": check_success,
     "headers": _pairs,
@@ -146,6 +164,10 @@ def _settings_of(endpoint: Endpoint) -> dict[str, Any]:
         "batch_size": endpoint.batch_size,
         "timeout": endpoint.timeout,
         "max_attempts": endpoint.max_attempts,
+        "retry": endpoint.retry,
+        "max_age": endpoint.max_age,
+        "disable_after": endpoint.disable_after,
+        "notify_command": endpoint.notify_command,
         "format": endpoint.format,
         "signature": endpoint.signing.scheme,
         "signature_header": endpoint.signing.header,
@@ -181,13 +203,14 @@ def rotate_secret(
     return store.endpoint(endpoint_id), old_signs_until
 
 
-def enable(store: Store, endpoint_id: int) -> Endpoint:
-    store.set_enabled(endpoint_id, True, None, None)
+def enable(store: Store, endpoint_id: int, now: datetime) -> Endpoint:
+    """Resume sending: the failure count starts again, and what waited is due at once."""
+    store.enable_endpoint(endpoint_id, to_text(now))
     return store.endpoint(endpoint_id)
 
 
 def disable(store: Store, endpoint_id: int, now: datetime, reason: str = "disabled by user") -> Endpoint:
-    store.set_enabled(endpoint_id, False, reason, to_text(now))
+    store.disable_endpoint(endpoint_id, reason, to_text(now))
     return store.endpoint(endpoint_id)
 
 
@@ -206,6 +229,10 @@ def as_json(endpoint: Endpoint, defaults: Settings, show_secret: bool = False) -
         "batch_size": settings.batch_size,
         "timeout": settings.timeout,
         "max_attempts": settings.max_attempts,
+        "retry": settings.retry.spec(),
+        "max_age": settings.max_age,
+        "disable_after": settings.disable_after,
+        "notify_command": settings.notify_command,
         "format": endpoint.format,
         "signature": endpoint.signing.scheme,
         "signature_header": header_name(endpoint.signing),

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .retry import RetryPolicy
+
 Order = Literal["asc", "desc"]
 
 
@@ -33,6 +35,10 @@ class Settings:
     batch_size: int
     timeout: float  # seconds: the whole request's deadline
     max_attempts: int  # counts the first try
+    retry: RetryPolicy
+    max_age: float | None  # seconds after a batch's first attempt; None: no limit
+    disable_after: int  # consecutive failed requests; 0: never disable
+    notify_command: str | None
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,10 @@ class Endpoint:
     batch_size: int | None
     timeout: float | None
     max_attempts: int | None
+    retry: RetryPolicy | None
+    max_age: float | None
+    disable_after: int | None
+    notify_command: str | None
     # The wire contract.
     format: str  # batch, mautic or raw (see dispatcher.formats)
     signing: Signing
@@ -78,6 +88,7 @@ class Batch:
     endpoint_id: int
     events: tuple[Event, ...]
     attempts: int  # requests already made for this batch
+    first_attempt_at: str | None = None  # None until its first request
 
 
 @dataclass(frozen=True)
@@ -91,6 +102,16 @@ class Outcome:
     error: str | None = None
     response_excerpt: str | None = None
     response_headers: tuple[tuple[str, str], ...] = ()  # shown by `endpoint test`, not stored
+    retry_after: float | None = None  # seconds a 429 or 503 asked us to wait
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What recording one request's outcome did to its batch and its endpoint."""
+
+    state: str  # the batch's new state: pending, delivered or dead
+    consecutive_failures: int
+    disabled_reason: str | None = None  # set when this failure disabled the endpoint
 
 
 @dataclass(frozen=True)
@@ -105,6 +126,48 @@ class Attempt:
     error: str | None
     response_excerpt: str | None
     test: bool  # an `endpoint test` request, outside the queue
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """An event that one endpoint will not get: its batch used up its attempts."""
+
+    endpoint: int
+    event_id: int
+    type: str
+    attempts: int
+    last_error: str | None
+    died_at: str
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which finished deliveries `replay` puts back; None matches anything."""
+
+    event_id: int | None = None
+    endpoint_id: int | None = None
+    dead_only: bool = False
+    since: str | None = None  # the event's queue time, inclusive
+    until: str | None = None  # exclusive
+
+    def is_empty(self) -> bool:
+        return self == Selection()
+
+
+@dataclass
+class Pruned:
+    """What one prune removed."""
+
+    batches: int = 0
+    deliveries: int = 0
+    attempts: int = 0
+    events: int = 0
+
+    def add(self, other: Pruned) -> None:
+        self.batches += other.batches
+        self.deliveries += other.deliveries
+        self.attempts += other.attempts
+        self.events += other.events
 
 
 @dataclass(frozen=True)

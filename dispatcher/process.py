@@ -11,6 +11,7 @@ overlap.
 from __future__ import annotations
 
 import random
+import sqlite3
 import threading
 import uuid
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -18,15 +19,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from .clock import Clock, SystemClock, from_text
-from .models import RunSummary, Settings
+from .clock import Clock, SystemClock, from_text, to_text
+from .models import Batch, Endpoint, Outcome, Recorded, RunSummary, Settings
+from .notify import Notice, mail_from_config, notify
+from .recovery import prune
 from .retry import next_attempt_at
 from .sending import Sender
-from .settings import defaults_from
+from .settings import config_value, defaults_from
 from .store import Store
 
 # How often an idle or waiting run looks for new work (new events, retries).
 POLL_S = 0.25
+# The most a run spends pruning; what is left goes at the next run.
+PRUNE_BUDGET_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -60,7 +65,11 @@ class _Run:
         self.clock = clock
         self.rng = rng
         self.store = Store.open(path)
-        self.defaults: Settings = defaults_from(self.store.config())
+        config = self.store.config()
+        self.defaults: Settings = defaults_from(config)
+        self.failing_after: int = config_value(config, "notify_failing_after")
+        self.mail = mail_from_config(config)
+        self.retention: float | None = config_value(config, "retention")
         self.deadline = clock.now() + timedelta(seconds=options.time_limit)
         self.local = threading.local()
         self.workers: list[_Worker] = []
@@ -91,12 +100,22 @@ class _Run:
                         break  # nothing more can fall due before the limit
                     else:
                         self.clock.sleep(pause)
+            self._prune(summary)
         finally:
             for worker in self.workers:
                 worker.sender.close()
                 worker.store.close()
             self.store.close()
         return summary
+
+    def _prune(self, summary: RunSummary) -> None:
+        """Once per run, after delivering: drop what the retention setting no longer keeps."""
+        if self.retention is None or self.options.endpoint_id is not None:
+            return
+        try:
+            prune(self.store, self.retention, self.clock.now(), budget=PRUNE_BUDGET_S)
+        except sqlite3.Error as error:
+            summary.errors.append(f"pruning: {error}")
 
     def _due(self, now: datetime, exclude: set[int]) -> list[tuple[int, datetime]]:
         only = self.options.endpoint_id
@@ -105,6 +124,30 @@ class _Run:
             for endpoint_id, due_at in self.store.due_endpoints(now)
             if endpoint_id not in exclude and (only is None or endpoint_id == only)
         ]
+
+    def _retry_at(self, batch: Batch, settings: Settings, outcome: Outcome, now: datetime) -> datetime | None:
+        return next_attempt_at(
+            batch.attempts + 1,
+            settings.max_attempts,
+            now,
+            self.rng.random,
+            settings.retry,
+            first_attempt_at=from_text(batch.first_attempt_at or outcome.started_at),
+            max_age=settings.max_age,
+            retry_after=None if outcome.retry_after is None else now + timedelta(seconds=outcome.retry_after),
+        )
+
+    def _tell(self, endpoint: Endpoint, settings: Settings, recorded: Recorded, now: datetime) -> list[str]:
+        """Notify people when a failure disabled the endpoint, or made it count as failing."""
+        if recorded.disabled_reason:
+            event, reason = "disabled", recorded.disabled_reason
+        elif self.failing_after and recorded.consecutive_failures == self.failing_after:
+            event, reason = "failing", f"{recorded.consecutive_failures} consecutive failed requests"
+        else:
+            return []
+        notice = Notice(event, endpoint.id, endpoint.url, reason, to_text(now))
+        errors = notify(notice, settings.notify_command, self.mail)
+        return [f"endpoint {endpoint.id}: {error}" for error in errors]
 
     def _worker(self) -> _Worker:
         worker: _Worker | None = getattr(self.local, "worker", None)
@@ -128,21 +171,22 @@ class _Run:
                 endpoint, settings, batch = claim
                 outcome = worker.sender.deliver(endpoint, batch, settings.timeout, self.clock)
                 now = self.clock.now()
-                retry_at = None
-                if not outcome.ok:
-                    retry_at = next_attempt_at(batch.attempts + 1, settings.max_attempts, now, self.rng.random)
-                state = worker.store.record_outcome(batch, lease_id, outcome, retry_at, now)
+                retry_at = None if outcome.ok else self._retry_at(batch, settings, outcome, now)
+                recorded = worker.store.record_outcome(batch, lease_id, outcome, retry_at, now, settings.disable_after)
                 summary.requests += 1
-                if state == "delivered":
+                if recorded is None:
+                    summary.failures += 1
+                    summary.errors.append(f"endpoint {endpoint_id}: lease lost; outcome not recorded")
+                    return summary
+                if recorded.state == "delivered":
                     summary.delivered += len(batch.events)
                     continue
                 summary.failures += 1
-                if state == "pending":
+                if recorded.state == "pending":
                     summary.retries += 1
-                elif state == "dead":
-                    summary.dead += len(batch.events)
                 else:
-                    summary.errors.append(f"endpoint {endpoint_id}: lease lost; outcome not recorded")
+                    summary.dead += len(batch.events)
+                summary.errors.extend(self._tell(endpoint, settings, recorded, now))
                 return summary
             worker.store.release_lease(endpoint_id, lease_id)
         except Exception as error:  # a fault of the dispatcher's own, not the receiver's

@@ -7,6 +7,8 @@ Session is not documented as thread-safe) and keeps its connections alive.
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 import requests
 import urllib3
@@ -17,6 +19,8 @@ from .models import Batch, Endpoint, Outcome
 from .wire import build_request, is_success
 
 RESPONSE_CAP = 64 * 1024
+# "Slow down" answers whose Retry-After the next attempt honours.
+RETRY_AFTER_STATUSES = (429, 503)
 
 
 class Sender:
@@ -49,6 +53,7 @@ class Sender:
         excerpt: str | None = None
         error: str | None = None
         response_headers: tuple[tuple[str, str], ...] = ()
+        retry_after: float | None = None
         try:
             response = self.session.post(
                 url,
@@ -61,6 +66,8 @@ class Sender:
             try:
                 status = response.status_code
                 response_headers = tuple(response.headers.items())
+                if status in RETRY_AFTER_STATUSES:
+                    retry_after = parse_retry_after(response.headers.get("Retry-After"), clock.now())
                 content, complete = _read_capped(response, deadline)
                 excerpt = content.decode("utf-8", errors="replace")
                 if not complete:
@@ -86,7 +93,24 @@ class Sender:
             error=error,
             response_excerpt=excerpt,
             response_headers=response_headers,
+            retry_after=retry_after,
         )
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds to wait from a Retry-After header: delay-seconds or an HTTP date; None if absent or unreadable."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)  # RFC 9110 dates are GMT
+    return max(0.0, (when - now).total_seconds())
 
 
 def _read_capped(response: requests.Response, deadline: float) -> tuple[bytes, bool]:

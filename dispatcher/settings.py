@@ -1,25 +1,30 @@
-"""Global defaults kept in the database, and the rules every setting obeys.
+"""Global settings kept in the database, and the rules every setting obeys.
 
 The same validators serve ``dispatcher config set`` and the endpoint options,
-so a value that one accepts the other accepts too.
+so a value that one accepts the other accepts too. Delivery settings can be
+overridden per endpoint (endpoint, then config, then built-in); the others
+(retention, notification) are global only.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .durations import format_duration, parse_duration
 from .errors import DispatcherError
 from .models import Endpoint, Settings
-
-BUILT_IN = Settings(order="asc", batch_size=10, timeout=15.0, max_attempts=8)
+from .retry import DEFAULT_POLICY, RetryPolicy, parse_policy
 
 MAX_BATCH_SIZE = 1000
 MAX_TIMEOUT = 3600.0
 MAX_ATTEMPTS = 1000
+MAX_DISABLE_AFTER = 100_000
+MAX_AGE = 365 * 86400.0
+
+NONE = "none"  # how a setting that can be off is switched off
 
 
 def check_order(value: str) -> str:
@@ -29,7 +34,7 @@ def check_order(value: str) -> str:
 
 
 def check_batch_size(value: int) -> int:
-    return _within("batch size", value, MAX_BATCH_SIZE)
+    return _within("batch size", value, 1, MAX_BATCH_SIZE)
 
 
 def check_timeout(seconds: float) -> float:
@@ -39,12 +44,29 @@ def check_timeout(seconds: float) -> float:
 
 
 def check_max_attempts(value: int) -> int:
-    return _within("max attempts", value, MAX_ATTEMPTS)
+    return _within("max attempts", value, 1, MAX_ATTEMPTS)
 
 
-def _within(what: str, value: int, highest: int) -> int:
-    if not 1 <= value <= highest:
-        raise DispatcherError(f"invalid {what} {value}: use 1 to {highest}")
+def check_max_age(seconds: float) -> float:
+    if not (math.isfinite(seconds) and 1 <= seconds <= MAX_AGE):
+        raise DispatcherError(f"invalid max age {seconds:g}s: use 1s to {format_duration(MAX_AGE)}")
+    return seconds
+
+
+def check_disable_after(value: int) -> int:
+    """Consecutive failed requests before the endpoint is disabled; 0 never disables it."""
+    return _within("disable-after count", value, 0, MAX_DISABLE_AFTER)
+
+
+def check_notify_command(command: str) -> str:
+    if not command.strip():
+        raise DispatcherError("invalid notify command: must not be empty")
+    return command
+
+
+def _within(what: str, value: int, lowest: int, highest: int) -> int:
+    if not lowest <= value <= highest:
+        raise DispatcherError(f"invalid {what} {value}: use {lowest} to {highest}")
     return value
 
 
@@ -55,17 +77,52 @@ def _parse_int(text: str) -> int:
         raise DispatcherError(f"invalid number {text!r}") from None
 
 
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered not in ("true", "false", "yes", "no", "1", "0"):
+        raise DispatcherError(f"invalid switch {text!r}: use true or false")
+    return lowered in ("true", "yes", "1")
+
+
+def _optional(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``none`` (or nothing) switches the setting off; anything else is parsed."""
+    return lambda text: None if text.strip() in ("", NONE) else parse(text)
+
+
+def _optional_text(format: Callable[[Any], str]) -> Callable[[Any], str]:
+    return lambda value: NONE if value is None else format(value)
+
+
 @dataclass(frozen=True)
 class _Key:
     parse: Callable[[str], Any]  # text -> checked value
     format: Callable[[Any], str]  # value -> text, as stored and shown
+    default: str  # the built-in value, as text
+    secret: bool = False  # shown only as "(set)"
 
+
+_TEXT = _Key(str.strip, str, "")
 
 KEYS: dict[str, _Key] = {
-    "order": _Key(check_order, str),
-    "batch_size": _Key(lambda text: check_batch_size(_parse_int(text)), str),
-    "timeout": _Key(lambda text: check_timeout(parse_duration(text)), format_duration),
-    "max_attempts": _Key(lambda text: check_max_attempts(_parse_int(text)), str),
+    # Delivery: an endpoint's own value wins over these.
+    "order": _Key(check_order, str, "asc"),
+    "batch_size": _Key(lambda text: check_batch_size(_parse_int(text)), str, "10"),
+    "timeout": _Key(lambda text: check_timeout(parse_duration(text)), format_duration, "15s"),
+    "max_attempts": _Key(lambda text: check_max_attempts(_parse_int(text)), str, "8"),
+    "retry": _Key(parse_policy, RetryPolicy.spec, DEFAULT_POLICY.spec()),
+    "max_age": _Key(_optional(lambda text: check_max_age(parse_duration(text))), _optional_text(format_duration), NONE),
+    "disable_after": _Key(lambda text: check_disable_after(_parse_int(text)), str, "20"),
+    "notify_command": _Key(_optional(check_notify_command), _optional_text(str), NONE),
+    # Global only.
+    "retention": _Key(_optional(parse_duration), _optional_text(format_duration), "7d"),
+    "notify_failing_after": _Key(lambda text: check_disable_after(_parse_int(text)), str, "0"),
+    "smtp_host": _TEXT,
+    "smtp_port": _Key(lambda text: _within("port", _parse_int(text), 1, 65535), str, "25"),
+    "smtp_from": _TEXT,
+    "smtp_to": _TEXT,
+    "smtp_starttls": _Key(_parse_bool, lambda value: "true" if value else "false", "false"),
+    "smtp_user": _TEXT,
+    "smtp_password": _Key(str, str, "", secret=True),
 }
 
 
@@ -76,15 +133,27 @@ def key(name: str) -> _Key:
         raise DispatcherError(f"unknown setting {name!r}: use one of {', '.join(sorted(KEYS))}") from None
 
 
-def defaults_from(stored: dict[str, str]) -> Settings:
-    """The global settings: stored config over the built-in defaults."""
-    values = {name: key(name).parse(text) for name, text in stored.items() if name in KEYS}
+def config_value(stored: Mapping[str, str], name: str) -> Any:
+    """The value in force of global setting ``name``: stored, else built-in."""
+    setting = key(name)
+    return setting.parse(stored.get(name, setting.default))
+
+
+def defaults_from(stored: Mapping[str, str]) -> Settings:
+    """The global delivery settings: stored config over the built-in defaults."""
     return Settings(
-        order=values.get("order", BUILT_IN.order),
-        batch_size=values.get("batch_size", BUILT_IN.batch_size),
-        timeout=values.get("timeout", BUILT_IN.timeout),
-        max_attempts=values.get("max_attempts", BUILT_IN.max_attempts),
+        order=config_value(stored, "order"),
+        batch_size=config_value(stored, "batch_size"),
+        timeout=config_value(stored, "timeout"),
+        max_attempts=config_value(stored, "max_attempts"),
+        retry=config_value(stored, "retry"),
+        max_age=config_value(stored, "max_age"),
+        disable_after=config_value(stored, "disable_after"),
+        notify_command=config_value(stored, "notify_command"),
     )
+
+
+BUILT_IN = defaults_from({})
 
 
 def effective(endpoint: Endpoint, defaults: Settings) -> Settings:
@@ -95,6 +164,10 @@ def effective(endpoint: Endpoint, defaults: Settings) -> Settings:
         batch_size=1 if endpoint.format == "raw" else endpoint.batch_size or defaults.batch_size,
         timeout=endpoint.timeout or defaults.timeout,
         max_attempts=endpoint.max_attempts or defaults.max_attempts,
+        retry=endpoint.retry or defaults.retry,
+        max_age=endpoint.max_age or defaults.max_age,
+        disable_after=defaults.disable_after if endpoint.disable_after is None else endpoint.disable_after,
+        notify_command=endpoint.notify_command or defaults.notify_command,
     )
 
 
@@ -104,7 +177,12 @@ def normalized(name: str, text: str) -> str:
     return str(setting.format(setting.parse(text)))
 
 
-def in_force(stored: dict[str, str]) -> dict[str, str]:
-    """Every global setting's value in force, spelled as users type it."""
-    defaults = defaults_from(stored)
-    return {name: str(setting.format(getattr(defaults, name))) for name, setting in KEYS.items()}
+def in_force(stored: Mapping[str, str]) -> dict[str, str]:
+    """Every global setting's value in force, spelled as users type it; secrets only as "(set)"."""
+    shown = {}
+    for name, setting in KEYS.items():
+        if setting.secret:
+            shown[name] = "(set)" if stored.get(name) else ""
+        else:
+            shown[name] = setting.format(config_value(stored, name))
+    return shown

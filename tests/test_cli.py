@@ -40,7 +40,8 @@ RunDispatcher = Callable[..., subprocess.CompletedProcess[str]]
 Outcome = Result | subprocess.CompletedProcess[str]
 
 ENDPOINT_KEYS = set(
-    "id name url events enabled disabled_reason disabled_at order batch_size timeout max_attempts format signature"
+    "id name url events enabled disabled_reason disabled_at order batch_size timeout max_attempts retry max_age"
+    " disable_after notify_command format signature"
     " signature_header signature_prefix headers success retired_secrets created_at".split()
 )
 STATUS_KEYS = set(
@@ -51,7 +52,25 @@ ATTEMPT_KEYS = set(
     "id endpoint batch_id event_ids started_at duration_ms status_code error response_excerpt test".split()
 )
 SCHEMA_TABLES = {"config", "endpoints", "events", "batches", "deliveries", "attempts"}
-CONFIG_DEFAULTS = {"order": "asc", "batch_size": "10", "timeout": "15s", "max_attempts": "8"}
+CONFIG_DEFAULTS = {
+    "order": "asc",
+    "batch_size": "10",
+    "timeout": "15s",
+    "max_attempts": "8",
+    "retry": "schedule:5s,5m,30m,2h,5h,10h,10h",
+    "max_age": "none",
+    "disable_after": "20",
+    "notify_command": "none",
+    "retention": "7d",
+    "notify_failing_after": "0",
+    "smtp_host": "",
+    "smtp_port": "25",
+    "smtp_from": "",
+    "smtp_to": "",
+    "smtp_starttls": "false",
+    "smtp_user": "",
+    "smtp_password": "",
+}
 
 # Short enough to keep the file fast, long enough for a loopback request; a
 # failed batch's first retry (5s+) always falls after it, so runs end at once.
@@ -128,7 +147,7 @@ def summary(
 
 
 def config_lines(stdout: str) -> dict[str, str]:
-    return dict(re.findall(r"^\s*(\w+)\s*[=:]\s*(.*?)\s*$", stdout, re.MULTILINE))
+    return dict(re.findall(r"^[ \t]*(\w+)[ \t]*[=:][ \t]*(.*?)[ \t]*$", stdout, re.MULTILINE))
 
 
 def is_timestamp(text: Any) -> bool:

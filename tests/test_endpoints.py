@@ -31,6 +31,10 @@ JSON_KEYS = [
     "batch_size",
     "timeout",
     "max_attempts",
+    "retry",
+    "max_age",
+    "disable_after",
+    "notify_command",
     "format",
     "signature",
     "signature_header",
@@ -198,7 +202,7 @@ def test_disable_time_is_stored_in_utc(store: Store) -> None:
 def test_enable_clears_reason_and_time(store: Store, clock: ManualClock) -> None:
     endpoint = endpoints.add(store, "https://example.com/hook")
     endpoints.disable(store, endpoint.id, clock.now(), reason="maintenance")
-    enabled = endpoints.enable(store, endpoint.id)
+    enabled = endpoints.enable(store, endpoint.id, clock.now())
     assert enabled.enabled is True
     assert enabled.disabled_reason is None
     assert enabled.disabled_at is None
@@ -209,7 +213,7 @@ def test_enable_clears_reason_and_time(store: Store, clock: ManualClock) -> None
 def test_enable_disable_missing_endpoint_is_not_found(store: Store, clock: ManualClock, action: str) -> None:
     with pytest.raises(NotFound):
         if action == "enable":
-            endpoints.enable(store, 42)
+            endpoints.enable(store, 42, clock.now())
         else:
             endpoints.disable(store, 42, clock.now())
 
@@ -244,6 +248,10 @@ def test_as_json_values(store: Store, clock: ManualClock) -> None:
         "batch_size": 10,
         "timeout": 15.0,
         "max_attempts": 8,
+        "retry": "schedule:5s,5m,30m,2h,5h,10h,10h",
+        "max_age": None,
+        "disable_after": 20,
+        "notify_command": None,
         "format": "batch",
         "signature": "mautic",
         "signature_header": "Webhook-Signature",

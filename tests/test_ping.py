@@ -78,7 +78,7 @@ def test_a_test_send_is_logged_but_leaves_queue_and_health_alone(
     outcome = ping.send_test(store, endpoint.id, clock)
     assert outcome.ok is (status == 200)
     assert queue_state(db_path) == before
-    [attempt] = store.attempts(endpoint.id, False, 10)
+    [attempt] = store.attempts(endpoint.id)
     assert attempt.test is True
     assert attempt.status_code == status
     assert attempt.event_ids == ()
@@ -109,7 +109,7 @@ def test_bad_test_input_sends_nothing(
     with pytest.raises(DispatcherError):
         ping.send_test(store, endpoint.id, clock, event_type, payload)
     assert not httpserver.log
-    assert store.attempts(endpoint.id, False, 10) == []
+    assert store.attempts(endpoint.id) == []
 
 
 def test_an_unknown_endpoint_is_not_found(store: Store, clock: ManualClock) -> None:

@@ -110,7 +110,7 @@ def test_a_500_then_200_retries_the_same_batch_at_the_scheduled_time(
     first, second = bodies(receiver)
     assert first == second  # the same events, the same batch id
     assert event_ids(first) == ids
-    failed, retried = store.attempts(endpoint_id, failed_only=False, limit=10)
+    failed, retried = store.attempts(endpoint_id)
     assert (failed.status_code, failed.error, retried.status_code) == (500, "HTTP 500", 200)
     assert failed.batch_id == retried.batch_id == first["batch_id"]
     delay = (from_text(retried.started_at) - from_text(failed.started_at)).total_seconds()
@@ -226,7 +226,7 @@ def test_a_hanging_endpoint_does_not_delay_another(db_path: Path, store: Store, 
 
     assert fast_done[0] < 1.0  # all three fast batches, while the slow one still hung
     assert summary.delivered == 30  # the fast endpoint's events
-    (attempt,) = store.attempts(slow, failed_only=True, limit=10)
+    (attempt,) = store.attempts(slow, status="failed")
     assert "timed out" in (attempt.error or "")
 
 
@@ -242,7 +242,7 @@ def test_disabled_endpoints_collect_and_send_once_enabled(
     assert receiver.log == []
     assert store.status(clock.now())[0].pending == 3
 
-    endpoints.enable(store, endpoint_id)
+    endpoints.enable(store, endpoint_id, clock.now())
     run(db_path, RunOptions(time_limit=5))
     assert [event_ids(b) for b in bodies(receiver)] == [ids]
 
@@ -258,7 +258,7 @@ def test_a_redirect_is_a_failure_and_is_not_followed(
     run(db_path, RunOptions(time_limit=1), clock=clock)
 
     assert [request.path for request, _ in receiver.log] == ["/hook"]
-    (attempt,) = store.attempts(endpoint_id, failed_only=True, limit=10)
+    (attempt,) = store.attempts(endpoint_id, status="failed")
     assert attempt.status_code == 302 and "not followed" in (attempt.error or "")
 
 

@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -14,7 +15,7 @@ from werkzeug import Request, Response
 from dispatcher import endpoints
 from dispatcher.clock import SystemClock
 from dispatcher.models import Batch, Event
-from dispatcher.sending import RESPONSE_CAP, Sender
+from dispatcher.sending import RESPONSE_CAP, Sender, parse_retry_after
 from dispatcher.store import Store
 
 
@@ -203,3 +204,35 @@ def test_a_body_unfinished_at_the_deadline_fails_at_the_deadline(
     assert not outcome.ok and "deadline" in (outcome.error or "")
     # The deadline itself, not late headers plus a whole fresh read timeout.
     assert time.monotonic() - began < 1.4
+
+
+@pytest.mark.parametrize(
+    ("status", "header", "wait"),
+    [(429, "120", 120.0), (503, "0", 0.0), (503, "Sun, 22 Nov 2026 10:02:00 GMT", None), (500, "120", None)],
+)
+def test_retry_after_is_read_from_slow_down_answers(
+    sender: Sender, httpserver: HTTPServer, status: int, header: str, wait: float | None
+) -> None:
+    httpserver.expect_request("/hook").respond_with_data("", status=status, headers={"Retry-After": header})
+    outcome = post(sender, httpserver.url_for("/hook"))
+    assert not outcome.ok
+    if "GMT" in header:
+        assert outcome.retry_after is not None  # a date: seconds from now, whatever now is
+    else:
+        assert outcome.retry_after == wait
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("120", 120.0),
+        (" 5 ", 5.0),
+        ("Sun, 22 Nov 2026 10:02:00 GMT", 120.0),
+        ("Sun, 22 Nov 2026 09:00:00 GMT", 0.0),  # already past
+        ("soon", None),
+        ("-5", None),
+        (None, None),
+    ],
+)
+def test_parse_retry_after(value: str | None, seconds: float | None) -> None:
+    assert parse_retry_after(value, datetime(2026, 11, 22, 10, 0, tzinfo=UTC)) == seconds

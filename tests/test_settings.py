@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from dispatcher import settings
 from dispatcher.errors import DispatcherError
 from dispatcher.models import Settings
+from dispatcher.retry import parse_policy
 from dispatcher.settings import (
     BUILT_IN,
     check_batch_size,
@@ -22,8 +24,21 @@ from dispatcher.settings import (
 from tests.factories import make_endpoint
 
 
+def settings_with(**values: Any) -> Settings:
+    return replace(BUILT_IN, **values)
+
+
 def test_built_in_defaults() -> None:
-    assert BUILT_IN == Settings(order="asc", batch_size=10, timeout=15.0, max_attempts=8)
+    assert BUILT_IN == Settings(
+        order="asc",
+        batch_size=10,
+        timeout=15.0,
+        max_attempts=8,
+        retry=parse_policy("schedule:5s,5m,30m,2h,5h,10h,10h"),
+        max_age=None,
+        disable_after=20,
+        notify_command=None,
+    )
 
 
 def test_no_stored_config_means_built_in() -> None:
@@ -32,12 +47,12 @@ def test_no_stored_config_means_built_in() -> None:
 
 def test_stored_config_overrides_built_in() -> None:
     settings = defaults_from({"order": "desc", "batch_size": "50", "timeout": "30s", "max_attempts": "3"})
-    assert settings == Settings(order="desc", batch_size=50, timeout=30.0, max_attempts=3)
+    assert settings == settings_with(order="desc", batch_size=50, timeout=30.0, max_attempts=3)
 
 
 def test_stored_config_overrides_only_what_it_sets() -> None:
     settings = defaults_from({"timeout": "500ms"})
-    assert settings == Settings(order="asc", batch_size=10, timeout=0.5, max_attempts=8)
+    assert settings == settings_with(timeout=0.5)
 
 
 def test_stored_keys_the_dispatcher_does_not_know_are_ignored() -> None:
@@ -53,20 +68,20 @@ def test_invalid_stored_value_is_refused() -> None:
 
 
 def test_endpoint_without_overrides_uses_the_defaults() -> None:
-    defaults = Settings(order="desc", batch_size=25, timeout=3.0, max_attempts=2)
+    defaults = settings_with(order="desc", batch_size=25, timeout=3.0, max_attempts=2)
     assert effective(make_endpoint(), defaults) == defaults
 
 
 def test_endpoint_overrides_config() -> None:
     defaults = defaults_from({"order": "desc", "batch_size": "50", "timeout": "30s", "max_attempts": "3"})
     endpoint = make_endpoint(order="asc", batch_size=5, timeout=2.5, max_attempts=12)
-    assert effective(endpoint, defaults) == Settings(order="asc", batch_size=5, timeout=2.5, max_attempts=12)
+    assert effective(endpoint, defaults) == settings_with(order="asc", batch_size=5, timeout=2.5, max_attempts=12)
 
 
 def test_endpoint_overrides_one_setting_and_inherits_the_rest() -> None:
     defaults = defaults_from({"batch_size": "50"})
     endpoint = make_endpoint(timeout=1.0)
-    assert effective(endpoint, defaults) == Settings(order="asc", batch_size=50, timeout=1.0, max_attempts=8)
+    assert effective(endpoint, defaults) == settings_with(batch_size=50, timeout=1.0)
 
 
 @pytest.mark.parametrize("own_batch_size", [None, 25])
@@ -172,5 +187,12 @@ def test_values_are_stored_in_one_spelling() -> None:
 
 
 def test_the_values_in_force_list_every_key() -> None:
-    assert settings.in_force({}) == {"order": "asc", "batch_size": "10", "timeout": "15s", "max_attempts": "8"}
+    shown = settings.in_force({})
+    assert list(shown) == list(settings.KEYS)
+    assert {name: shown[name] for name in ("order", "batch_size", "timeout", "max_attempts")} == {
+        "order": "asc",
+        "batch_size": "10",
+        "timeout": "15s",
+        "max_attempts": "8",
+    }
     assert settings.in_force({"timeout": "1h", "order": "desc"})["timeout"] == "1h"

@@ -7,9 +7,10 @@ from .commands import attempts, demo, enqueue, init, process, status
 from .config import config
 from .endpoint import endpoint
 from .receiving import listen, verify
+from .recovery import dead, prune, replay
 from .root import cli
 
-for command in (init, endpoint, enqueue, process, status, attempts, config, demo, verify, listen):
+for command in (init, endpoint, enqueue, process, status, attempts, dead, replay, prune, config, demo, verify, listen):
     cli.add_command(command)
 
 __all__ = ["cli"]

@@ -7,6 +7,7 @@ import sys
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -14,7 +15,7 @@ from ..clock import SystemClock
 from ..demo import run_demo
 from ..process import RunOptions, run
 from ..queue import Queue
-from .root import DURATION, json_option, open_store, print_json, print_table
+from .root import DURATION, TIME, json_option, open_store, print_json, print_table
 
 
 @click.command()
@@ -88,15 +89,43 @@ def status(ctx: click.Context, as_json: bool) -> None:
     )
 
 
+class _Status(click.ParamType):  # type: ignore[type-arg]
+    name = "status"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | str:
+        if value in ("ok", "failed"):
+            return str(value)
+        if str(value).isdigit() and 100 <= int(value) <= 599:
+            return int(value)
+        self.fail(f"{value!r} is not an HTTP status code, ok or failed", param, ctx)
+
+
 @click.command()
 @click.option("--endpoint", "endpoint_id", type=int, help="Only this endpoint.")
-@click.option("--failed", is_flag=True, help="Only failed requests.")
+@click.option("--event", "event_id", type=int, help="Only requests that carried this event.")
+@click.option("--status", type=_Status(), help="Only this HTTP status code, or ok, or failed.")
+@click.option("--failed", is_flag=True, help="Only failed requests (the same as --status failed).")
+@click.option("--since", type=TIME, help="Only requests started at or after this time (ISO 8601, or 2h for 2h ago).")
+@click.option("--until", type=TIME, help="Only requests started before this time.")
 @click.option("--limit", type=click.IntRange(1), default=50, show_default=True, help="The newest N.")
 @json_option
 @click.pass_context
-def attempts(ctx: click.Context, endpoint_id: int | None, failed: bool, limit: int, as_json: bool) -> None:
+def attempts(
+    ctx: click.Context,
+    endpoint_id: int | None,
+    event_id: int | None,
+    status: int | str | None,
+    failed: bool,
+    since: str | None,
+    until: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
     """The request log, oldest of the newest LIMIT first."""
-    rows = [asdict(row) for row in open_store(ctx).attempts(endpoint_id, failed, limit)]
+    found = open_store(ctx).attempts(
+        endpoint_id, "failed" if failed else status, event_id=event_id, since=since, until=until, limit=limit
+    )
+    rows = [asdict(row) for row in found]
     if as_json:
         print_json(rows)
         return

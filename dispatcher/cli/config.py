@@ -10,7 +10,7 @@ from .root import json_option, open_store, print_json
 
 @click.group()
 def config() -> None:
-    """Global defaults, overridden per endpoint: order, batch_size, timeout, max_attempts."""
+    """Global settings: delivery defaults (overridden per endpoint), retention, notifications."""
 
 
 @config.command("list")
@@ -23,7 +23,7 @@ def config_list(ctx: click.Context, as_json: bool) -> None:
         print_json(values)
         return
     for name, value in values.items():
-        click.echo(f"{name} = {value}")
+        click.echo(f"{name} = {value}".rstrip())
 
 
 @config.command("get")
@@ -41,6 +41,6 @@ def config_get(ctx: click.Context, name: str) -> None:
 @click.pass_context
 def config_set(ctx: click.Context, name: str, value: str) -> None:
     """Change a global default."""
-    stored = settings.normalized(name, value)
-    open_store(ctx).set_config(name, stored)
-    click.echo(f"{name} = {stored}")
+    store = open_store(ctx)
+    store.set_config(name, settings.normalized(name, value))
+    click.echo(f"{name} = {settings.in_force(store.config())[name]}".rstrip())

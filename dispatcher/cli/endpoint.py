@@ -35,6 +35,10 @@ _ENDPOINT_OPTIONS = [
     click.option("--batch-size", type=int, help="Events per request (default 10)."),
     click.option("--timeout", type=DURATION, help="Deadline for one request (default 15s)."),
     click.option("--max-attempts", type=int, help="Requests per batch, counting the first (default 8)."),
+    click.option("--retry", metavar="SPEC", help="Retry policy: schedule:5s,5m,..., exponential:1s or fixed:5m."),
+    click.option("--max-age", type=DURATION, help="Stop retrying this long after a batch's first attempt."),
+    click.option("--disable-after", type=int, help="Disable after N consecutive failed requests (0: never)."),
+    click.option("--notify-command", metavar="CMD", help="Run when the endpoint is disabled; gets JSON on stdin."),
     click.option(
         "--format", type=click.Choice(FORMATS), help="Request body: batch (default), mautic, or raw (one payload)."
     ),
@@ -152,7 +156,7 @@ def endpoint_update(
 def endpoint_enable(ctx: click.Context, endpoint_id: int, as_json: bool) -> None:
     """Resume sending to an endpoint; what queued meanwhile goes out."""
     store = open_store(ctx)
-    _show_endpoint(store, endpoints.enable(store, endpoint_id), as_json, show_secret=False)
+    _show_endpoint(store, endpoints.enable(store, endpoint_id, SystemClock().now()), as_json, show_secret=False)
 
 
 @endpoint.command("disable")

@@ -11,8 +11,10 @@ from typing import Any
 import click
 
 from .. import __version__
+from ..clock import SystemClock
 from ..durations import parse_duration
 from ..errors import DispatcherError
+from ..recovery import parse_time
 from ..store import Store
 
 
@@ -60,6 +62,21 @@ class _Duration(click.ParamType):  # type: ignore[type-arg]
 
 
 DURATION = _Duration()
+
+
+class _Time(click.ParamType):  # type: ignore[type-arg]
+    """ISO 8601, or a duration meaning that long ago; converted to stored time text."""
+
+    name = "time"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        try:
+            return parse_time(str(value), SystemClock().now())
+        except DispatcherError as error:
+            self.fail(str(error), param, ctx)
+
+
+TIME = _Time()
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 

@@ -3,7 +3,8 @@
 A second backend (PostgreSQL, for deployments that outgrow one server) is meant
 to be a second implementation of :class:`Store`, not a rewrite of its callers,
 so nothing outside this package writes SQL. The statements are grouped by who
-needs them: producers and admins, the process loop, and people looking.
+needs them: producers and admins, the process loop, people looking, and
+recovery (dead letters, replay, pruning).
 
 Concurrency rules, relied on by the process loop:
 
@@ -22,9 +23,10 @@ from .connection import BUSY_TIMEOUT_S, SCHEMA_VERSION, connect, schema_sql
 from .delivering import LEASE_MARGIN_S, Delivering, lease_seconds
 from .inspecting import Inspecting
 from .producing import Producing
+from .recovering import Recovering
 
 
-class Store(Producing, Delivering, Inspecting):
+class Store(Producing, Delivering, Inspecting, Recovering):
     @classmethod
     def open(cls, path: str | Path) -> Store:
         """Connect to the SQLite file at ``path``, creating or upgrading its schema."""

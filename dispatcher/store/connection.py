@@ -12,7 +12,7 @@ import sqlite_utils
 
 from ..errors import DispatcherError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_S = 30.0
 
 

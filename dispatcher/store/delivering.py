@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from ..clock import to_text
-from ..models import Batch, Endpoint, Outcome, Settings
+from ..models import Batch, Endpoint, Outcome, Recorded, Settings
 from ..settings import effective
 from .connection import Connection
 from .rows import dicts, endpoint_from_row, events_in_order
@@ -107,14 +107,15 @@ class Delivering(Connection):
     def _open_batch(self, endpoint_id: int) -> tuple[Batch, str] | None:
         """The endpoint's one pending batch, with its due time."""
         row = self.conn.execute(
-            "SELECT id, event_ids, attempts, due_at FROM batches WHERE endpoint_id = ? AND state = 'pending'",
+            "SELECT id, event_ids, attempts, due_at, first_attempt_at FROM batches "
+            "WHERE endpoint_id = ? AND state = 'pending'",
             (endpoint_id,),
         ).fetchone()
         if row is None:
             return None
-        batch_id, event_ids, attempts, due_at = row
+        batch_id, event_ids, attempts, due_at, first_attempt_at = row
         events = tuple(events_in_order(self.conn, event_ids))
-        return Batch(batch_id, endpoint_id, events, attempts), due_at
+        return Batch(batch_id, endpoint_id, events, attempts, first_attempt_at), due_at
 
     def _new_batch(self, endpoint_id: int, settings: Settings, now_text: str) -> Batch | None:
         """Put the next ``batch_size`` unbatched deliveries, in the endpoint's order, into a new batch."""
@@ -143,53 +144,74 @@ class Delivering(Connection):
         return Batch(batch_id, endpoint_id, events, 0)
 
     def record_outcome(
-        self, batch: Batch, lease_id: str, outcome: Outcome, next_due: datetime | None, now: datetime
-    ) -> str | None:
+        self,
+        batch: Batch,
+        lease_id: str,
+        outcome: Outcome,
+        next_due: datetime | None,
+        now: datetime,
+        disable_after: int = 0,
+    ) -> Recorded | None:
         """Write one request's outcome, if the lease is still ours.
 
         On failure ``next_due`` is the retry time, or None when the batch is
         dead; either way the lease is released so the endpoint's next step
-        waits for that time. Returns the batch's new state, or None when the
-        lease was lost and nothing was written.
+        waits for that time. The failure that makes ``disable_after``
+        consecutive ones (0: never), or a 410 Gone, disables the endpoint; its
+        deliveries stay queued. Returns None when the lease was lost and
+        nothing was written.
         """
         now_text = to_text(now)
         with self.write() as conn:
             held = conn.execute(
-                "SELECT 1 FROM endpoints WHERE id = ? AND lease_id = ?", (batch.endpoint_id, lease_id)
+                "SELECT consecutive_failures FROM endpoints WHERE id = ? AND lease_id = ?",
+                (batch.endpoint_id, lease_id),
             ).fetchone()
             if held is None:
                 return None
             _insert_attempt(conn, batch.endpoint_id, batch.id, outcome, test=False)
             if outcome.ok:
-                state = "delivered"
                 conn.execute(
-                    "UPDATE batches SET state = 'delivered', attempts = attempts + 1, finished_at = ? WHERE id = ?",
-                    (now_text, batch.id),
+                    "UPDATE batches SET state = 'delivered', attempts = attempts + 1, finished_at = ?, "
+                    "first_attempt_at = coalesce(first_attempt_at, ?) WHERE id = ?",
+                    (now_text, outcome.started_at, batch.id),
                 )
                 conn.execute(
                     "UPDATE endpoints SET consecutive_failures = 0, last_success_at = ? WHERE id = ?",
                     (now_text, batch.endpoint_id),
                 )
-            else:
-                state = "pending" if next_due is not None else "dead"
-                error = outcome.error or f"HTTP {outcome.status_code}"
-                conn.execute(
-                    "UPDATE batches SET state = ?, attempts = attempts + 1, due_at = ?, "
-                    "last_error = ?, finished_at = ? WHERE id = ?",
-                    (
-                        state,
-                        to_text(next_due) if next_due else now_text,
-                        error,
-                        None if next_due else now_text,
-                        batch.id,
-                    ),
-                )
-                conn.execute(
-                    "UPDATE endpoints SET consecutive_failures = consecutive_failures + 1, "
-                    "last_error = ?, lease_id = NULL, lease_expires_at = NULL WHERE id = ?",
-                    (error, batch.endpoint_id),
-                )
-        return state
+                return Recorded("delivered", 0)
+            state = "pending" if next_due is not None else "dead"
+            error = outcome.error or f"HTTP {outcome.status_code}"
+            failures = held[0] + 1
+            disabled_reason = _disabling(outcome, failures, disable_after, error)
+            conn.execute(
+                "UPDATE batches SET state = ?, attempts = attempts + 1, due_at = ?, last_error = ?, "
+                "finished_at = ?, first_attempt_at = coalesce(first_attempt_at, ?) WHERE id = ?",
+                (
+                    state,
+                    to_text(next_due) if next_due else now_text,
+                    error,
+                    None if next_due else now_text,
+                    outcome.started_at,
+                    batch.id,
+                ),
+            )
+            conn.execute(
+                "UPDATE endpoints SET consecutive_failures = ?, last_error = ?, lease_id = NULL, "
+                "lease_expires_at = NULL, enabled = enabled AND ? IS NULL, "
+                "disabled_reason = coalesce(?, disabled_reason), disabled_at = coalesce(?, disabled_at) "
+                "WHERE id = ?",
+                (
+                    failures,
+                    error,
+                    disabled_reason,
+                    disabled_reason,
+                    now_text if disabled_reason else None,
+                    batch.endpoint_id,
+                ),
+            )
+        return Recorded(state, failures, disabled_reason)
 
     def record_test_attempt(self, endpoint_id: int, delivery_id: str, outcome: Outcome) -> None:
         """Log an `endpoint test` request; no batch, counter or health field changes."""
@@ -219,3 +241,12 @@ def _insert_attempt(conn: sqlite3.Connection, endpoint_id: int, batch_id: str, o
             int(test),
         ),
     )
+
+
+def _disabling(outcome: Outcome, failures: int, disable_after: int, error: str) -> str | None:
+    """Why this failure disables the endpoint, or None if it does not."""
+    if outcome.status_code == 410:
+        return "HTTP 410 Gone: the receiver says this endpoint no longer exists"
+    if disable_after and failures >= disable_after:
+        return f"{failures} consecutive failed requests, the last: {error}"
+    return None

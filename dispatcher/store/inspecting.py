@@ -60,15 +60,39 @@ class Inspecting(Connection):
             )
         return result
 
-    def attempts(self, endpoint_id: int | None, failed_only: bool, limit: int) -> list[Attempt]:
-        """The newest ``limit`` attempts, oldest first."""
+    def attempts(
+        self,
+        endpoint_id: int | None = None,
+        status: int | str | None = None,
+        event_id: int | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: int = 50,
+    ) -> list[Attempt]:
+        """The newest ``limit`` attempts matching every filter given, oldest first.
+
+        ``status`` is an HTTP status code, "ok" or "failed"; ``since`` and
+        ``until`` bound the start time (inclusive, exclusive).
+        """
         where = ["1 = 1"]
         params: dict[str, Any] = {"limit": limit}
         if endpoint_id is not None:
             where.append("a.endpoint_id = :endpoint")
             params["endpoint"] = endpoint_id
-        if failed_only:
-            where.append("a.ok = 0")
+        if status in ("ok", "failed"):
+            where.append(f"a.ok = {int(status == 'ok')}")
+        elif status is not None:
+            where.append("a.status_code = :status")
+            params["status"] = int(status)
+        if event_id is not None:
+            where.append("EXISTS (SELECT 1 FROM json_each(b.event_ids) AS ids WHERE ids.value = :event)")
+            params["event"] = event_id
+        if since is not None:
+            where.append("a.started_at >= :since")
+            params["since"] = since
+        if until is not None:
+            where.append("a.started_at < :until")
+            params["until"] = until
         rows = self.db.query(
             f"""
             SELECT * FROM (

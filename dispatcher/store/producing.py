@@ -71,10 +71,25 @@ class Producing(Connection):
     def endpoints(self) -> list[Endpoint]:
         return [endpoint_from_row(row) for row in self.db.query("SELECT * FROM endpoints ORDER BY id")]
 
-    def set_enabled(self, endpoint_id: int, enabled: bool, reason: str | None, at: str | None) -> None:
+    def enable_endpoint(self, endpoint_id: int, now: str) -> None:
+        """Resume an endpoint with a clean failure count; a retry it was waiting for is due at once."""
+        with self.write() as conn:
+            cursor = conn.execute(
+                "UPDATE endpoints SET enabled = 1, disabled_reason = NULL, disabled_at = NULL, "
+                "consecutive_failures = 0 WHERE id = ?",
+                (endpoint_id,),
+            )
+            if cursor.rowcount == 0:
+                raise NotFound(f"no endpoint {endpoint_id}")
+            conn.execute(
+                "UPDATE batches SET due_at = ? WHERE endpoint_id = ? AND state = 'pending' AND due_at > ?",
+                (now, endpoint_id, now),
+            )
+
+    def disable_endpoint(self, endpoint_id: int, reason: str, now: str) -> None:
         cursor = self.db.execute(
-            "UPDATE endpoints SET enabled = ?, disabled_reason = ?, disabled_at = ? WHERE id = ?",
-            (int(enabled), reason, at, endpoint_id),
+            "UPDATE endpoints SET enabled = 0, disabled_reason = ?, disabled_at = ? WHERE id = ?",
+            (reason, now, endpoint_id),
         )
         if cursor.rowcount == 0:
             raise NotFound(f"no endpoint {endpoint_id}")

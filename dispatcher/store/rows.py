@@ -7,6 +7,7 @@ import sqlite3
 from typing import Any
 
 from ..models import Endpoint, Event, RetiredSecret, Signing
+from ..retry import parse_policy
 
 # Columns that add/update may set, and how each maps to the table.
 ENDPOINT_COLUMNS = {
@@ -18,6 +19,10 @@ ENDPOINT_COLUMNS = {
     "batch_size": "batch_size",
     "timeout": "timeout_ms",
     "max_attempts": "max_attempts",
+    "retry": "retry",
+    "max_age": "max_age_ms",
+    "disable_after": "disable_after",
+    "notify_command": "notify_command",
     "format": "body_format",
     "signature": "signature_scheme",
     "signature_header": "signature_header",
@@ -38,8 +43,10 @@ def endpoint_row(fields: dict[str, Any]) -> dict[str, Any]:
         column = ENDPOINT_COLUMNS[name]
         if name in ("events", "headers"):
             value = json.dumps([list(item) if isinstance(item, tuple) else item for item in value])
-        elif name == "timeout" and value is not None:
+        elif name in ("timeout", "max_age") and value is not None:
             value = round(value * 1000)
+        elif name == "retry" and value is not None:
+            value = value.spec()
         row[column] = value
     return row
 
@@ -58,6 +65,10 @@ def endpoint_from_row(row: dict[str, Any]) -> Endpoint:
         batch_size=row["batch_size"],
         timeout=row["timeout_ms"] / 1000 if row["timeout_ms"] is not None else None,
         max_attempts=row["max_attempts"],
+        retry=parse_policy(row["retry"]) if row["retry"] else None,
+        max_age=row["max_age_ms"] / 1000 if row["max_age_ms"] is not None else None,
+        disable_after=row["disable_after"],
+        notify_command=row["notify_command"],
         format=row["body_format"],
         signing=Signing(row["signature_scheme"], row["signature_header"], row["signature_prefix"]),
         headers=tuple((name, value) for name, value in json.loads(row["headers"])),

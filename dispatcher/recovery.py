@@ -1,0 +1,86 @@
+"""After failure and success: replaying finished deliveries, and pruning what is no longer needed.
+
+Mautic's queue and log tables grow without bound; here delivered work is
+pruned after the ``retention`` period, by ``dispatcher prune`` or
+automatically at the end of a ``process`` run. Dead deliveries stay until
+they are replayed or pruned with ``--dead``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from .clock import from_text, to_text
+from .durations import parse_duration
+from .errors import DispatcherError
+from .models import Pruned, Selection
+from .store import Store
+
+
+def parse_time(text: str, now: datetime) -> str:
+    """An ISO 8601 time, or a duration meaning that long before ``now``, as stored time text."""
+    try:
+        return to_text(now - timedelta(seconds=parse_duration(text)))
+    except DispatcherError:
+        pass
+    try:
+        moment = from_text(text.strip())
+    except ValueError:
+        raise DispatcherError(
+            f"invalid time {text!r}: use ISO 8601 (2026-11-22T10:00:00Z) or a duration ago (2h, 7d)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)  # stored times are UTC, and so is a time given without a zone
+    return to_text(moment)
+
+
+def replay(store: Store, selection: Selection, progress: Callable[[int], None] = lambda done: None) -> int:
+    """Put finished deliveries matching ``selection`` back in the queue; returns how many."""
+    _refuse_everything(selection)
+    return store.replay(selection, progress)
+
+
+def count_replayable(store: Store, selection: Selection) -> int:
+    _refuse_everything(selection)
+    return store.count_replayable(selection)
+
+
+def _refuse_everything(selection: Selection) -> None:
+    if selection.is_empty():
+        raise DispatcherError("replay needs a filter (--event, --endpoint, --dead, --since or --until)")
+
+
+def prune(store: Store, older_than: float, now: datetime, dead: bool = False, budget: float | None = None) -> Pruned:
+    """Delete delivered (and with ``dead``, dead) work finished more than ``older_than`` seconds ago.
+
+    Works in chunks of short transactions; with ``budget`` it stops after that
+    many seconds and leaves the rest for the next time.
+    """
+    if older_than < 0:
+        raise DispatcherError("invalid age: must not be negative")
+    cutoff = to_text(now - timedelta(seconds=older_than))
+    states = ("delivered", "dead") if dead else ("delivered",)
+    stop_at = None if budget is None else time.monotonic() + budget
+    total = Pruned()
+
+    def in_time() -> bool:
+        return stop_at is None or time.monotonic() < stop_at
+
+    while in_time():
+        pruned = store.prune_batches(cutoff, states)
+        total.add(pruned)
+        if not pruned.batches:
+            break
+    after: int | None = 0
+    while after is not None and in_time():
+        pruned, after = store.prune_unsubscribed_events(cutoff, after)
+        total.add(pruned)
+    while in_time():
+        pruned = store.prune_test_attempts(cutoff)
+        total.add(pruned)
+        if not pruned.attempts:
+            break
+    store.checkpoint()
+    return total

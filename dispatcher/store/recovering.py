@@ -1,0 +1,133 @@
+"""Statements for what failed or finished: the dead-letter list, replay, and pruning.
+
+Replay and prune work in chunks of their own short write transactions, so
+producers inserting events never wait long for the write lock.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from ..models import DeadLetter, Pruned, Selection
+from .connection import Connection
+
+CHUNK = 500
+
+
+class Recovering(Connection):
+    def dead(self, endpoint_id: int | None = None) -> list[DeadLetter]:
+        """One record per dead delivery, oldest death first."""
+        where, params = "b.state = 'dead'", {}
+        if endpoint_id is not None:
+            where += " AND b.endpoint_id = :endpoint"
+            params["endpoint"] = endpoint_id
+        rows = self.conn.execute(
+            "SELECT d.endpoint_id, d.event_id, e.type, b.attempts, b.last_error, b.finished_at "
+            "FROM batches AS b JOIN deliveries AS d ON d.batch_id = b.id JOIN events AS e ON e.id = d.event_id "
+            f"WHERE {where} ORDER BY b.finished_at, d.endpoint_id, d.event_id",
+            params,
+        )
+        return [DeadLetter(*row) for row in rows]
+
+    def count_replayable(self, selection: Selection) -> int:
+        where, params = _replayable(selection)
+        row = self.conn.execute(f"SELECT count(*) FROM {_REPLAYABLE_FROM} WHERE {where}", params).fetchone()
+        return int(row[0])
+
+    def replay(self, selection: Selection, progress: Callable[[int], None] = lambda done: None) -> int:
+        """Put the selected finished deliveries back as unbatched work; returns how many.
+
+        Only deliveries of delivered or dead batches qualify, so a delivery that
+        is queued or in flight is never duplicated. The old batch and its
+        attempts stay as history; the delivery starts again with no attempts.
+        """
+        where, params = _replayable(selection)
+        total = 0
+        while True:
+            with self.write() as conn:
+                cursor = conn.execute(
+                    "UPDATE deliveries SET batch_id = NULL WHERE id IN "
+                    f"(SELECT d.id FROM {_REPLAYABLE_FROM} WHERE {where} LIMIT {CHUNK})",
+                    params,
+                )
+            if cursor.rowcount == 0:
+                return total
+            total += cursor.rowcount
+            progress(cursor.rowcount)
+
+    def prune_batches(self, cutoff: str, states: tuple[str, ...]) -> Pruned:
+        """Delete one chunk of batches in ``states`` finished before ``cutoff``, with what only they need."""
+        with self.write() as conn:
+            rows = []
+            for state in states:  # one index range per state
+                rows += conn.execute(
+                    "SELECT id, event_ids FROM batches WHERE state = ? AND finished_at < ? LIMIT ?",
+                    (state, cutoff, CHUNK),
+                ).fetchall()
+            if not rows:
+                return Pruned()
+            ids = json.dumps([batch_id for batch_id, _ in rows])
+            event_ids = json.dumps(sorted({event for _, events in rows for event in json.loads(events)}))
+            pruned = Pruned(batches=len(rows))
+            in_ids = "IN (SELECT value FROM json_each(?))"
+            pruned.deliveries = conn.execute(f"DELETE FROM deliveries WHERE batch_id {in_ids}", (ids,)).rowcount
+            pruned.attempts = conn.execute(f"DELETE FROM attempts WHERE batch_id {in_ids}", (ids,)).rowcount
+            conn.execute(f"DELETE FROM batches WHERE id {in_ids}", (ids,))
+            pruned.events = conn.execute(
+                f"DELETE FROM events WHERE id {in_ids} "
+                "AND NOT EXISTS (SELECT 1 FROM deliveries AS d WHERE d.event_id = events.id)",
+                (event_ids,),
+            ).rowcount
+            return pruned
+
+    def prune_unsubscribed_events(self, cutoff: str, after_id: int) -> tuple[Pruned, int | None]:
+        """Delete, among the next CHUNK events after ``after_id``, those queued before ``cutoff`` that no
+        endpoint was subscribed to. Returns what went and where to go on from (None: done)."""
+        with self.write() as conn:
+            window = conn.execute(
+                "SELECT max(id), min(created_at) "
+                "FROM (SELECT id, created_at FROM events WHERE id > ? ORDER BY id LIMIT ?)",
+                (after_id, CHUNK),
+            ).fetchone()
+            last_id, oldest = window
+            if last_id is None or oldest >= cutoff:
+                return Pruned(), None  # ids follow queue time: nothing further on is old enough
+            deleted = conn.execute(
+                "DELETE FROM events WHERE id > ? AND id <= ? AND created_at < ? "
+                "AND NOT EXISTS (SELECT 1 FROM deliveries AS d WHERE d.event_id = events.id)",
+                (after_id, last_id, cutoff),
+            ).rowcount
+            return Pruned(events=deleted), int(last_id)
+
+    def prune_test_attempts(self, cutoff: str) -> Pruned:
+        with self.write() as conn:
+            deleted = conn.execute(
+                "DELETE FROM attempts WHERE id IN (SELECT id FROM attempts WHERE started_at < ? AND test = 1 LIMIT ?)",
+                (cutoff, CHUNK),
+            ).rowcount
+        return Pruned(attempts=deleted)
+
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log back into the database file, so it stops growing too."""
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
+
+_REPLAYABLE_FROM = "deliveries AS d JOIN batches AS b ON b.id = d.batch_id JOIN events AS e ON e.id = d.event_id"
+
+
+def _replayable(selection: Selection) -> tuple[str, dict[str, Any]]:
+    where = ["b.state = 'dead'" if selection.dead_only else "b.state IN ('delivered', 'dead')"]
+    params: dict[str, Any] = {}
+    for column, name, operator in (
+        ("d.event_id", "event_id", "="),
+        ("d.endpoint_id", "endpoint_id", "="),
+        ("e.created_at", "since", ">="),
+        ("e.created_at", "until", "<"),
+    ):
+        value = getattr(selection, name)
+        if value is not None:
+            where.append(f"{column} {operator} :{name}")
+            params[name] = value
+    return " AND ".join(where), params

@@ -1,0 +1,249 @@
+"""The process loop when receivers fail: retry policies, Retry-After, 410 Gone, auto-disable,
+notifications and the maximum age. A real receiver on 127.0.0.1; an injected clock, so a
+run's waits for retries pass at once."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from pytest_httpserver import HTTPServer
+from werkzeug import Response
+
+from dispatcher import endpoints
+from dispatcher.clock import ManualClock, from_text
+from dispatcher.models import Attempt
+from dispatcher.process import RunOptions, run
+from dispatcher.store import Store
+from tests.test_notify import Inbox, smtp_server  # noqa: F401 - the fixture, used by name
+from tests.test_process import add_endpoint, answers, enqueue
+
+
+def gaps(attempts: list[Attempt]) -> list[float]:
+    """Seconds between the starts of consecutive requests."""
+    starts = [from_text(attempt.started_at) for attempt in attempts]
+    return [(later - earlier).total_seconds() for earlier, later in zip(starts, starts[1:])]
+
+
+def cron(db_path: Path, store: Store, clock: ManualClock) -> int:
+    """Run `process` as cron would, the clock jumping to each retry's due time; returns the runs made."""
+    for runs in range(1, 100):
+        run(db_path, RunOptions(time_limit=1), clock=clock)
+        due = store.conn.execute("SELECT min(due_at) FROM batches WHERE state = 'pending'").fetchone()[0]
+        if due is None or not store.due_endpoints(from_text(due)):
+            return runs
+        clock.advance((from_text(due) - clock.now()).total_seconds())
+    raise AssertionError("still retrying after 100 runs")
+
+
+def test_the_lead_management_policy_retries_after_1_2_4_8_16_seconds(
+    db_path: Path, store: Store, receiver: HTTPServer, clock: ManualClock
+) -> None:
+    endpoint_id = add_endpoint(store, receiver, retry="exponential:1s", max_attempts=6)
+    enqueue(db_path, 1)
+    receiver.expect_request("/hook").respond_with_data("down", status=500)
+
+    summary = run(db_path, RunOptions(time_limit=120), clock=clock)
+
+    attempts = store.attempts(endpoint_id)
+    assert len(attempts) == 6  # the first try and five retries, then dead
+    for waited, delay in zip(gaps(attempts), [1, 2, 4, 8, 16]):
+        assert delay <= waited <= delay * 1.1 + 0.3
+    assert summary.dead == 1
+
+
+def test_the_leasefetcher_policy_retries_every_5_minutes_and_disables_after_20(
+    db_path: Path, store: Store, receiver: HTTPServer, clock: ManualClock
+) -> None:
+    endpoint_id = add_endpoint(store, receiver, retry="fixed:5m", max_attempts=20, disable_after=20)
+    enqueue(db_path, 1)
+    receiver.expect_request("/hook").respond_with_data("down", status=500)
+
+    assert cron(db_path, store, clock) == 20
+
+    attempts = store.attempts(endpoint_id)
+    assert len(attempts) == 20
+    assert all(300 <= waited <= 330.3 for waited in gaps(attempts))
+    endpoint = store.endpoint(endpoint_id)
+    assert endpoint.enabled is False
+    assert endpoint.disabled_reason == "20 consecutive failed requests, the last: HTTP 500"
+    assert endpoint.disabled_at is not None and endpoint.disabled_at >= attempts[-1].started_at
+
+
+def test_the_leasecloud_policy_gives_up_seven_days_after_the_first_attempt(
+    db_path: Path, store: Store, receiver: HTTPServer, clock: ManualClock
+) -> None:
+    endpoint_id = add_endpoint(
+        store, receiver, retry="exponential:5m", max_attempts=12, max_age=7 * 86400, success="200"
+    )
+    enqueue(db_path, 1)
+    receiver.expect_request("/hook").respond_with_data("", status=201)  # only 200 counts
+
+    assert cron(db_path, store, clock) == 11
+
+    attempts = store.attempts(endpoint_id)
+    assert len(attempts) == 11  # the 12th would fall after 7 days
+    span = (from_text(attempts[-1].started_at) - from_text(attempts[0].started_at)).total_seconds()
+    assert span <= 7 * 86400
+    assert store.status(clock.now())[0].dead == 1
+
+
+def test_retry_after_on_a_429_is_honoured(
+    db_path: Path, store: Store, receiver: HTTPServer, clock: ManualClock
+) -> None:
+    endpoint_id = add_endpoint(store, receiver)
+    enqueue(db_path, 1)
+    slow_down = iter([Response("busy", status=429, headers={"Retry-After": "120"})])
+    receiver.expect_request("/hook").respond_with_handler(lambda request: next(slow_down, Response("ok")))
+
+    run(db_path, RunOptions(time_limit=600), clock=clock)
+
+    first, second = store.attempts(endpoint_id)
+    assert (first.status_code, second.status_code) == (429, 200)
+    assert 120 <= gaps([first, second])[0] <= 120.3  # not the schedule's 5 s
+
+
+def test_410_gone_disables_at_once_and_keeps_the_deliveries(
+    db_path: Path, store: Store, receiver: HTTPServer, clock: ManualClock
+) -> None:
+    endpoint_id = add_endpoint(store, receiver)
+    enqueue(db_path, 3)
+    receiver.expect_request("/hook").respond_with_handler(answers(410))
+
+    summary = run(db_path, RunOptions(time_limit=600), clock=clock)
+
+    assert len(receiver.log) == 1 and summary.failures == 1
+    endpoint = store.endpoint(endpoint_id)
+    assert endpoint.enabled is False and "410" in (endpoint.disabled_reason or "")
+    assert store.status(clock.now())[0].pending == 3
+    # Enabled again, the batch waiting for its retry goes out at once, not in 5 s.
+    endpoints.enable(store, endpoint_id, clock.now())
+    start = clock.now()
+    run(db_path, RunOptions(time_limit=60), clock=clock)
+    assert store.status(clock.now())[0].delivered == 3
+    retried = store.attempts(endpoint_id)[-1]
+    assert (from_text(retried.started_at) - start).total_seconds() < 1
+
+
+def test_a_success_resets_the_failure_count(
+    db_path: Path, store: Store, receiver: HTTPServer, clock: ManualClock
+) -> None:
+    endpoint_id = add_endpoint(store, receiver, retry="fixed:1s", disable_after=3)
+    enqueue(db_path, 1)
+    receiver.expect_request("/hook").respond_with_handler(answers(500, 500, 200, 500, 500, 200))
+    run(db_path, RunOptions(time_limit=60), clock=clock)
+    enqueue(db_path, 1)
+    run(db_path, RunOptions(time_limit=60), clock=clock)
+    endpoint = store.endpoint(endpoint_id)
+    assert endpoint.enabled is True and endpoint.consecutive_failures == 0
+    assert len(receiver.log) == 6
+
+
+def test_a_disabled_endpoint_keeps_queueing_and_sends_nothing(
+    db_path: Path, store: Store, receiver: HTTPServer, clock: ManualClock
+) -> None:
+    endpoint_id = add_endpoint(store, receiver, retry="fixed:1s", disable_after=2)
+    enqueue(db_path, 1)
+    receiver.expect_request("/hook").respond_with_data("down", status=503)
+    run(db_path, RunOptions(time_limit=60), clock=clock)
+    assert store.endpoint(endpoint_id).enabled is False
+    enqueue(db_path, 4)
+    run(db_path, RunOptions(time_limit=60), clock=clock)
+    assert len(receiver.log) == 2
+    assert store.status(clock.now())[0].pending == 5
+
+
+def test_the_notify_command_gets_the_notice_on_stdin(
+    db_path: Path, store: Store, receiver: HTTPServer, clock: ManualClock, tmp_path: Path
+) -> None:
+    notice = tmp_path / "notice.json"
+    endpoint_id = add_endpoint(
+        store, receiver, "/hook", retry="fixed:1s", disable_after=2, notify_command=f"cat > {notice}"
+    )
+    enqueue(db_path, 1)
+    receiver.expect_request("/hook").respond_with_data("down", status=500)
+
+    summary = run(db_path, RunOptions(time_limit=60), clock=clock)
+
+    assert summary.errors == []
+    sent = json.loads(notice.read_text())
+    assert sent == {
+        "event": "disabled",
+        "endpoint_id": endpoint_id,
+        "url": receiver.url_for("/hook"),
+        "reason": "2 consecutive failed requests, the last: HTTP 500",
+        "at": store.endpoint(endpoint_id).disabled_at,
+    }
+
+
+def test_a_failing_notice_when_configured(
+    db_path: Path, store: Store, receiver: HTTPServer, clock: ManualClock, tmp_path: Path
+) -> None:
+    store.set_config("notify_failing_after", "2")
+    store.set_config("notify_command", f"cat >> {tmp_path / 'notices'}; echo >> {tmp_path / 'notices'}")
+    add_endpoint(store, receiver, retry="fixed:1s", disable_after=4)
+    enqueue(db_path, 1)
+    receiver.expect_request("/hook").respond_with_data("down", status=500)
+
+    run(db_path, RunOptions(time_limit=60), clock=clock)
+
+    notices = [json.loads(line) for line in (tmp_path / "notices").read_text().splitlines() if line]
+    assert [(notice["event"], notice["reason"]) for notice in notices] == [
+        ("failing", "2 consecutive failed requests"),
+        ("disabled", "4 consecutive failed requests, the last: HTTP 500"),
+    ]
+
+
+def test_a_broken_notify_command_is_reported_by_the_run(
+    db_path: Path, store: Store, receiver: HTTPServer, clock: ManualClock
+) -> None:
+    add_endpoint(store, receiver, disable_after=1, notify_command="echo no mail server >&2; exit 3")
+    enqueue(db_path, 1)
+    receiver.expect_request("/hook").respond_with_data("down", status=500)
+    summary = run(db_path, RunOptions(time_limit=1), clock=clock)
+    assert summary.errors == ["endpoint 1: notify command exited 3: no mail server"]
+
+
+def test_the_email_goes_to_a_real_smtp_server(
+    db_path: Path,
+    store: Store,
+    receiver: HTTPServer,
+    clock: ManualClock,
+    smtp_server: Callable[..., tuple[Inbox, int]],  # noqa: F811 - the fixture imported above
+) -> None:
+    inbox, port = smtp_server()
+    for name, value in {
+        "smtp_host": "127.0.0.1",
+        "smtp_port": str(port),
+        "smtp_from": "dispatcher@example.com",
+        "smtp_to": "ops@example.com, dev@example.com",
+    }.items():
+        store.set_config(name, value)
+    endpoint_id = add_endpoint(store, receiver, disable_after=1)
+    enqueue(db_path, 1)
+    receiver.expect_request("/hook").respond_with_data("gone", status=410)
+
+    summary = run(db_path, RunOptions(time_limit=1), clock=clock)
+
+    assert summary.errors == []
+    [message] = inbox.messages
+    assert message["To"] == "ops@example.com, dev@example.com"
+    assert f"endpoint {endpoint_id}" in message["Subject"] and "disabled" in message["Subject"]
+    assert "410" in message.get_body().get_content()  # type: ignore[union-attr]
+
+
+def test_process_prunes_by_the_retention_setting_once_per_run(
+    db_path: Path, store: Store, receiver: HTTPServer, clock: ManualClock
+) -> None:
+    store.set_config("retention", "1h")
+    endpoint_id = add_endpoint(store, receiver)
+    enqueue(db_path, 3)
+    receiver.expect_request("/hook").respond_with_data("ok")
+    run(db_path, RunOptions(time_limit=5), clock=clock)
+    assert store.status(clock.now())[0].delivered == 3
+    clock.advance(3601)
+    run(db_path, RunOptions(time_limit=5), clock=clock)
+    assert store.status(clock.now())[0].delivered == 0
+    assert store.attempts(endpoint_id) == []
+    assert store.conn.execute("SELECT count(*) FROM events").fetchone() == (0,)
