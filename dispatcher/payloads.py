@@ -44,6 +44,22 @@ def payload_text(payload: Any) -> str:
     raise DispatcherError(f"invalid payload: expected a dict, a list or JSON text, not {type(payload).__name__}")
 
 
+def stored_text(payload: Any) -> str:
+    """The text to store for ``payload``, leaving JSON text to the schema's CHECK to judge.
+
+    The hot path of queueing: parsing the text again in Python would double
+    its cost. When the database refuses a row, :func:`payload_text` says why.
+    """
+    if isinstance(payload, str):
+        return payload
+    if isinstance(payload, bytes):
+        try:
+            return payload.decode("utf-8")
+        except UnicodeDecodeError:
+            raise DispatcherError("invalid payload: not UTF-8") from None
+    return payload_text(payload)
+
+
 def _encodable(text: str) -> str:
     """Lone surrogates survive json but not the trip to SQLite and the wire."""
     try:

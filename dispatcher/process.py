@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 import sqlite3
 import threading
+import time
 import uuid
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -73,6 +74,9 @@ class _Run:
         self.deadline = clock.now() + timedelta(seconds=options.time_limit)
         self.local = threading.local()
         self.workers: list[_Worker] = []
+        # Due endpoints that found no free worker at the last look; workers yield while there are any.
+        self.starved = 0
+        self.last_served: dict[int, float] = {}  # endpoint id -> time.monotonic() of its last turn
         self.workers_lock = threading.Lock()
 
     def run(self) -> RunSummary:
@@ -84,8 +88,15 @@ class _Run:
                     now = self.clock.now()
                     waiting = self._due(now, exclude=set(serving.values()))
                     if now < self.deadline:
-                        ready = [endpoint_id for endpoint_id, due_at in waiting if due_at <= now]
-                        for endpoint_id in ready[: self.options.workers - len(serving)]:
+                        # Those served longest ago first, so that with more endpoints
+                        # than workers each gets its turn, batch by batch.
+                        ready = sorted(
+                            (endpoint_id for endpoint_id, due_at in waiting if due_at <= now),
+                            key=lambda endpoint_id: self.last_served.get(endpoint_id, 0.0),
+                        )
+                        free = self.options.workers - len(serving)
+                        self.starved = max(0, len(ready) - free)
+                        for endpoint_id in ready[:free]:
                             serving[pool.submit(self._serve, endpoint_id)] = endpoint_id
                     next_due = min((due_at for _, due_at in waiting if due_at > now), default=None)
                     # Wake for whichever comes first: a worker finishing, the next
@@ -159,36 +170,43 @@ class _Run:
         return worker
 
     def _serve(self, endpoint_id: int) -> RunSummary:
-        """Send an endpoint's due batches in order until one fails or none is due."""
+        """Send an endpoint's due batches in order until one fails, none is due, or another endpoint
+        is waiting for a worker (then it goes back in line, behind those)."""
         summary = RunSummary()
         lease_id = uuid.uuid4().hex
         worker = self._worker()
         try:
-            while self.clock.now() < self.deadline:
-                claim = worker.store.claim_batch(endpoint_id, lease_id, self.clock.now(), self.defaults)
-                if claim is None:
-                    return summary
+            claim = worker.store.claim_batch(endpoint_id, lease_id, self.clock.now(), self.defaults)
+            while claim is not None:
                 endpoint, settings, batch = claim
                 outcome = worker.sender.deliver(endpoint, batch, settings.timeout, self.clock)
                 now = self.clock.now()
                 retry_at = None if outcome.ok else self._retry_at(batch, settings, outcome, now)
-                recorded = worker.store.record_outcome(batch, lease_id, outcome, retry_at, now, settings.disable_after)
+                if outcome.ok and now < self.deadline and not self.starved:
+                    recorded, claim = worker.store.record_and_claim(
+                        batch, lease_id, outcome, retry_at, now, settings.disable_after, self.defaults
+                    )
+                else:
+                    recorded, claim = (
+                        worker.store.record_outcome(batch, lease_id, outcome, retry_at, now, settings.disable_after),
+                        None,
+                    )
+                    if recorded is not None and recorded.state == "delivered":
+                        worker.store.release_lease(endpoint_id, lease_id)
                 summary.requests += 1
                 if recorded is None:
                     summary.failures += 1
                     summary.errors.append(f"endpoint {endpoint_id}: lease lost; outcome not recorded")
-                    return summary
-                if recorded.state == "delivered":
+                elif recorded.state == "delivered":
                     summary.delivered += len(batch.events)
-                    continue
-                summary.failures += 1
-                if recorded.state == "pending":
-                    summary.retries += 1
                 else:
-                    summary.dead += len(batch.events)
-                summary.errors.extend(self._tell(endpoint, settings, recorded, now))
-                return summary
-            worker.store.release_lease(endpoint_id, lease_id)
+                    summary.failures += 1
+                    if recorded.state == "pending":
+                        summary.retries += 1
+                    else:
+                        summary.dead += len(batch.events)
+                    summary.errors.extend(self._tell(endpoint, settings, recorded, now))
+            self.last_served[endpoint_id] = time.monotonic()
         except Exception as error:  # a fault of the dispatcher's own, not the receiver's
             summary.errors.append(f"endpoint {endpoint_id}: {type(error).__name__}: {error}")
             try:

@@ -6,12 +6,13 @@ Any other language does the same with one SQL statement; see the README.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 
+from .clock import SystemClock, to_text
 from .errors import DispatcherError
-from .payloads import Payload, check_type, payload_text
+from .payloads import Payload, check_type, payload_text, stored_text
 from .store import Store
 
 
@@ -23,18 +24,27 @@ class Queue:
 
     def enqueue(self, event_type: str, payload: Payload) -> int:
         """Queue one event; returns its id."""
-        row = (check_type(event_type), payload_text(payload))
-        return _refused_by_database_as_error(lambda: self.store.insert_event(*row))
+        row = (check_type(event_type), stored_text(payload))
+        try:
+            return self.store.insert_event(*row)
+        except (sqlite3.IntegrityError, UnicodeEncodeError) as error:
+            raise _refusal(payload, error) from None
 
     def enqueue_many(self, event_type: str, payloads: Iterable[Payload]) -> int:
         """Queue many events of one type in one transaction; all or none. Returns the count."""
         check_type(event_type)
+        queued_at = to_text(SystemClock().now())
+        last: tuple[int, Payload] = (0, "")  # the payload inserted last, to name it if it is refused
 
-        def rows() -> Iterator[tuple[str, str]]:
-            for payload in payloads:
-                yield event_type, payload_text(payload)
+        def rows() -> Iterator[tuple[str, str, str]]:
+            nonlocal last
+            for last in enumerate(payloads, 1):  # noqa: B007 - `last` is read after a refusal
+                yield event_type, stored_text(last[1]), queued_at
 
-        return _refused_by_database_as_error(lambda: self.store.insert_events(rows()))
+        try:
+            return self.store.insert_events(rows())
+        except (sqlite3.IntegrityError, UnicodeEncodeError) as error:
+            raise _refusal(last[1], error, f"payload {last[0]}: ") from None
 
     def close(self) -> None:
         self.store.close()
@@ -51,11 +61,13 @@ class Queue:
         self.close()
 
 
-def _refused_by_database_as_error(insert: Callable[[], int]) -> int:
+def _refusal(payload: Payload, error: Exception, where: str = "") -> DispatcherError:
+    """Why the database refused ``payload``, as precisely as the payload rule can say."""
     try:
-        return int(insert())
-    except sqlite3.IntegrityError as error:
-        raise DispatcherError(f"event refused by the database: {error}") from None
+        payload_text(payload)
+    except DispatcherError as reason:
+        return DispatcherError(f"{where}{reason}")
+    return DispatcherError(f"{where}event refused by the database: {error}")
 
 
 def open(path: str | Path) -> Queue:  # noqa: A001 - the public name is dispatcher.open

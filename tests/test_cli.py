@@ -51,7 +51,7 @@ STATUS_KEYS = set(
 ATTEMPT_KEYS = set(
     "id endpoint batch_id event_ids started_at duration_ms status_code error response_excerpt test".split()
 )
-SCHEMA_TABLES = {"config", "endpoints", "events", "batches", "deliveries", "attempts"}
+SCHEMA_TABLES = {"config", "endpoints", "events", "batches", "pending", "deliveries", "attempts"}
 CONFIG_DEFAULTS = {
     "order": "asc",
     "batch_size": "10",

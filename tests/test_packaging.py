@@ -18,7 +18,7 @@ from dispatcher import store
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "schema.sql"
-TABLES = {"events", "endpoints", "deliveries", "batches", "attempts", "config"}
+TABLES = {"events", "endpoints", "pending", "deliveries", "batches", "attempts", "config"}
 
 
 def _run(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -26,6 +26,7 @@ def queue_state(db_path: Path) -> list[list[tuple[object, ...]]]:
             conn.execute(sql).fetchall()
             for sql in (
                 "SELECT * FROM events",
+                "SELECT * FROM pending",
                 "SELECT * FROM deliveries",
                 "SELECT * FROM batches",
                 "SELECT consecutive_failures, last_success_at, last_error, lease_id, enabled FROM endpoints",

@@ -34,7 +34,12 @@ def event_rows(conn: sqlite3.Connection) -> list[tuple[int, str, str]]:
 
 
 def deliveries_by_endpoint(conn: sqlite3.Connection, event_id: int) -> list[int]:
-    rows = conn.execute("SELECT endpoint_id FROM deliveries WHERE event_id = ? ORDER BY endpoint_id", (event_id,))
+    """The endpoints the event is queued or batched for."""
+    rows = conn.execute(
+        "SELECT endpoint_id FROM pending WHERE event_id = ? UNION ALL "
+        "SELECT endpoint_id FROM deliveries WHERE event_id = ? ORDER BY endpoint_id",
+        (event_id, event_id),
+    )
     return [row[0] for row in rows]
 
 
@@ -88,7 +93,7 @@ def test_enqueue_many_is_all_or_nothing(db_path: Path, bad: Any) -> None:
         queue.enqueue("after", {"ok": True})
     with sqlite3.connect(db_path) as conn:
         assert conn.execute("SELECT count(*) FROM events WHERE type = 'lead.created'").fetchone()[0] == 0
-        assert conn.execute("SELECT count(*) FROM deliveries").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM pending").fetchone()[0] == 0
 
 
 def test_enqueue_many_refuses_an_empty_type(db_path: Path) -> None:
@@ -172,7 +177,7 @@ def test_ids_are_never_reused(store: Store, raw: sqlite3.Connection, db_path: Pa
     newest = dispatcher.enqueue(db_path, "lead.created", {"n": 2})
     # Pruning the newest event must not let a later one take its id: a
     # receiver that saw id `newest` would drop the new event as a duplicate.
-    raw.execute("DELETE FROM deliveries WHERE event_id = ?", (newest,))
+    raw.execute("DELETE FROM pending WHERE event_id = ?", (newest,))
     raw.execute("DELETE FROM events WHERE id = ?", (newest,))
     assert [row[0] for row in event_rows(raw)] == [first]
     again = raw_insert(raw, "lead.created")
@@ -208,8 +213,8 @@ def test_fan_out_follows_glob_patterns(store: Store, raw: sqlite3.Connection, cl
     for event_type, endpoint_ids in expected.items():
         event_id = raw_insert(raw, event_type)
         assert deliveries_by_endpoint(raw, event_id) == sorted(endpoint_ids), event_type
-    # Every delivery starts unbatched.
-    assert raw.execute("SELECT count(*) FROM deliveries WHERE batch_id IS NOT NULL").fetchone()[0] == 0
+    # Every delivery starts queued, in no batch.
+    assert raw.execute("SELECT count(*) FROM deliveries").fetchone()[0] == 0
 
 
 def test_fan_out_gives_one_delivery_even_when_several_patterns_match(store: Store, raw: sqlite3.Connection) -> None:
@@ -235,7 +240,7 @@ def test_fan_out_also_happens_for_the_python_api(store: Store, db_path: Path) ->
     with sqlite3.connect(db_path) as conn:
         assert deliveries_by_endpoint(conn, matched) == [endpoint]
         assert deliveries_by_endpoint(conn, unmatched) == []
-        assert conn.execute("SELECT count(*) FROM deliveries").fetchone()[0] == 3
+        assert conn.execute("SELECT count(*) FROM pending").fetchone()[0] == 3
 
 
 # --- created_at ----------------------------------------------------------------------
@@ -252,3 +257,36 @@ def test_created_at_defaults_to_utc_millisecond_text(raw: sqlite3.Connection, db
         moment = datetime.strptime(created_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
         # Millisecond text is truncated, so allow one millisecond either way.
         assert before - timedelta(milliseconds=1) <= moment <= after + timedelta(milliseconds=1)
+
+
+# --- bulk fan-out ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("types", [["lead.created"], ["lead.created", "order.paid"], [f"t{n}.x" for n in range(7)]])
+def test_bulk_fan_out_matches_the_trigger(store: Store, db_path: Path, types: list[str]) -> None:
+    """enqueue_many fans out a whole range itself; it must give what the trigger gives row by row."""
+    endpoints.add(store, "https://example.com/a", events=["lead.*"])
+    endpoints.add(store, "https://example.com/b", events=["t3.*", "order.*", "t5.x"])
+    endpoints.add(store, "https://example.com/c")
+    with dispatcher.open(db_path) as queue:
+        one_by_one = [queue.enqueue(event_type, {"n": 1}) for event_type in types]
+        in_bulk = list(range(one_by_one[-1] + 1, one_by_one[-1] + 1 + len(types)))
+        for event_type in types:
+            queue.enqueue_many(event_type, [{"n": 2}])
+    with sqlite3.connect(db_path) as conn:
+        assert [deliveries_by_endpoint(conn, event_id) for event_id in in_bulk] == [
+            deliveries_by_endpoint(conn, event_id) for event_id in one_by_one
+        ]
+
+
+def test_the_trigger_is_back_after_a_bulk_insert_even_a_refused_one(store: Store, db_path: Path) -> None:
+    endpoint = endpoints.add(store, "https://example.com/hook").id
+    with dispatcher.open(db_path) as queue:
+        queue.enqueue_many("a", [{"n": n} for n in range(3)])
+        with pytest.raises(DispatcherError, match="payload 2: invalid payload"):
+            queue.enqueue_many("a", ['{"ok": 1}', "not json", '{"ok": 2}'])
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'events_fan_out'").fetchone() == (1,)
+        assert conn.execute("SELECT count(*) FROM events").fetchone() == (3,)  # nothing of the refused call
+        event_id = conn.execute("INSERT INTO events (type, payload) VALUES ('a', '{}')").lastrowid
+        assert deliveries_by_endpoint(conn, int(event_id or 0)) == [endpoint]

@@ -33,9 +33,7 @@ def history(db_path: Path, store: Store, receiver: HTTPServer, clock: ManualCloc
 
 
 def pending_ids(store: Store, endpoint_id: int) -> list[int]:
-    rows = store.conn.execute(
-        "SELECT event_id FROM deliveries WHERE endpoint_id = ? AND batch_id IS NULL ORDER BY event_id", (endpoint_id,)
-    )
+    rows = store.conn.execute("SELECT event_id FROM pending WHERE endpoint_id = ? ORDER BY event_id", (endpoint_id,))
     return [row[0] for row in rows]
 
 
@@ -103,7 +101,8 @@ def test_replay_reports_progress_in_chunks(store: Store, db_path: Path, receiver
         "VALUES (?, ?, '[]', 'delivered', 'x', 'x', 'x')",
         (batch_id, endpoint_id),
     )
-    store.conn.execute("UPDATE deliveries SET batch_id = ?", (batch_id,))
+    store.conn.execute("INSERT INTO deliveries SELECT endpoint_id, event_id, ? FROM pending", (batch_id,))
+    store.conn.execute("DELETE FROM pending")
     store.conn.commit()
     steps: list[int] = []
     assert recovery.replay(store, Selection(endpoint_id=endpoint_id), steps.append) == 1200

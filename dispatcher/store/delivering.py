@@ -6,9 +6,10 @@ lease, and every outcome is written only if the lease is still its own."""
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from ..clock import to_text
 from ..models import Batch, Endpoint, Outcome, Recorded, Settings
@@ -35,7 +36,7 @@ class Delivering(Connection):
         """(endpoint id, due time) of every enabled endpoint with work and no live lease.
 
         An endpoint's due time is its open batch's (a retry goes first), else
-        now if it has unbatched deliveries. Endpoints leased by a live run are
+        now if it has pending deliveries. Endpoints leased by a live run are
         left out: that run is serving them.
         """
         now_text = to_text(now)
@@ -46,8 +47,7 @@ class Delivering(Connection):
                        COALESCE(
                            (SELECT b.due_at FROM batches AS b
                             WHERE b.endpoint_id = e.id AND b.state = 'pending'),
-                           (SELECT :now FROM deliveries AS d
-                            WHERE d.endpoint_id = e.id AND d.batch_id IS NULL LIMIT 1)
+                           (SELECT :now FROM pending AS p WHERE p.endpoint_id = e.id LIMIT 1)
                        ) AS due_at
                 FROM endpoints AS e
                 WHERE e.enabled = 1
@@ -60,88 +60,16 @@ class Delivering(Connection):
         )
         return [(int(endpoint_id), due_at) for endpoint_id, due_at in rows]
 
-    def claim_batch(
-        self, endpoint_id: int, lease_id: str, now: datetime, defaults: Settings
-    ) -> tuple[Endpoint, Settings, Batch] | None:
+    def claim_batch(self, endpoint_id: int, lease_id: str, now: datetime, defaults: Settings) -> Claim | None:
         """Lease the endpoint (or renew our lease) and hand out its next due batch.
 
         The open batch comes first; if there is none, up to ``batch_size``
-        unbatched deliveries become a new one. Returns None, with the lease
+        pending deliveries become a new one. Returns None, with the lease
         released, when the endpoint is disabled, leased by someone else, or has
         nothing due.
         """
-        now_text = to_text(now)
         with self.write() as conn:
-            cursor = conn.execute(
-                "UPDATE endpoints SET lease_id = :lease "
-                "WHERE id = :id AND enabled = 1 AND (lease_id = :lease "
-                "OR lease_expires_at IS NULL OR lease_expires_at <= :now) RETURNING *",
-                {"lease": lease_id, "id": endpoint_id, "now": now_text},
-            )
-            rows = dicts(cursor)
-            if not rows:
-                return None
-            endpoint = endpoint_from_row(rows[0])
-            settings = effective(endpoint, defaults)
-            batch: Batch | None
-            waiting = self._open_batch(endpoint_id)
-            if waiting is None:
-                batch = self._new_batch(endpoint_id, settings, now_text)
-            else:
-                open_batch, due_at = waiting
-                # A retry that is not due yet holds back everything behind it.
-                batch = open_batch if due_at <= now_text else None
-            if batch is None:
-                conn.execute(
-                    "UPDATE endpoints SET lease_id = NULL, lease_expires_at = NULL WHERE id = ?",
-                    (endpoint_id,),
-                )
-                return None
-            lease_until = now + timedelta(seconds=lease_seconds(settings.timeout))
-            conn.execute(
-                "UPDATE endpoints SET lease_expires_at = ? WHERE id = ?",
-                (to_text(lease_until), endpoint_id),
-            )
-            return endpoint, settings, batch
-
-    def _open_batch(self, endpoint_id: int) -> tuple[Batch, str] | None:
-        """The endpoint's one pending batch, with its due time."""
-        row = self.conn.execute(
-            "SELECT id, event_ids, attempts, due_at, first_attempt_at FROM batches "
-            "WHERE endpoint_id = ? AND state = 'pending'",
-            (endpoint_id,),
-        ).fetchone()
-        if row is None:
-            return None
-        batch_id, event_ids, attempts, due_at, first_attempt_at = row
-        events = tuple(events_in_order(self.conn, event_ids))
-        return Batch(batch_id, endpoint_id, events, attempts, first_attempt_at), due_at
-
-    def _new_batch(self, endpoint_id: int, settings: Settings, now_text: str) -> Batch | None:
-        """Put the next ``batch_size`` unbatched deliveries, in the endpoint's order, into a new batch."""
-        direction = "DESC" if settings.order == "desc" else "ASC"
-        event_ids = [
-            row[0]
-            for row in self.conn.execute(
-                "SELECT event_id FROM deliveries WHERE endpoint_id = ? AND batch_id IS NULL "
-                f"ORDER BY event_id {direction} LIMIT ?",
-                (endpoint_id, settings.batch_size),
-            )
-        ]
-        if not event_ids:
-            return None
-        batch_id = str(uuid.uuid4())
-        ids_json = json.dumps(event_ids)
-        self.conn.execute(
-            "INSERT INTO batches (id, endpoint_id, event_ids, due_at, created_at) VALUES (?, ?, ?, ?, ?)",
-            (batch_id, endpoint_id, ids_json, now_text, now_text),
-        )
-        self.conn.execute(
-            "UPDATE deliveries SET batch_id = ? WHERE endpoint_id = ? AND event_id IN (SELECT value FROM json_each(?))",
-            (batch_id, endpoint_id, ids_json),
-        )
-        events = tuple(events_in_order(self.conn, ids_json))
-        return Batch(batch_id, endpoint_id, events, 0)
+            return _claim(conn, endpoint_id, lease_id, now, defaults)
 
     def record_outcome(
         self,
@@ -161,57 +89,32 @@ class Delivering(Connection):
         deliveries stay queued. Returns None when the lease was lost and
         nothing was written.
         """
-        now_text = to_text(now)
         with self.write() as conn:
-            held = conn.execute(
-                "SELECT consecutive_failures FROM endpoints WHERE id = ? AND lease_id = ?",
-                (batch.endpoint_id, lease_id),
-            ).fetchone()
-            if held is None:
-                return None
-            _insert_attempt(conn, batch.endpoint_id, batch.id, outcome, test=False)
+            return _record(conn, batch, lease_id, outcome, next_due, now, disable_after)
+
+    def record_and_claim(
+        self,
+        batch: Batch,
+        lease_id: str,
+        outcome: Outcome,
+        next_due: datetime | None,
+        now: datetime,
+        disable_after: int,
+        defaults: Settings,
+    ) -> tuple[Recorded | None, Claim | None]:
+        """:meth:`record_outcome`, then after a success :meth:`claim_batch`, in one transaction.
+
+        The process loop's step from one batch to the next: one commit instead of two.
+        """
+        with self.write() as conn:
             if outcome.ok:
-                conn.execute(
-                    "UPDATE batches SET state = 'delivered', attempts = attempts + 1, finished_at = ?, "
-                    "first_attempt_at = coalesce(first_attempt_at, ?) WHERE id = ?",
-                    (now_text, outcome.started_at, batch.id),
-                )
-                conn.execute(
-                    "UPDATE endpoints SET consecutive_failures = 0, last_success_at = ? WHERE id = ?",
-                    (now_text, batch.endpoint_id),
-                )
-                return Recorded("delivered", 0)
-            state = "pending" if next_due is not None else "dead"
-            error = outcome.error or f"HTTP {outcome.status_code}"
-            failures = held[0] + 1
-            disabled_reason = _disabling(outcome, failures, disable_after, error)
-            conn.execute(
-                "UPDATE batches SET state = ?, attempts = attempts + 1, due_at = ?, last_error = ?, "
-                "finished_at = ?, first_attempt_at = coalesce(first_attempt_at, ?) WHERE id = ?",
-                (
-                    state,
-                    to_text(next_due) if next_due else now_text,
-                    error,
-                    None if next_due else now_text,
-                    outcome.started_at,
-                    batch.id,
-                ),
-            )
-            conn.execute(
-                "UPDATE endpoints SET consecutive_failures = ?, last_error = ?, lease_id = NULL, "
-                "lease_expires_at = NULL, enabled = enabled AND ? IS NULL, "
-                "disabled_reason = coalesce(?, disabled_reason), disabled_at = coalesce(?, disabled_at) "
-                "WHERE id = ?",
-                (
-                    failures,
-                    error,
-                    disabled_reason,
-                    disabled_reason,
-                    now_text if disabled_reason else None,
-                    batch.endpoint_id,
-                ),
-            )
-        return Recorded(state, failures, disabled_reason)
+                stepped = _deliver_and_claim(conn, batch, lease_id, outcome, now, defaults)
+                if stepped is not None:
+                    return stepped
+            recorded = _record(conn, batch, lease_id, outcome, next_due, now, disable_after)
+            if recorded is not None and recorded.state == "delivered":
+                _release(conn, batch.endpoint_id)  # disabled meanwhile: the lease is of no more use
+            return recorded, None
 
     def record_test_attempt(self, endpoint_id: int, delivery_id: str, outcome: Outcome) -> None:
         """Log an `endpoint test` request; no batch, counter or health field changes."""
@@ -250,3 +153,195 @@ def _disabling(outcome: Outcome, failures: int, disable_after: int, error: str) 
     if disable_after and failures >= disable_after:
         return f"{failures} consecutive failed requests, the last: {error}"
     return None
+
+
+Claim = tuple[Endpoint, Settings, Batch]
+
+
+# lease_seconds() of the endpoint's own timeout, or the global one, from :now_s.
+_LEASE_EXPIRY = (
+    "strftime('%Y-%m-%dT%H:%M:%fZ', "
+    f":now_s + 2 * coalesce(timeout_ms / 1000.0, :timeout) + {LEASE_MARGIN_S}, 'unixepoch')"
+)
+
+
+def _lease_params(lease_id: str, endpoint_id: int, now: datetime, defaults: Settings) -> dict[str, object]:
+    return {
+        "lease": lease_id,
+        "id": endpoint_id,
+        "now": to_text(now),
+        "now_s": now.timestamp(),
+        "timeout": defaults.timeout,
+    }
+
+
+def _claim(
+    conn: sqlite3.Connection, endpoint_id: int, lease_id: str, now: datetime, defaults: Settings
+) -> Claim | None:
+    now_text = to_text(now)
+    cursor = conn.execute(
+        f"UPDATE endpoints SET lease_id = :lease, lease_expires_at = {_LEASE_EXPIRY} "
+        "WHERE id = :id AND enabled = 1 AND (lease_id = :lease "
+        "OR lease_expires_at IS NULL OR lease_expires_at <= :now) RETURNING *",
+        _lease_params(lease_id, endpoint_id, now, defaults),
+    )
+    rows = dicts(cursor)
+    if not rows:
+        return None
+    endpoint = endpoint_from_row(rows[0])
+    settings = effective(endpoint, defaults)
+    batch: Batch | None
+    waiting = _open_batch(conn, endpoint_id)
+    if waiting is None:
+        batch = _new_batch(conn, endpoint_id, settings, now)
+    else:
+        open_batch, due_at = waiting
+        # A retry that is not due yet holds back everything behind it.
+        batch = open_batch if due_at <= now_text else None
+    if batch is None:
+        _release(conn, endpoint_id)
+        return None
+    return endpoint, settings, batch
+
+
+def _deliver_and_claim(
+    conn: sqlite3.Connection, batch: Batch, lease_id: str, outcome: Outcome, now: datetime, defaults: Settings
+) -> tuple[Recorded, Claim | None] | None:
+    """The step after a success, in as few statements as it takes: mark the endpoint healthy and
+    renew its lease in one, then the next batch. None when the lease is lost or the endpoint was
+    disabled meanwhile (then the general path records the outcome)."""
+    rows = dicts(
+        conn.execute(
+            "UPDATE endpoints SET consecutive_failures = 0, last_success_at = :now, "
+            f"lease_expires_at = {_LEASE_EXPIRY} WHERE id = :id AND lease_id = :lease AND enabled = 1 RETURNING *",
+            _lease_params(lease_id, batch.endpoint_id, now, defaults),
+        )
+    )
+    if not rows:
+        return None
+    _insert_attempt(conn, batch.endpoint_id, batch.id, outcome, test=False)
+    _finish_delivered(conn, batch, outcome, to_text(now))
+    endpoint = endpoint_from_row(rows[0])
+    settings = effective(endpoint, defaults)
+    # The batch just delivered was the endpoint's one open batch, so the next is a new one.
+    following = _new_batch(conn, batch.endpoint_id, settings, now)
+    if following is None:
+        _release(conn, batch.endpoint_id)
+        return Recorded("delivered", 0), None
+    return Recorded("delivered", 0), (endpoint, settings, following)
+
+
+def _finish_delivered(conn: sqlite3.Connection, batch: Batch, outcome: Outcome, now_text: str) -> None:
+    conn.execute(
+        "UPDATE batches SET state = 'delivered', attempts = attempts + 1, finished_at = ?, "
+        "first_attempt_at = coalesce(first_attempt_at, ?) WHERE id = ?",
+        (now_text, outcome.started_at, batch.id),
+    )
+
+
+def _release(conn: sqlite3.Connection, endpoint_id: int) -> None:
+    conn.execute("UPDATE endpoints SET lease_id = NULL, lease_expires_at = NULL WHERE id = ?", (endpoint_id,))
+
+
+def _open_batch(conn: sqlite3.Connection, endpoint_id: int) -> tuple[Batch, str] | None:
+    """The endpoint's one pending batch, with its due time."""
+    row = conn.execute(
+        "SELECT id, event_ids, attempts, due_at, first_attempt_at FROM batches "
+        "WHERE endpoint_id = ? AND state = 'pending'",
+        (endpoint_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    batch_id, event_ids, attempts, due_at, first_attempt_at = row
+    events = tuple(events_in_order(conn, event_ids))
+    return Batch(batch_id, endpoint_id, events, attempts, first_attempt_at), due_at
+
+
+def _new_batch(conn: sqlite3.Connection, endpoint_id: int, settings: Settings, now: datetime) -> Batch | None:
+    """Move the next ``batch_size`` pending deliveries, in the endpoint's order, into a new batch."""
+    descending = settings.order == "desc"
+    taken = conn.execute(
+        "DELETE FROM pending WHERE endpoint_id = :id AND event_id IN (SELECT event_id FROM pending "
+        f"WHERE endpoint_id = :id ORDER BY event_id {'DESC' if descending else 'ASC'} LIMIT :size) "
+        "RETURNING event_id",
+        {"id": endpoint_id, "size": settings.batch_size},
+    ).fetchall()
+    if not taken:
+        return None
+    # RETURNING promises no order.
+    ids_json = json.dumps(sorted((row[0] for row in taken), reverse=descending))
+    batch_id = time_ordered_id(now)
+    now_text = to_text(now)
+    conn.execute(
+        "INSERT INTO batches (id, endpoint_id, event_ids, due_at, created_at) VALUES (?, ?, ?, ?, ?)",
+        (batch_id, endpoint_id, ids_json, now_text, now_text),
+    )
+    conn.execute(
+        "INSERT INTO deliveries (endpoint_id, event_id, batch_id) SELECT ?, value, ? FROM json_each(?)",
+        (endpoint_id, batch_id, ids_json),
+    )
+    return Batch(batch_id, endpoint_id, tuple(events_in_order(conn, ids_json)), 0)
+
+
+def time_ordered_id(now: datetime) -> str:
+    """A UUID version 7: milliseconds first, so new batches append to the end of the key's index
+    instead of landing on a random page, then 74 random bits."""
+    random_bits = secrets.randbits(74)
+    value = (
+        (int(now.timestamp() * 1000) << 80)
+        | (0x7 << 76)
+        | ((random_bits >> 62) << 64)
+        | (0b10 << 62)
+        | (random_bits & ((1 << 62) - 1))
+    )
+    return str(uuid.UUID(int=value))
+
+
+def _record(
+    conn: sqlite3.Connection,
+    batch: Batch,
+    lease_id: str,
+    outcome: Outcome,
+    next_due: datetime | None,
+    now: datetime,
+    disable_after: int,
+) -> Recorded | None:
+    now_text = to_text(now)
+    held = conn.execute(
+        "SELECT consecutive_failures FROM endpoints WHERE id = ? AND lease_id = ?",
+        (batch.endpoint_id, lease_id),
+    ).fetchone()
+    if held is None:
+        return None
+    _insert_attempt(conn, batch.endpoint_id, batch.id, outcome, test=False)
+    if outcome.ok:
+        _finish_delivered(conn, batch, outcome, now_text)
+        conn.execute(
+            "UPDATE endpoints SET consecutive_failures = 0, last_success_at = ? WHERE id = ?",
+            (now_text, batch.endpoint_id),
+        )
+        return Recorded("delivered", 0)
+    state = "pending" if next_due is not None else "dead"
+    error = outcome.error or f"HTTP {outcome.status_code}"
+    failures = held[0] + 1
+    disabled_reason = _disabling(outcome, failures, disable_after, error)
+    conn.execute(
+        "UPDATE batches SET state = ?, attempts = attempts + 1, due_at = ?, last_error = ?, "
+        "finished_at = ?, first_attempt_at = coalesce(first_attempt_at, ?) WHERE id = ?",
+        (
+            state,
+            to_text(next_due) if next_due else now_text,
+            error,
+            None if next_due else now_text,
+            outcome.started_at,
+            batch.id,
+        ),
+    )
+    conn.execute(
+        "UPDATE endpoints SET consecutive_failures = ?, last_error = ?, lease_id = NULL, "
+        "lease_expires_at = NULL, enabled = enabled AND ? IS NULL, "
+        "disabled_reason = coalesce(?, disabled_reason), disabled_at = coalesce(?, disabled_at) "
+        "WHERE id = ?",
+        (failures, error, disabled_reason, disabled_reason, now_text if disabled_reason else None, batch.endpoint_id),
+    )
+    return Recorded(state, failures, disabled_reason)

@@ -18,8 +18,7 @@ class Inspecting(Connection):
             """
             SELECT e.id, e.url, e.enabled, e.consecutive_failures, e.last_success_at,
                    e.last_error, e.lease_expires_at > :now AS leased,
-                   (SELECT count(*) FROM deliveries AS d
-                    WHERE d.endpoint_id = e.id AND d.batch_id IS NULL) AS unbatched,
+                   (SELECT count(*) FROM pending AS p WHERE p.endpoint_id = e.id) AS unbatched,
                    (SELECT json_array_length(b.event_ids) FROM batches AS b
                     WHERE b.endpoint_id = e.id AND b.state = 'pending') AS open_batch,
                    (SELECT count(*) FROM deliveries AS d JOIN batches AS b ON b.id = d.batch_id
@@ -28,8 +27,7 @@ class Inspecting(Connection):
                     WHERE d.endpoint_id = e.id AND b.state = 'dead') AS dead,
                    (SELECT created_at FROM events WHERE id = (
                         SELECT min(oldest) FROM (
-                            SELECT min(d.event_id) AS oldest FROM deliveries AS d
-                            WHERE d.endpoint_id = e.id AND d.batch_id IS NULL
+                            SELECT min(p.event_id) AS oldest FROM pending AS p WHERE p.endpoint_id = e.id
                             UNION ALL
                             SELECT min(ids.value) FROM batches AS b, json_each(b.event_ids) AS ids
                             WHERE b.endpoint_id = e.id AND b.state = 'pending'

@@ -37,7 +37,7 @@ class Recovering(Connection):
         return int(row[0])
 
     def replay(self, selection: Selection, progress: Callable[[int], None] = lambda done: None) -> int:
-        """Put the selected finished deliveries back as unbatched work; returns how many.
+        """Put the selected finished deliveries back in the queue; returns how many.
 
         Only deliveries of delivered or dead batches qualify, so a delivery that
         is queued or in flight is never duplicated. The old batch and its
@@ -47,15 +47,15 @@ class Recovering(Connection):
         total = 0
         while True:
             with self.write() as conn:
-                cursor = conn.execute(
-                    "UPDATE deliveries SET batch_id = NULL WHERE id IN "
-                    f"(SELECT d.id FROM {_REPLAYABLE_FROM} WHERE {where} LIMIT {CHUNK})",
-                    params,
-                )
-            if cursor.rowcount == 0:
+                chosen = conn.execute(
+                    f"SELECT d.endpoint_id, d.event_id FROM {_REPLAYABLE_FROM} WHERE {where} LIMIT {CHUNK}", params
+                ).fetchall()
+                conn.executemany("DELETE FROM deliveries WHERE endpoint_id = ? AND event_id = ?", chosen)
+                conn.executemany("INSERT INTO pending (endpoint_id, event_id) VALUES (?, ?)", chosen)
+            if not chosen:
                 return total
-            total += cursor.rowcount
-            progress(cursor.rowcount)
+            total += len(chosen)
+            progress(len(chosen))
 
     def prune_batches(self, cutoff: str, states: tuple[str, ...]) -> Pruned:
         """Delete one chunk of batches in ``states`` finished before ``cutoff``, with what only they need."""
@@ -75,11 +75,7 @@ class Recovering(Connection):
             pruned.deliveries = conn.execute(f"DELETE FROM deliveries WHERE batch_id {in_ids}", (ids,)).rowcount
             pruned.attempts = conn.execute(f"DELETE FROM attempts WHERE batch_id {in_ids}", (ids,)).rowcount
             conn.execute(f"DELETE FROM batches WHERE id {in_ids}", (ids,))
-            pruned.events = conn.execute(
-                f"DELETE FROM events WHERE id {in_ids} "
-                "AND NOT EXISTS (SELECT 1 FROM deliveries AS d WHERE d.event_id = events.id)",
-                (event_ids,),
-            ).rowcount
+            pruned.events = conn.execute(f"DELETE FROM events WHERE id {in_ids} AND {_UNNEEDED}", (event_ids,)).rowcount
             return pruned
 
     def prune_unsubscribed_events(self, cutoff: str, after_id: int) -> tuple[Pruned, int | None]:
@@ -95,8 +91,7 @@ class Recovering(Connection):
             if last_id is None or oldest >= cutoff:
                 return Pruned(), None  # ids follow queue time: nothing further on is old enough
             deleted = conn.execute(
-                "DELETE FROM events WHERE id > ? AND id <= ? AND created_at < ? "
-                "AND NOT EXISTS (SELECT 1 FROM deliveries AS d WHERE d.event_id = events.id)",
+                f"DELETE FROM events WHERE id > ? AND id <= ? AND created_at < ? AND {_UNNEEDED}",
                 (after_id, last_id, cutoff),
             ).rowcount
             return Pruned(events=deleted), int(last_id)
@@ -115,6 +110,14 @@ class Recovering(Connection):
 
 
 _REPLAYABLE_FROM = "deliveries AS d JOIN batches AS b ON b.id = d.batch_id JOIN events AS e ON e.id = d.event_id"
+
+# No endpoint still has the event queued or batched. Driven from the few
+# endpoints, so each test is a primary-key lookup (endpoint, event).
+_UNNEEDED = (
+    "NOT EXISTS (SELECT 1 FROM endpoints AS n JOIN pending AS p ON p.endpoint_id = n.id AND p.event_id = events.id) "
+    "AND NOT EXISTS (SELECT 1 FROM endpoints AS n JOIN deliveries AS d "
+    "ON d.endpoint_id = n.id AND d.event_id = events.id)"
+)
 
 
 def _replayable(selection: Selection) -> tuple[str, dict[str, Any]]:

@@ -1,0 +1,203 @@
+"""The benchmark: every case next to its reference, measured side by side in one run.
+
+    .venv/bin/python bench/run.py            # full sizes, 5 repetitions (several minutes)
+    .venv/bin/python bench/run.py --quick    # smaller sizes, 3 repetitions
+    .venv/bin/python bench/run.py --smoke    # tiny sizes, once: checks the benchmark runs (CI)
+
+Prints a table of medians and ratios, and writes it as JSON (and a PNG chart when matplotlib is
+installed) to the --out folder. Timings are medians of the repetitions; a ratio is the median of
+ours over the median of the reference, so above 1 means faster (for memory: below 1 is under the limit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sqlite3
+import statistics
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make `bench` and `dispatcher` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    __package__ = "bench"
+
+from bench import cases  # noqa: E402
+from bench.receivers import nginx_path  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    unit: str
+    measure: Callable[[Path, cases.Sizes], cases.Sample]
+    # (reference name or None for an absolute target, the lowest ratio or value accepted); ratios are
+    # ours / reference, except "max" targets, where ours must stay at or below the value.
+    targets: tuple[tuple[str, float], ...]
+    lower_is_better: bool = False
+
+
+CASES = [
+    Case("1. enqueue, one event per call", "events/s", cases.enqueue_one, (("ratio", 0.4),)),
+    Case("2. bulk enqueue (enqueue_many)", "events/s", cases.enqueue_bulk, (("ratio", 0.3),)),
+    Case("3. drain, 1 endpoint, batch 10, zero latency", "events/s", cases.drain_fast, (("ratio", 0.7),)),
+    Case(
+        "4. drain, 20 endpoints answering after 100 ms, --workers 16",
+        "events/s",
+        cases.drain_slow,
+        (("absolute", 1280.0), ("ratio serial", 10.0), ("ratio huey", 20.0)),
+    ),
+    Case(
+        "5. drain next to 1M delivered rows vs empty tables",
+        "events/s",
+        cases.claim_with_history,
+        (("ratio", 1 / 1.3),),
+    ),
+    Case(
+        "6. peak RSS of process draining the memory queue", "MB", cases.memory, (("max", 150.0),), lower_is_better=True
+    ),
+]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_const", const="quick", dest="size", help="smaller sizes")
+    size.add_argument("--smoke", action="store_const", const="smoke", dest="size", help="tiny sizes, once")
+    parser.add_argument("--case", type=int, action="append", help="run only case N (repeatable)")
+    parser.add_argument("--repeat", type=int, help="repetitions (default: 5 full, 3 quick, 1 smoke)")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results", help="folder for the results")
+    args = parser.parse_args()
+    mode = args.size or "full"
+    sizes = cases.SIZES[mode]
+    repeat = args.repeat or sizes.repeat
+    chosen = [case for number, case in enumerate(CASES, 1) if not args.case or number in args.case]
+
+    print(machine())
+    print(f"mode {mode}, {repeat} repetition(s), medians\n")
+    results = []
+    with tempfile.TemporaryDirectory(prefix="dispatcher-bench-") as scratch:
+        for number, case in enumerate(chosen):
+            folder = Path(scratch) / f"case{number}"
+            folder.mkdir()
+            samples = [case.measure(folder, sizes) for _ in range(repeat)]
+            result = summarize(case, samples)
+            results.append(result)
+            print_result(result)
+    args.out.mkdir(parents=True, exist_ok=True)
+    report = {
+        "machine": machine(),
+        "mode": mode,
+        "repeat": repeat,
+        "sizes": asdict(sizes),
+        "cases": [asdict(result) for result in results],
+    }
+    (args.out / f"{mode}.json").write_text(json.dumps(report, indent=2) + "\n")
+    chart(results, args.out / f"{mode}.png")
+    return 0 if all(result.met for result in results) or mode == "smoke" else 1
+
+
+@dataclass(frozen=True)
+class Result:
+    case: str
+    unit: str
+    ours: float  # the median
+    references: dict[str, float]  # medians
+    ratios: dict[str, float]  # ours / reference
+    notes: dict[str, float]
+    targets: list[dict[str, object]]  # {"target": text, "met": bool}
+    met: bool
+    samples: list[float]  # ours, every repetition
+
+
+def summarize(case: Case, samples: list[cases.Sample]) -> Result:
+    ours = statistics.median(sample.ours for sample in samples)
+    references = {name: statistics.median(s.references[name] for s in samples) for name in samples[0].references}
+    notes = {name: statistics.median(s.notes[name] for s in samples) for name in samples[0].notes}
+    ratios = {name: ours / value for name, value in references.items()}
+    checks = [_check(kind, wanted, case.unit, ours, ratios) for kind, wanted in case.targets]
+    return Result(
+        case=case.name,
+        unit=case.unit,
+        ours=ours,
+        references=references,
+        ratios=ratios,
+        notes=notes,
+        targets=[{"target": text, "met": met} for text, met in checks],
+        met=all(met for _, met in checks),
+        samples=[sample.ours for sample in samples],
+    )
+
+
+def _check(kind: str, wanted: float, unit: str, ours: float, ratios: dict[str, float]) -> tuple[str, bool]:
+    if kind == "absolute":
+        return f">= {wanted:g} {unit}", ours >= wanted
+    if kind == "max":
+        return f"<= {wanted:g} {unit}", ours <= wanted
+    which = kind.removeprefix("ratio").strip()
+    name = next((n for n in ratios if which in n), None)
+    if name is None:
+        return f"{which}: not measured", False
+    return f">= {wanted:.2g}x {which or 'the reference'}", ratios[name] >= wanted
+
+
+def print_result(result: Result) -> None:
+    print(result.case)
+    print(f"    dispatcher: {result.ours:,.0f} {result.unit}")
+    for name, value in result.references.items():
+        print(f"    {name}: {value:,.0f} {result.unit}  (ratio {result.ratios[name]:.2f})")
+    for name, value in result.notes.items():
+        print(f"    {name}: {value:,.1f}")
+    for target in result.targets:
+        print(f"    target {target['target']}: {'met' if target['met'] else 'NOT met'}")
+    print()
+
+
+def machine() -> str:
+    cpu = (
+        next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if "model name" in line
+            ),
+            platform.processor() or "unknown CPU",
+        )
+        if Path("/proc/cpuinfo").exists()
+        else platform.processor()
+    )
+    receiver = "nginx" if nginx_path() else "python asyncio server (nginx not found)"
+    return (
+        f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}; "
+        f"zero-latency receiver: {receiver}"
+    )
+
+
+def chart(results: list[Result], path: Path) -> None:
+    try:
+        import matplotlib  # type: ignore[import-not-found]
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt  # type: ignore[import-not-found]
+    except ImportError:
+        return
+    figure, axes = plt.subplots(len(results), 1, figsize=(8, 2.2 * len(results)), squeeze=False)
+    for axis, result in zip(axes[:, 0], results):
+        names = ["dispatcher", *result.references]
+        values = [result.ours, *result.references.values()]
+        axis.barh(names, values, color=["tab:blue"] + ["tab:gray"] * (len(names) - 1))
+        axis.set_title(result.case, fontsize=9)
+        axis.set_xlabel(result.unit, fontsize=8)
+        axis.tick_params(labelsize=7)
+        axis.invert_yaxis()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
