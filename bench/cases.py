@@ -22,7 +22,7 @@ from pathlib import Path
 import requests
 
 import dispatcher
-from dispatcher import endpoints
+from dispatcher import endpoints, importing
 from dispatcher.process import RunOptions, run
 from dispatcher.store import Store
 
@@ -124,6 +124,12 @@ def enqueue_bulk(folder: Path, sizes: Sizes) -> Sample:
     queue = dispatcher.open(folder / "ours.db")
     ours = timed(lambda: queue.enqueue_many("lead.created", texts))
     queue.close()
+    reference = _raw_bulk(folder, texts)
+    return Sample(len(texts) / ours, {"raw executemany, one transaction": len(texts) / reference})
+
+
+def _raw_bulk(folder: Path, texts: list[str]) -> float:
+    """Seconds to insert ``texts`` into a plain table with one executemany in one transaction."""
     (folder / "raw.db").unlink(missing_ok=True)
     conn = raw_connection(folder / "raw.db")
 
@@ -132,9 +138,26 @@ def enqueue_bulk(folder: Path, sizes: Sizes) -> Sample:
         conn.executemany("INSERT INTO events VALUES (?, ?)", (("lead.created", text) for text in texts))
         conn.execute("COMMIT")
 
-    reference = timed(raw)
+    seconds = timed(raw)
     conn.close()
-    return Sample(len(texts) / ours, {"raw executemany, one transaction": len(texts) / reference})
+    return seconds
+
+
+def import_bulk(folder: Path, sizes: Sizes) -> Sample:
+    """`dispatcher import` of a JSON Lines file of the same events, from the library call it makes."""
+    path = folder / "events.jsonl"
+    path.write_text("".join(payload(n) + "\n" for n in range(sizes.bulk)))
+    fresh_queue(folder / "ours.db", ["http://127.0.0.1:9/hook"])
+    store = Store.open(folder / "ours.db")
+
+    def ours() -> None:
+        with importing.open_source(path) as source:
+            importing.import_events(store, source, event_type="lead.created")
+
+    seconds = timed(ours)
+    store.close()
+    reference = _raw_bulk(folder, [payload(n) for n in range(sizes.bulk)])
+    return Sample(sizes.bulk / seconds, {"raw executemany, one transaction": sizes.bulk / reference})
 
 
 # --- 3. drain to a zero-latency receiver --------------------------------------------------

@@ -1,12 +1,13 @@
 """Queueing the events of a file: JSON Lines or CSV, all of it or none of it.
 
-A file is checked whole before anything is written, so a bad line leaves the
-queue as it was: the checked events go to a temporary file, then from there
-to the queue in transactions of ``CHUNK_EVENTS`` events, so producers wait
-for the write lock one chunk at most, never for the whole file. The file is
-read once, so it may be a pipe, and what is written is exactly what was
-checked. With ``skip_bad`` the bad lines are skipped and reported, and the
-events go to the queue as they are read.
+The file is read once (it may be a pipe) and written in transactions of
+``CHUNK_EVENTS`` events, so producers wait for the write lock one chunk at
+most, never for the whole file. The chunks are staged: no endpoint gets their
+events until the last chunk is in, when one short transaction queues them
+all. A bad line drops what was staged, so the queue is as it was. The schema's
+CHECK judges the JSON at C speed; Python parses a line only to explain a
+refusal (or to read a {"type", "payload"} line). With ``skip_bad`` the bad
+lines are skipped and reported.
 """
 
 from __future__ import annotations
@@ -15,14 +16,12 @@ import codecs
 import csv
 import json
 import os
-import pickle
 import sqlite3
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import BinaryIO
 
 from .clock import SystemClock, to_text
 from .errors import DispatcherError
@@ -71,10 +70,8 @@ def open_source(file: str | Path | BinaryIO, format: str | None = None) -> Itera
 
 
 def progress_length(source: Source, skip_bad: bool) -> int | None:
-    """What the progress of an import adds up to: the file's size once per pass. None for a pipe."""
-    if source.size is None:
-        return None
-    return source.size if skip_bad else 2 * source.size
+    """What the progress of an import adds up to: the file's size. None for a pipe."""
+    return source.size
 
 
 def import_events(
@@ -89,28 +86,34 @@ def import_events(
 
     ``event_type`` is the type of every line without one of its own (every
     CSV row). Without ``skip_bad`` a bad line raises DispatcherError naming
-    its line number, and nothing is written.
+    its line number, and nothing is queued.
     """
     if event_type is not None:
         check_type(event_type)
     elif source.format == "csv":
         raise DispatcherError("a CSV file needs --type: its rows have no event type of their own")
-    if skip_bad:
-        skipped = _Skipped()
-        imported = _write(store, _chunks(source, event_type, skipped), progress)
-        return ImportResult(imported, skipped.lines, skipped.count)
-    with tempfile.TemporaryFile(prefix="dispatcher-import-") as spool:
-        _spool(_chunks(source, event_type, None), spool, progress)
-        return ImportResult(_write(store, _unspooled(spool), progress), [], 0)
+    skipped = _Skipped() if skip_bad else None
+    staged: list[tuple[int, int]] = []
+    imported = 0
+    try:
+        for chunk in _chunks(source, event_type, skipped):
+            if chunk.rows:
+                staged.append(_stage(store, chunk, skipped))
+                imported += staged[-1][1] - staged[-1][0]
+            progress(chunk.read)
+        store.queue_staged(staged)
+    except BaseException:
+        store.drop_staged(staged)
+        raise
+    return ImportResult(imported, sorted(skipped.lines) if skipped else [], skipped.count if skipped else 0)
 
 
 @dataclass(frozen=True)
 class _Chunk:
-    """The events of one transaction, where they are in the file, and the bytes read for them."""
+    """The events of one transaction, the file line of each, and the bytes read for them."""
 
     rows: list[Row]
-    first_line: int
-    last_line: int
+    lines: list[int]
     read: int
 
 
@@ -134,61 +137,79 @@ def _chunks(source: Source, event_type: str | None, skipped: _Skipped | None) ->
     else:
         events = _jsonl_events(lines, event_type)
     rows: list[Row] = []
-    first_line = last_line = reported = 0
+    numbers: list[int] = []
+    reported = 0
     for number, event in events:
         if isinstance(event, str):
-            if skipped is None:
-                raise DispatcherError(f"line {number}: {event}")
-            skipped.add(number, event)
+            _bad(number, event, skipped)
             continue
-        if not rows:
-            first_line = number
         rows.append(event)
-        last_line = number
+        numbers.append(number)
         if len(rows) == CHUNK_EVENTS:
-            yield _Chunk(rows, first_line, last_line, lines.read - reported)
+            yield _Chunk(rows, numbers, lines.read - reported)
             reported = lines.read
-            rows = []
-    yield _Chunk(rows, first_line, last_line, lines.read - reported)
+            rows, numbers = [], []
+    yield _Chunk(rows, numbers, lines.read - reported)
 
 
-def _spool(chunks: Iterable[_Chunk], spool: IO[bytes], progress: Progress) -> None:
-    """The first pass: check every line, keeping the events; raises at the first bad line."""
-    for chunk in chunks:
-        pickle.dump(chunk, spool, pickle.HIGHEST_PROTOCOL)
-        progress(chunk.read)
-    spool.seek(0)
+def _bad(number: int, reason: str, skipped: _Skipped | None) -> None:
+    if skipped is None:
+        raise DispatcherError(f"line {number}: {reason}")
+    skipped.add(number, reason)
 
 
-def _unspooled(spool: IO[bytes]) -> Iterator[_Chunk]:
-    while True:
-        try:
-            # Our own private temporary file, written just now: safe to unpickle.
-            chunk: _Chunk = pickle.load(spool)
-        except EOFError:
-            return
-        yield chunk
-
-
-def _write(store: Store, chunks: Iterable[_Chunk], progress: Progress) -> int:
-    imported = 0
-    for chunk in chunks:
-        if chunk.rows:
-            imported += _insert(store, chunk, imported)
-        progress(chunk.read)
-    return imported
-
-
-def _insert(store: Store, chunk: _Chunk, imported: int) -> int:
-    """One chunk in one transaction. The checks above are the schema's, so a refusal here is rare."""
+def _stage(store: Store, chunk: _Chunk, skipped: _Skipped | None) -> tuple[int, int]:
+    """Write one chunk, its payloads judged by the schema. A refusal is explained with its line number
+    and raised; with ``skip_bad`` the chunk's bad lines are then found the slow way and left out."""
     queued_at = to_text(SystemClock().now())  # one queue time per transaction, as enqueue_many gives
+    rows, numbers = chunk.rows, chunk.lines
+    while rows:
+        tracked = _Tracked(rows, queued_at)
+        try:
+            return store.stage_events(tracked)
+        except (sqlite3.IntegrityError, UnicodeEncodeError) as error:
+            last = tracked.last
+            _bad(numbers[last], _why_refused(rows[last][1]) or f"refused by the database: {error}", skipped)
+            assert skipped is not None  # _bad raised otherwise
+            kept = [
+                (row, number)
+                for index, (row, number) in enumerate(zip(rows, numbers))
+                if index != last and not _skipped_if_bad(row[1], number, skipped)
+            ]
+            rows, numbers = [row for row, _ in kept], [number for _, number in kept]
+    return 0, 0
+
+
+class _Tracked:
+    """Rows as stage_events takes them, remembering which one it took last: the one refused."""
+
+    def __init__(self, rows: list[Row], queued_at: str) -> None:
+        self.rows = rows
+        self.queued_at = queued_at
+        self.last = -1
+
+    def __iter__(self) -> Iterator[tuple[str, str, str]]:
+        for index, (event_type, payload) in enumerate(self.rows):
+            self.last = index
+            yield event_type, payload, self.queued_at
+
+
+def _skipped_if_bad(payload: str, number: int, skipped: _Skipped) -> bool:
+    reason = _why_refused(payload)
+    if reason is not None:
+        skipped.add(number, reason)
+    return reason is not None
+
+
+def _why_refused(payload: str) -> str | None:
+    """What the payload rule says against ``payload``; None if nothing."""
     try:
-        return store.insert_events((event_type, payload, queued_at) for event_type, payload in chunk.rows)
-    except sqlite3.IntegrityError as error:
-        raise DispatcherError(
-            f"lines {chunk.first_line}-{chunk.last_line}: an event was refused by the database: {error} "
-            f"(the {imported} events before were imported)"
-        ) from None
+        payload_text(payload)
+    except DispatcherError as reason:
+        return str(reason)
+    except RecursionError:
+        return "invalid payload: nested too deeply"
+    return None
 
 
 class _Lines:
@@ -213,6 +234,13 @@ def _jsonl_events(lines: Iterable[bytes], event_type: str | None) -> Iterator[tu
         line = (raw.removeprefix(codecs.BOM_UTF8) if number == 1 else raw).strip(_JSON_WHITESPACE)
         if not line:
             continue
+        if event_type is not None and not _may_be_wrapped(line):
+            # The common line, a payload: only decoded here, the schema judges it.
+            try:
+                yield number, (event_type, line.decode("utf-8"))
+            except UnicodeDecodeError:
+                yield number, "invalid payload: not UTF-8"
+            continue
         try:
             event: Row | str = _jsonl_event(line, event_type)
         except DispatcherError as error:
@@ -230,10 +258,9 @@ def _jsonl_event(line: bytes, event_type: str | None) -> Row:
     wrapped = _wrapped_event(text) if _may_be_wrapped(line) else None
     if wrapped is not None:
         return wrapped
-    payload = payload_text(text)  # stored as the line has it, byte for byte
     if event_type is None:
         raise DispatcherError(_NO_TYPE)
-    return event_type, payload
+    return event_type, text  # stored as the line has it, byte for byte; the schema judges it
 
 
 def _may_be_wrapped(line: bytes) -> bool:

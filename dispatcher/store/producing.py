@@ -34,29 +34,28 @@ class Producing(Connection):
         return int(cursor.lastrowid or 0)
 
     def insert_events(self, rows: Iterable[tuple[str, str, str]]) -> int:
-        """Many (type, payload, created_at) events in one transaction: all of them or none.
-
-        Row by row, the fan-out trigger costs more than the insert itself. So
-        for this transaction it is dropped, and put back before the commit,
-        exactly as it was; the whole id range is fanned out per endpoint in
-        one statement each. Holding the write lock, no other producer's
-        insert can fall in between, and a failure rolls the drop back too.
-        """
+        """Many (type, payload, created_at) events in one transaction: all of them or none."""
         with self.write() as conn:
-            (trigger,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'events_fan_out'").fetchone()
-            conn.execute("DROP TRIGGER events_fan_out")
-            before = _last_event_id(conn)
-            conn.executemany("INSERT INTO events (type, payload, created_at) VALUES (?, ?, ?)", rows)
-            last = _last_event_id(conn)
-            types = [row[0] for row in conn.execute(_TYPES_IN_RANGE, (before, last, FEW_TYPES + 1))]
-            if len(types) > FEW_TYPES:
-                conn.execute(_FAN_OUT_RANGE, (before, last))  # one pass, each row against the patterns
-            else:
-                for type_ in types:  # one cheap pass per type and endpoint
-                    for (endpoint_id,) in conn.execute(_SUBSCRIBED, (type_,)).fetchall():
-                        conn.execute(_QUEUE_RANGE, (endpoint_id, before, last, type_))
-            conn.execute(trigger)
-        return last - before
+            after, last = _insert_unqueued(conn, rows)
+            _fan_out(conn, after, last)
+        return last - after
+
+    def stage_events(self, rows: Iterable[tuple[str, str, str]]) -> tuple[int, int]:
+        """Insert events that no endpoint gets yet, in one transaction; returns their ids as a range
+        (after, last]. :meth:`queue_staged` queues them for their endpoints, :meth:`drop_staged` deletes
+        them: a large import writes in chunks, yet becomes deliverable all at once or not at all."""
+        with self.write() as conn:
+            return _insert_unqueued(conn, rows)
+
+    def queue_staged(self, ranges: Iterable[tuple[int, int]]) -> None:
+        with self.write() as conn:
+            for after, last in ranges:
+                _fan_out(conn, after, last)
+
+    def drop_staged(self, ranges: Iterable[tuple[int, int]]) -> None:
+        with self.write() as conn:
+            for after, last in ranges:
+                conn.execute("DELETE FROM events WHERE id > ? AND id <= ?", (after, last))
 
     # --- endpoints ------------------------------------------------------------
 
@@ -120,6 +119,33 @@ class Producing(Connection):
             cursor = conn.execute("DELETE FROM endpoints WHERE id = ?", (endpoint_id,))
         if cursor.rowcount == 0:
             raise NotFound(f"no endpoint {endpoint_id}")
+
+
+def _insert_unqueued(conn: sqlite3.Connection, rows: Iterable[tuple[str, str, str]]) -> tuple[int, int]:
+    """Insert events without the trigger's fan-out; returns their id range (after, last].
+
+    Row by row, the fan-out trigger costs more than the insert itself. So it is
+    dropped for the transaction and put back before the commit, exactly as it
+    was. The caller holds the write lock, so no other producer's insert can fall
+    in between, and a failure rolls the drop back too.
+    """
+    (trigger,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'events_fan_out'").fetchone()
+    conn.execute("DROP TRIGGER events_fan_out")
+    after = _last_event_id(conn)
+    conn.executemany("INSERT INTO events (type, payload, created_at) VALUES (?, ?, ?)", rows)
+    conn.execute(trigger)
+    return after, _last_event_id(conn)
+
+
+def _fan_out(conn: sqlite3.Connection, after: int, last: int) -> None:
+    """The trigger's work for the events in (after, last], one statement per type and endpoint."""
+    types = [row[0] for row in conn.execute(_TYPES_IN_RANGE, (after, last, FEW_TYPES + 1))]
+    if len(types) > FEW_TYPES:
+        conn.execute(_FAN_OUT_RANGE, (after, last))  # one pass, each row against the patterns
+        return
+    for type_ in types:
+        for (endpoint_id,) in conn.execute(_SUBSCRIBED, (type_,)).fetchall():
+            conn.execute(_QUEUE_RANGE, (endpoint_id, after, last, type_))
 
 
 # A bulk insert with at most this many event types is fanned out type by type.
