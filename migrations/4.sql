@@ -1,5 +1,5 @@
 -- Version 3 to 4, for speed (bench/): fewer b-trees written per event and
--- per request. Queued deliveries move to their own table, `pending`, and
+-- per request. deliveries loses its batch index and foreign key. Queued deliveries move to their own table, `pending`, and
 -- `deliveries` keeps only batched ones; both keyed (endpoint, event) without
 -- a rowid. `batches` loses its rowid, `attempts` its AUTOINCREMENT. Tables
 -- are rebuilt the way SQLite documents (apply_schema turns foreign keys off
@@ -16,7 +16,7 @@ INSERT INTO pending (endpoint_id, event_id)
 CREATE TABLE deliveries_v4 (
     endpoint_id INTEGER NOT NULL REFERENCES endpoints (id) ON DELETE CASCADE,
     event_id    INTEGER NOT NULL,
-    batch_id    TEXT NOT NULL REFERENCES batches (id),
+    batch_id    TEXT NOT NULL,
     PRIMARY KEY (endpoint_id, event_id)
 ) WITHOUT ROWID;
 INSERT INTO deliveries_v4 (endpoint_id, event_id, batch_id)
@@ -25,7 +25,6 @@ INSERT INTO deliveries_v4 (endpoint_id, event_id, batch_id)
 DROP TRIGGER events_fan_out;
 DROP TABLE deliveries;
 ALTER TABLE deliveries_v4 RENAME TO deliveries;
-CREATE INDEX deliveries_by_batch ON deliveries (batch_id);
 
 CREATE TRIGGER events_fan_out AFTER INSERT ON events
 BEGIN

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from dispatcher.errors import DispatcherError
-from dispatcher.formats import FORMATS, check_format, mautic_timestamp, render, render_batch
+from dispatcher.formats import FORMATS, _quoted, check_format, mautic_timestamp, render, render_batch
 from dispatcher.models import Batch, Event
 
 
@@ -151,3 +151,10 @@ def test_every_format_is_known_and_others_are_refused() -> None:
     assert FORMATS == ("batch", "mautic", "raw")
     with pytest.raises(DispatcherError, match="unknown format 'xml': use batch, mautic or raw"):
         check_format("xml")
+
+
+def test_quoting_is_json_dumps_for_every_character() -> None:
+    # The fast path must never emit what json.dumps would have escaped.
+    texts = [chr(code) for code in range(0x300)] + ["lead.created", "2026-11-22T10:00:00.000Z", "\ud800", "🙂", ""]
+    for text in texts:
+        assert _quoted(text) == json.dumps(text), repr(text)

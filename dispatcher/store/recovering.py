@@ -19,13 +19,13 @@ CHUNK = 500
 class Recovering(Connection):
     def dead(self, endpoint_id: int | None = None) -> list[DeadLetter]:
         """One record per dead delivery, oldest death first."""
-        where, params = "b.state = 'dead'", {}
+        where, params = "b.state = 'dead' AND b.finished_at IS NOT NULL", {}
         if endpoint_id is not None:
             where += " AND b.endpoint_id = :endpoint"
             params["endpoint"] = endpoint_id
         rows = self.conn.execute(
             "SELECT d.endpoint_id, d.event_id, e.type, b.attempts, b.last_error, b.finished_at "
-            "FROM batches AS b JOIN deliveries AS d ON d.batch_id = b.id JOIN events AS e ON e.id = d.event_id "
+            f"FROM {_BATCH_DELIVERIES} JOIN events AS e ON e.id = d.event_id "
             f"WHERE {where} ORDER BY b.finished_at, d.endpoint_id, d.event_id",
             params,
         )
@@ -72,7 +72,11 @@ class Recovering(Connection):
             event_ids = json.dumps(sorted({event for _, events in rows for event in json.loads(events)}))
             pruned = Pruned(batches=len(rows))
             in_ids = "IN (SELECT value FROM json_each(?))"
-            pruned.deliveries = conn.execute(f"DELETE FROM deliveries WHERE batch_id {in_ids}", (ids,)).rowcount
+            pruned.deliveries = conn.execute(
+                f"DELETE FROM deliveries WHERE (endpoint_id, event_id, batch_id) IN "
+                f"(SELECT d.endpoint_id, d.event_id, d.batch_id FROM {_BATCH_DELIVERIES} WHERE b.id {in_ids})",
+                (ids,),
+            ).rowcount
             pruned.attempts = conn.execute(f"DELETE FROM attempts WHERE batch_id {in_ids}", (ids,)).rowcount
             conn.execute(f"DELETE FROM batches WHERE id {in_ids}", (ids,))
             pruned.events = conn.execute(f"DELETE FROM events WHERE id {in_ids} AND {_UNNEEDED}", (event_ids,)).rowcount
@@ -109,6 +113,13 @@ class Recovering(Connection):
         self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
 
+# A batch's deliveries, found by primary key from its event_ids (a replayed one
+# has moved on: its batch_id no longer matches). CROSS JOIN keeps SQLite to
+# this order, batch first, whatever it guesses of the tables' sizes.
+_BATCH_DELIVERIES = (
+    "batches AS b CROSS JOIN json_each(b.event_ids) AS member CROSS JOIN deliveries AS d "
+    "ON d.endpoint_id = b.endpoint_id AND d.event_id = member.value AND d.batch_id = b.id"
+)
 _REPLAYABLE_FROM = "deliveries AS d JOIN batches AS b ON b.id = d.batch_id JOIN events AS e ON e.id = d.event_id"
 
 # No endpoint still has the event queued or batched. Driven from the few

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from typing import Any
@@ -57,7 +58,7 @@ def endpoint_from_row(row: dict[str, Any]) -> Endpoint:
         name=row["name"],
         url=row["url"],
         secret=row["secret"],
-        events=tuple(json.loads(row["events"])),
+        events=_patterns(row["events"]),
         enabled=bool(row["enabled"]),
         disabled_reason=row["disabled_reason"],
         disabled_at=row["disabled_at"],
@@ -65,22 +66,42 @@ def endpoint_from_row(row: dict[str, Any]) -> Endpoint:
         batch_size=row["batch_size"],
         timeout=row["timeout_ms"] / 1000 if row["timeout_ms"] is not None else None,
         max_attempts=row["max_attempts"],
-        retry=parse_policy(row["retry"]) if row["retry"] else None,
+        retry=_policy(row["retry"]) if row["retry"] else None,
         max_age=row["max_age_ms"] / 1000 if row["max_age_ms"] is not None else None,
         disable_after=row["disable_after"],
         notify_command=row["notify_command"],
         format=row["body_format"],
         signing=Signing(row["signature_scheme"], row["signature_header"], row["signature_prefix"]),
-        headers=tuple((name, value) for name, value in json.loads(row["headers"])),
+        headers=_headers(row["headers"]),
         success=row["success"],
-        retired_secrets=tuple(
-            RetiredSecret(item["secret"], item["until"]) for item in json.loads(row["retired_secrets"])
-        ),
+        retired_secrets=_retired(row["retired_secrets"]),
         consecutive_failures=row["consecutive_failures"],
         last_success_at=row["last_success_at"],
         last_error=row["last_error"],
         created_at=row["created_at"],
     )
+
+
+# An endpoint is read for every batch the process loop claims, and its JSON
+# columns rarely change: each is parsed once per distinct text.
+
+
+@functools.lru_cache(maxsize=256)
+def _patterns(text: str) -> tuple[str, ...]:
+    return tuple(json.loads(text))
+
+
+@functools.lru_cache(maxsize=256)
+def _headers(text: str) -> tuple[tuple[str, str], ...]:
+    return tuple((name, value) for name, value in json.loads(text))
+
+
+@functools.lru_cache(maxsize=256)
+def _retired(text: str) -> tuple[RetiredSecret, ...]:
+    return tuple(RetiredSecret(item["secret"], item["until"]) for item in json.loads(text))
+
+
+_policy = functools.lru_cache(maxsize=256)(parse_policy)
 
 
 def events_in_order(conn: sqlite3.Connection, ids_json: str) -> list[Event]:
