@@ -70,14 +70,14 @@ def main() -> int:
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_const", const="quick", dest="size", help="smaller sizes")
     size.add_argument("--smoke", action="store_const", const="smoke", dest="size", help="tiny sizes, once")
-    parser.add_argument("--case", type=int, action="append", help="run only case N (repeatable)")
+    parser.add_argument("--case", action="append", help="run only this case: 1, 2, 2b, 3 ... (repeatable)")
     parser.add_argument("--repeat", type=int, help="repetitions (default: 5 full, 3 quick, 1 smoke)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results", help="folder for the results")
     args = parser.parse_args()
     mode = args.size or "full"
     sizes = cases.SIZES[mode]
     repeat = args.repeat or sizes.repeat
-    chosen = [case for number, case in enumerate(CASES, 1) if not args.case or number in args.case]
+    chosen = [case for case in CASES if not args.case or case.name.split(".")[0] in args.case]
 
     print(machine())
     print(f"mode {mode}, {repeat} repetition(s), medians\n")
