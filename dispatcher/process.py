@@ -31,6 +31,9 @@ from .store import Store
 
 # How often an idle or waiting run looks for new work (new events, retries).
 POLL_S = 0.25
+# While other endpoints wait for a worker, a worker keeps an endpoint this long at least: long
+# enough that handing over costs little, short enough that none waits long.
+TURN_S = 0.1
 # The most a run spends pruning; what is left goes at the next run.
 PRUNE_BUDGET_S = 10.0
 
@@ -38,7 +41,7 @@ PRUNE_BUDGET_S = 10.0
 @dataclass(frozen=True)
 class RunOptions:
     time_limit: float = 50.0  # seconds; no request starts after it
-    workers: int = 4
+    workers: int = 8  # see the README, "Performance": idle ones cost nothing
     endpoint_id: int | None = None  # serve only this endpoint
 
 
@@ -65,7 +68,8 @@ class _Run:
         self.options = options
         self.clock = clock
         self.rng = rng
-        self.store = Store.open(path)
+        self.writers = threading.Lock()
+        self.store = Store.open(path, self.writers)
         config = self.store.config()
         self.defaults: Settings = defaults_from(config)
         self.failing_after: int = config_value(config, "notify_failing_after")
@@ -163,18 +167,19 @@ class _Run:
     def _worker(self) -> _Worker:
         worker: _Worker | None = getattr(self.local, "worker", None)
         if worker is None:
-            worker = _Worker(Store.open(self.path))
+            worker = _Worker(Store.open(self.path, self.writers))
             self.local.worker = worker
             with self.workers_lock:
                 self.workers.append(worker)
         return worker
 
     def _serve(self, endpoint_id: int) -> RunSummary:
-        """Send an endpoint's due batches in order until one fails, none is due, or another endpoint
-        is waiting for a worker (then it goes back in line, behind those)."""
+        """Send an endpoint's due batches in order until one fails, none is due, or its turn is over
+        while another endpoint waits for a worker (then it goes back in line, behind those)."""
         summary = RunSummary()
         lease_id = uuid.uuid4().hex
         worker = self._worker()
+        turn_ends = time.monotonic() + TURN_S
         try:
             claim = worker.store.claim_batch(endpoint_id, lease_id, self.clock.now(), self.defaults)
             while claim is not None:
@@ -182,7 +187,7 @@ class _Run:
                 outcome = worker.sender.deliver(endpoint, batch, settings.timeout, self.clock)
                 now = self.clock.now()
                 retry_at = None if outcome.ok else self._retry_at(batch, settings, outcome, now)
-                if outcome.ok and now < self.deadline and not self.starved:
+                if outcome.ok and now < self.deadline and not (self.starved and time.monotonic() >= turn_ends):
                     recorded, claim = worker.store.record_and_claim(
                         batch, lease_id, outcome, retry_at, now, settings.disable_after, self.defaults
                     )

@@ -49,7 +49,7 @@ def _payload_source(argument: str) -> str | bytes:
 
 @click.command()
 @click.option("--time-limit", type=DURATION, default="50s", show_default=True, help="Start no request after this.")
-@click.option("--workers", type=click.IntRange(1, 256), default=4, show_default=True, help="Endpoints served at once.")
+@click.option("--workers", type=click.IntRange(1, 256), default=8, show_default=True, help="Endpoints served at once.")
 @click.option("--endpoint", "endpoint_id", type=int, help="Serve only this endpoint.")
 @click.option("--quiet", is_flag=True, help="Print nothing unless something is wrong.")
 @click.pass_context

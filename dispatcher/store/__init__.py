@@ -17,6 +17,7 @@ Concurrency rules, relied on by the process loop:
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from .connection import BUSY_TIMEOUT_S, SCHEMA_VERSION, connect, schema_sql
@@ -28,9 +29,12 @@ from .recovering import Recovering
 
 class Store(Producing, Delivering, Inspecting, Recovering):
     @classmethod
-    def open(cls, path: str | Path) -> Store:
-        """Connect to the SQLite file at ``path``, creating or upgrading its schema."""
-        store = cls(connect(path))
+    def open(cls, path: str | Path, writers: threading.Lock | None = None) -> Store:
+        """Connect to the SQLite file at ``path``, creating or upgrading its schema.
+
+        Threads of one process that write to the same file share ``writers``.
+        """
+        store = cls(connect(path), writers)
         store.apply_schema()
         return store
 
