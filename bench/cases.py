@@ -31,6 +31,7 @@ from .receivers import delayed_receiver, fast_receiver
 SLOW_ENDPOINTS = 20
 SLOW_LATENCY = 0.1  # seconds the slow receiver waits before answering
 SLOW_WORKERS = 16
+DEFAULT_WORKERS = RunOptions().workers
 HUEY_THREADS = 4
 MEMORY_LIMIT_MB = 150.0
 
@@ -271,6 +272,35 @@ def _huey(folder: Path, url: str, deliveries: int) -> float | None:
     seconds = time.perf_counter() - start
     consumer.stop(graceful=True)
     return deliveries / seconds
+
+
+# --- 7. what --workers does, for choosing it -----------------------------------------
+
+
+def workers_slow(folder: Path, sizes: Sizes) -> Sample:
+    """20 endpoints answering in 100 ms: the default --workers next to fewer and more."""
+    with delayed_receiver(SLOW_LATENCY) as url:
+        urls = [f"{url}/{n}" for n in range(SLOW_ENDPOINTS)]
+        rates = {workers: _drain_rate(folder, urls, sizes.slow_events, workers) for workers in (DEFAULT_WORKERS, 4, 16)}
+    return Sample(rates[DEFAULT_WORKERS], {f"{workers} workers": rates[workers] for workers in (4, 16)})
+
+
+def workers_fast(folder: Path, sizes: Sizes) -> Sample:
+    """4 endpoints answering at once: the default --workers next to 1 and 4."""
+    with fast_receiver() as (url, _):
+        urls = [f"{url}?endpoint={n}" for n in range(4)]
+        events = sizes.drain // 4
+        rates = {workers: _drain_rate(folder, urls, events, workers) for workers in (DEFAULT_WORKERS, 1, 4)}
+    return Sample(rates[DEFAULT_WORKERS], {f"{workers} workers": rates[workers] for workers in (1, 4)})
+
+
+def _drain_rate(folder: Path, urls: list[str], events: int, workers: int) -> float:
+    path = folder / "workers.db"
+    fresh_queue(path, urls)
+    dispatcher.open(path).enqueue_many("lead.created", [payload(n) for n in range(events)])
+    seconds = timed(lambda: run(path, RunOptions(time_limit=600, workers=workers)))
+    assert delivered_events(path) == events * len(urls), "the drain did not deliver everything"
+    return events * len(urls) / seconds
 
 
 # --- 5. the cost of claiming next to a large history ------------------------------------------

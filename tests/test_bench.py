@@ -20,9 +20,34 @@ def test_the_benchmark_smoke_run_measures_every_case(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads((tmp_path / "smoke.json").read_text())
-    assert [case["case"].split(".")[0] for case in report["cases"]] == ["1", "2", "2b", "3", "4", "5", "6"]
+    assert [case["case"].split(".")[0] for case in report["cases"]] == ["1", "2", "2b", "3", "4", "5", "6", "7", "7b"]
     for case in report["cases"]:
         assert case["ours"] > 0 and all(value > 0 for value in case["references"].values()), case
     # Case 4 compares with both other models, huey included (a test dependency).
     assert len(report["cases"][4]["references"]) == 2
     assert "cores" in report["machine"]
+
+
+def test_a_saved_run_prints_as_the_readme_s_table(tmp_path: Path) -> None:
+    report = {
+        "machine": "a test machine",
+        "mode": "full",
+        "repeat": 5,
+        "cases": [
+            {
+                "case": "9. a case",
+                "unit": "events/s",
+                "ours": 1500.0,
+                "references": {"one": 1000.0, "two": 3000.0},
+                "ratios": {"one": 1.5, "two": 0.5},
+                "targets": [{"target": ">= 1x one", "met": True}],
+            }
+        ],
+    }
+    saved = tmp_path / "full.json"
+    saved.write_text(json.dumps(report))
+    table = subprocess.run(
+        [sys.executable, str(BENCH), "--markdown", str(saved)], capture_output=True, text=True, check=True
+    ).stdout
+    assert "| 9. a case | 1,500 events/s | one: 1,000 events/s | 1.50 | >= 1x one: met |" in table
+    assert "|  |  | two: 3,000 events/s | 0.50 |  |" in table
