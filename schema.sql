@@ -163,10 +163,18 @@ CREATE INDEX IF NOT EXISTS attempts_by_batch ON attempts (batch_id);
 -- Old test sends, for prune; other attempts go with their batch.
 CREATE INDEX IF NOT EXISTS attempts_tests_by_time ON attempts (started_at) WHERE test = 1;
 
+-- How far prune has looked for old events that no endpoint needs (they never
+-- got a delivery, or their endpoint was deleted): each run goes on from there
+-- instead of re-reading every old event still queued. One row.
+CREATE TABLE IF NOT EXISTS dispatcher_prune (
+    events_checked_through INTEGER NOT NULL
+);
+INSERT INTO dispatcher_prune (events_checked_through) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM dispatcher_prune);
+
 -- The version of this file the database holds: a table of our own, because an
 -- application sharing the file may already use PRAGMA user_version.
 CREATE TABLE IF NOT EXISTS dispatcher_schema (
     version INTEGER NOT NULL
 );
 DELETE FROM dispatcher_schema;
-INSERT INTO dispatcher_schema (version) VALUES (4);
+INSERT INTO dispatcher_schema (version) VALUES (5);

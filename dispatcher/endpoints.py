@@ -139,7 +139,11 @@ def update(store: Store, endpoint_id: int, **changes: Any) -> Endpoint:
                 "give a new one with --secret (standard: whsec_ + base64 of 24-64 random bytes)"
             ) from None
     checked = _checked(fields)
-    store.update_endpoint(endpoint_id, {name: checked[name] for name in changes})
+    row = {name: checked[name] for name in changes}
+    if checked["signature"] != current.signing.scheme:
+        # Old secrets signed for the old scheme, which receivers no longer check; a standard one may not even suit.
+        row["retired_secrets"] = ()
+    store.update_endpoint(endpoint_id, row)
     return store.endpoint(endpoint_id)
 
 
@@ -198,7 +202,7 @@ def rotate_secret(
     still_valid = [old for old in endpoint.retired_secrets if old.until > now_text and old.secret != new]
     until = to_text(now + timedelta(seconds=grace))
     retiring = [RetiredSecret(endpoint.secret, until)] if grace > 0 else []
-    store.replace_secret(endpoint_id, new, retiring + still_valid)
+    store.update_endpoint(endpoint_id, {"secret": new, "retired_secrets": retiring + still_valid})
     old_signs_until = until if retiring and scheme in MULTI_SECRET_SCHEMES else None
     return store.endpoint(endpoint_id), old_signs_until
 

@@ -101,10 +101,10 @@ def import_events(
                 staged.append(_stage(store, chunk, skipped))
                 imported += staged[-1][1] - staged[-1][0]
             progress(chunk.read)
-        store.queue_staged(staged)
     except BaseException:
         store.drop_staged(staged)
         raise
+    store.queue_staged(staged)  # outside the try: once queued, the events are the endpoints', never dropped
     return ImportResult(imported, sorted(skipped.lines) if skipped else [], skipped.count if skipped else 0)
 
 

@@ -82,7 +82,8 @@ class Event:
 
 @dataclass(frozen=True)
 class Batch:
-    """One request's worth of events for one endpoint, fixed at its first attempt."""
+    """One request's worth of events for one endpoint, fixed at its first attempt (only cut
+    shorter if the endpoint's batch size shrinks while it waits for a retry)."""
 
     id: str
     endpoint_id: int

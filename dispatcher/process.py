@@ -82,6 +82,8 @@ class _Run:
         self.starved = 0
         self.last_served: dict[int, float] = {}  # endpoint id -> time.monotonic() of its last turn
         self.workers_lock = threading.Lock()
+        # Endpoints whose serving raised: served again by the next run, not at once in a tight loop.
+        self.faulted: set[int] = set()
 
     def run(self) -> RunSummary:
         summary = RunSummary()
@@ -137,7 +139,7 @@ class _Run:
         return [
             (endpoint_id, from_text(due_at))
             for endpoint_id, due_at in self.store.due_endpoints(now)
-            if endpoint_id not in exclude and (only is None or endpoint_id == only)
+            if endpoint_id not in exclude and endpoint_id not in self.faulted and (only is None or endpoint_id == only)
         ]
 
     def _retry_at(self, batch: Batch, settings: Settings, outcome: Outcome, now: datetime) -> datetime | None:
@@ -214,6 +216,7 @@ class _Run:
             self.last_served[endpoint_id] = time.monotonic()
         except Exception as error:  # a fault of the dispatcher's own, not the receiver's
             summary.errors.append(f"endpoint {endpoint_id}: {type(error).__name__}: {error}")
+            self.faulted.add(endpoint_id)
             try:
                 worker.store.release_lease(endpoint_id, lease_id)
             except Exception:

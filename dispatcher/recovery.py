@@ -18,6 +18,9 @@ from .errors import DispatcherError
 from .models import Pruned, Selection
 from .store import Store
 
+# Longer than any import takes: see prune.
+UNSUBSCRIBED_MIN_AGE = 86400.0
+
 
 def parse_time(text: str, now: datetime) -> str:
     """An ISO 8601 time, or a duration meaning that long before ``now``, as stored time text."""
@@ -73,9 +76,12 @@ def prune(store: Store, older_than: float, now: datetime, dead: bool = False, bu
         total.add(pruned)
         if not pruned.batches:
             break
-    after: int | None = 0
-    while after is not None and in_time():
-        pruned, after = store.prune_unsubscribed_events(cutoff, after)
+    # An import's events are in the table before any endpoint gets them, so no
+    # event no endpoint needs is deleted before it is a day old.
+    unsubscribed_cutoff = to_text(now - timedelta(seconds=max(older_than, UNSUBSCRIBED_MIN_AGE)))
+    more = True
+    while more and in_time():
+        pruned, more = store.prune_unsubscribed_events(unsubscribed_cutoff)
         total.add(pruned)
     while in_time():
         pruned = store.prune_test_attempts(cutoff)

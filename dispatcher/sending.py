@@ -6,6 +6,7 @@ Session is not documented as thread-safe) and keeps its connections alive.
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -15,7 +16,9 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from .clock import Clock, to_text
+from .errors import DispatcherError
 from .models import Batch, Endpoint, Outcome
+from .retry import MAX_RETRY_AFTER
 from .wire import build_request, is_success
 
 RESPONSE_CAP = 64 * 1024
@@ -38,8 +41,16 @@ class Sender:
         self.session.close()
 
     def deliver(self, endpoint: Endpoint, batch: Batch, timeout: float, clock: Clock) -> Outcome:
-        """Send ``batch`` to ``endpoint`` in its format, signed, with its headers."""
-        body, headers = build_request(endpoint, batch, clock.now())
+        """Send ``batch`` to ``endpoint`` in its format, signed, with its headers.
+
+        A batch its endpoint's settings can no longer express (a secret that
+        does not suit a new scheme) fails like a refused request: it is
+        retried on schedule, counts toward disabling, and the reason is kept.
+        """
+        try:
+            body, headers = build_request(endpoint, batch, clock.now())
+        except DispatcherError as error:
+            return Outcome(ok=False, started_at=to_text(clock.now()), duration_ms=0, error=f"not sent: {error}")
         return self.post(endpoint.url, body, headers, timeout, clock, endpoint.success)
 
     def post(
@@ -78,6 +89,8 @@ class Sender:
                     error = f"HTTP {status}" + (": only 200 counts as success" if 200 <= status < 300 else "")
             finally:
                 response.close()
+        except UnicodeEncodeError:
+            error = "not sent: a header value is not ASCII"  # stored before values were checked
         except requests.Timeout:
             error = f"timed out after {timeout:g}s"
         except requests.ConnectionError as exc:
@@ -98,19 +111,26 @@ class Sender:
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a Retry-After header: delay-seconds or an HTTP date; None if absent or unreadable."""
+    """Seconds to wait from a Retry-After header: delay-seconds or an HTTP date; None if absent or unreadable.
+
+    Capped at the longest wait honoured, so a huge value cannot overflow the date arithmetic after it.
+    """
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if _DELAY_SECONDS.fullmatch(value):
+        return min(float(value), MAX_RETRY_AFTER)
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)  # RFC 9110 dates are GMT
-    return max(0.0, (when - now).total_seconds())
+    return min(max(0.0, (when - now).total_seconds()), MAX_RETRY_AFTER)
+
+
+# ASCII digits only: str.isdigit() also takes "²", which float() refuses.
+_DELAY_SECONDS = re.compile(r"[0-9]+")
 
 
 def _read_capped(response: requests.Response, deadline: float) -> tuple[bytes, bool]:

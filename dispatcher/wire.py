@@ -41,6 +41,9 @@ def parse_header(text: str) -> tuple[str, str]:
         raise DispatcherError(f"invalid header {text!r}: use 'Name: value'")
     if any(ord(char) < 32 and char != "\t" or ord(char) == 127 for char in value):
         raise DispatcherError(f"invalid header {name!r}: the value has control characters")
+    if not value.isascii():
+        # HTTP sends header bytes without a charset; receivers could not tell what other text meant.
+        raise DispatcherError(f"invalid header {name!r}: the value must be ASCII")
     return name, value
 
 

@@ -394,6 +394,19 @@ def test_a_second_rotation_keeps_secrets_still_in_grace_newest_first(store: Stor
     assert [old.secret for old in rotated.retired_secrets] == ["two"]
 
 
+def test_a_new_scheme_drops_the_secrets_retired_under_the_old_one(store: Store, clock: ManualClock) -> None:
+    endpoint = endpoints.add(store, "https://example.com/hook", signature="timestamped", secret="one")
+    endpoints.rotate_secret(store, endpoint.id, clock.now(), secret="two", grace=600)
+    # "one" does not suit the standard scheme; kept, it would leave requests unsignable until it expired.
+    updated = endpoints.update(
+        store, endpoint.id, signature="standard", secret="whsec_" + "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"
+    )
+    assert updated.retired_secrets == ()
+    # Any other change keeps them.
+    endpoints.rotate_secret(store, endpoint.id, clock.now(), grace=600)
+    assert len(endpoints.update(store, endpoint.id, batch_size=5).retired_secrets) == 1
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [

@@ -126,6 +126,60 @@ def test_410_gone_disables_at_once_and_keeps_the_deliveries(
     assert (from_text(retried.started_at) - start).total_seconds() < 1
 
 
+def test_a_batch_waiting_for_its_retry_is_cut_to_a_smaller_size(
+    db_path: Path, store: Store, receiver: HTTPServer, clock: ManualClock
+) -> None:
+    endpoint_id = add_endpoint(store, receiver, retry="fixed:1s")
+    ids = enqueue(db_path, 3)
+    receiver.expect_request("/hook").respond_with_handler(answers(500))
+    run(db_path, RunOptions(time_limit=0.5), clock=clock)  # one batch of 3, waiting for its retry
+    first_id = receiver.log[0][0].headers["X-Webhook-Delivery-Id"]
+
+    # The receiver turns out to want one bare payload per request.
+    endpoints.update(store, endpoint_id, format="raw")
+    run(db_path, RunOptions(time_limit=60), clock=clock)
+
+    sent = [request for request, _ in receiver.log[1:]]
+    assert [json.loads(request.get_data()) for request in sent] == [{"n": 0}, {"n": 1}, {"n": 2}]
+    # The retry keeps its delivery id, so the receiver can still de-duplicate it.
+    assert sent[0].headers["X-Webhook-Delivery-Id"] == first_id
+    assert len({request.headers["X-Webhook-Delivery-Id"] for request in sent}) == 3
+    assert store.status(clock.now())[0].delivered == len(ids)
+
+
+def test_a_batch_that_cannot_be_signed_fails_like_a_request(
+    db_path: Path, store: Store, receiver: HTTPServer, clock: ManualClock
+) -> None:
+    endpoint_id = add_endpoint(store, receiver, retry="fixed:1m")
+    enqueue(db_path, 1)
+    # Edited by hand around `update`, which would refuse it: standard needs a whsec_ secret.
+    store.db.execute("UPDATE endpoints SET signature_scheme = 'standard' WHERE id = ?", (endpoint_id,))
+
+    summary = run(db_path, RunOptions(time_limit=30), clock=clock)
+
+    assert receiver.log == []
+    (attempt,) = store.attempts(endpoint_id)  # one failed attempt, then the retry waits its minute
+    assert (attempt.error or "").startswith("not sent: the standard scheme needs")
+    assert summary.retries == 1 and store.endpoint(endpoint_id).consecutive_failures == 1
+
+
+def test_an_endpoint_whose_row_cannot_be_read_is_left_for_the_next_run(
+    db_path: Path, store: Store, receiver: HTTPServer, clock: ManualClock
+) -> None:
+    broken = add_endpoint(store, receiver, path="/broken")
+    add_endpoint(store, receiver, path="/working")
+    enqueue(db_path, 2)
+    store.db.execute("UPDATE endpoints SET retry = 'someday' WHERE id = ?", (broken,))
+    receiver.expect_request("/working").respond_with_data("ok")
+
+    summary = run(db_path, RunOptions(time_limit=2), clock=clock)
+
+    # Reported once, not retried in a tight loop for the whole run; the other endpoint is served.
+    (error,) = [error for error in summary.errors if f"endpoint {broken}" in error]
+    assert "invalid retry policy 'someday'" in error
+    assert summary.delivered == 2 and len(receiver.log) == 1
+
+
 def test_a_success_resets_the_failure_count(
     db_path: Path, store: Store, receiver: HTTPServer, clock: ManualClock
 ) -> None:

@@ -95,13 +95,13 @@ def test_replay_without_a_filter_is_refused(store: Store) -> None:
 def test_replay_reports_progress_in_chunks(store: Store, db_path: Path, receiver: HTTPServer) -> None:
     endpoint_id = endpoints.add(store, receiver.url_for("/ok")).id
     Queue(store).enqueue_many("t", [{"n": n} for n in range(1200)])
-    batch_id = "b-all"
+    # Each delivered in a batch of its own.
     store.conn.execute(
         "INSERT INTO batches (id, endpoint_id, event_ids, state, due_at, created_at, finished_at) "
-        "VALUES (?, ?, '[]', 'delivered', 'x', 'x', 'x')",
-        (batch_id, endpoint_id),
+        "SELECT printf('b-%06d', event_id), endpoint_id, json_array(event_id), 'delivered', 'x', 'x', "
+        "'2026-11-22T10:00:00.000Z' FROM pending"
     )
-    store.conn.execute("INSERT INTO deliveries SELECT endpoint_id, event_id, ? FROM pending", (batch_id,))
+    store.conn.execute("INSERT INTO deliveries SELECT endpoint_id, event_id, printf('b-%06d', event_id) FROM pending")
     store.conn.execute("DELETE FROM pending")
     store.conn.commit()
     steps: list[int] = []
@@ -181,6 +181,49 @@ def test_prune_removes_old_events_nobody_subscribed_to_and_old_test_attempts(
     pruned = recovery.prune(store, 3600, clock.now() + timedelta(hours=2))
     assert (pruned.events, pruned.attempts) == (1000, 1)
     assert counts(store)["events"] == 200
+
+
+def checked_through(store: Store) -> int:
+    return int(store.conn.execute("SELECT events_checked_through FROM dispatcher_prune").fetchone()[0])
+
+
+def test_prune_goes_on_from_where_it_looked_last_for_events_nobody_needs(
+    store: Store, clock: ManualClock, receiver: HTTPServer
+) -> None:
+    paused = endpoints.add(store, receiver.url_for("/paused"), events=["kept"])
+    endpoints.disable(store, paused.id, clock.now())
+
+    def queue(event_type: str, count: int) -> None:
+        store.insert_events([(event_type, "{}", to_text(clock.now()))] * count)
+
+    queue("kept", 700)  # old, yet still queued for `paused`
+    queue("unwanted", 300)
+    clock.advance(2 * 86400)
+    queue("unwanted", 1)
+
+    assert recovery.prune(store, 3600, clock.now()).events == 300
+    # The 700 still queued are not read again by the next prune: it starts after them.
+    assert checked_through(store) == 1000
+    assert recovery.prune(store, 3600, clock.now()).events == 0
+    clock.advance(2 * 86400)
+    assert recovery.prune(store, 3600, clock.now()).events == 1 and checked_through(store) == 1001
+
+    # Deleting the endpoint leaves its 700 events unneeded: prune looks from the start again.
+    store.delete_endpoint(paused.id)
+    assert checked_through(store) == 0
+    assert recovery.prune(store, 3600, clock.now()).events == 700
+    assert counts(store)["events"] == 0
+
+
+def test_prune_leaves_an_import_in_progress_alone(store: Store, clock: ManualClock, receiver: HTTPServer) -> None:
+    endpoint_id = endpoints.add(store, receiver.url_for("/ok")).id
+    # Staged by an import still reading its file: no endpoint has them yet.
+    staged = store.stage_events([("lead.imported", "{}", to_text(clock.now()))] * 3)
+
+    assert recovery.prune(store, 0, clock.now() + timedelta(hours=1)).events == 0
+
+    store.queue_staged([staged])
+    assert pending_ids(store, endpoint_id) == [1, 2, 3]
 
 
 def test_prune_with_a_time_budget_stops_and_the_next_one_goes_on(

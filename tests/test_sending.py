@@ -231,6 +231,9 @@ def test_retry_after_is_read_from_slow_down_answers(
         ("Sun, 22 Nov 2026 09:00:00 GMT", 0.0),  # already past
         ("soon", None),
         ("-5", None),
+        ("²", None),  # a digit to str.isdigit(), not to HTTP
+        ("99999999999999999999", 86400.0),  # at most a day
+        ("Fri, 31 Dec 9999 23:59:59 GMT", 86400.0),
         (None, None),
     ],
 )

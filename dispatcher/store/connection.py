@@ -14,7 +14,9 @@ import sqlite_utils
 
 from ..errors import DispatcherError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
+# The tables schema.sql creates, besides its dispatcher_* bookkeeping.
+OUR_TABLES = ("config", "endpoints", "events", "batches", "pending", "deliveries", "attempts")
 BUSY_TIMEOUT_S = 30.0
 CHECKPOINT_PAGES = 10_000
 
@@ -102,7 +104,8 @@ class Connection:
                         script = "".join(migration_sql(step) for step in range(version + 1, SCHEMA_VERSION + 1))
                     for statement in _statements(script):
                         conn.execute(statement)
-                    broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+                    # Our tables only: an application's own rows sharing the file are none of our business.
+                    broken = [row for table in OUR_TABLES for row in conn.execute(f"PRAGMA foreign_key_check({table})")]
                     if broken:
                         raise DispatcherError(f"cannot set up the database: {len(broken)} rows break a foreign key")
             finally:
@@ -123,8 +126,7 @@ class Connection:
             name
             for (name,) in self.conn.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN "
-                "('config', 'endpoints', 'events', 'batches', 'pending', 'deliveries', 'attempts') "
-                "ORDER BY name"
+                f"({', '.join(repr(table) for table in OUR_TABLES)}) ORDER BY name"
             )
         ]
         if taken:

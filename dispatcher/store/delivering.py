@@ -5,6 +5,7 @@ lease, and every outcome is written only if the lease is still its own."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 import sqlite3
@@ -197,7 +198,7 @@ def _claim(
     else:
         open_batch, due_at = waiting
         # A retry that is not due yet holds back everything behind it.
-        batch = open_batch if due_at <= now_text else None
+        batch = _fitted(conn, open_batch, settings.batch_size) if due_at <= now_text else None
     if batch is None:
         _release(conn, endpoint_id)
         return None
@@ -255,6 +256,23 @@ def _open_batch(conn: sqlite3.Connection, endpoint_id: int) -> tuple[Batch, str]
     batch_id, event_ids, attempts, due_at, first_attempt_at = row
     events = tuple(events_in_order(conn, event_ids))
     return Batch(batch_id, endpoint_id, events, attempts, first_attempt_at), due_at
+
+
+def _fitted(conn: sqlite3.Connection, batch: Batch, size: int) -> Batch:
+    """The open batch cut to the endpoint's batch size, which may have shrunk since it was made
+    (a smaller --batch-size, or the raw format's one event per request). The events cut off go
+    back to pending, ahead of the rest in the endpoint's order, as they were."""
+    if len(batch.events) <= size:
+        return batch
+    kept, cut = batch.events[:size], [event.id for event in batch.events[size:]]
+    conn.execute("UPDATE batches SET event_ids = ? WHERE id = ?", (json.dumps([event.id for event in kept]), batch.id))
+    conn.executemany(
+        "DELETE FROM deliveries WHERE endpoint_id = ? AND event_id = ?", [(batch.endpoint_id, id_) for id_ in cut]
+    )
+    conn.executemany(
+        "INSERT INTO pending (endpoint_id, event_id) VALUES (?, ?)", [(batch.endpoint_id, id_) for id_ in cut]
+    )
+    return dataclasses.replace(batch, events=kept)
 
 
 def _new_batch(conn: sqlite3.Connection, endpoint_id: int, settings: Settings, now: datetime) -> Batch | None:

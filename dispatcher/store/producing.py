@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from ..errors import NotFound
-from ..models import Endpoint, RetiredSecret
+from ..models import Endpoint
 from .connection import Connection
 from .rows import endpoint_from_row, endpoint_row
 
@@ -74,14 +73,6 @@ class Producing(Connection):
         if cursor.rowcount == 0:
             raise NotFound(f"no endpoint {endpoint_id}")
 
-    def replace_secret(self, endpoint_id: int, secret: str, retired: Sequence[RetiredSecret]) -> None:
-        cursor = self.db.execute(
-            "UPDATE endpoints SET secret = ?, retired_secrets = ? WHERE id = ?",
-            (secret, json.dumps([{"secret": old.secret, "until": old.until} for old in retired]), endpoint_id),
-        )
-        if cursor.rowcount == 0:
-            raise NotFound(f"no endpoint {endpoint_id}")
-
     def endpoint(self, endpoint_id: int) -> Endpoint:
         rows = list(self.db.query("SELECT * FROM endpoints WHERE id = ?", (endpoint_id,)))
         if not rows:
@@ -117,6 +108,8 @@ class Producing(Connection):
     def delete_endpoint(self, endpoint_id: int) -> None:
         with self.write() as conn:
             cursor = conn.execute("DELETE FROM endpoints WHERE id = ?", (endpoint_id,))
+            # Events only this endpoint was to get are needed no more, wherever prune had got to.
+            conn.execute("UPDATE dispatcher_prune SET events_checked_through = 0")
         if cursor.rowcount == 0:
             raise NotFound(f"no endpoint {endpoint_id}")
 

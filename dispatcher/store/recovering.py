@@ -42,20 +42,32 @@ class Recovering(Connection):
         Only deliveries of delivered or dead batches qualify, so a delivery that
         is queued or in flight is never duplicated. The old batch and its
         attempts stay as history; the delivery starts again with no attempts.
+        Finished batches are walked once, in order, CHUNK at a time; those
+        finishing after the replay began (its own work, delivered again) are
+        not replayed twice.
         """
         where, params = _replayable(selection)
         total = 0
-        while True:
-            with self.write() as conn:
-                chosen = conn.execute(
-                    f"SELECT d.endpoint_id, d.event_id FROM {_REPLAYABLE_FROM} WHERE {where} LIMIT {CHUNK}", params
-                ).fetchall()
-                conn.executemany("DELETE FROM deliveries WHERE endpoint_id = ? AND event_id = ?", chosen)
-                conn.executemany("INSERT INTO pending (endpoint_id, event_id) VALUES (?, ?)", chosen)
-            if not chosen:
-                return total
-            total += len(chosen)
-            progress(len(chosen))
+        for state in ("dead",) if selection.dead_only else ("delivered", "dead"):
+            (last_finished,) = self.conn.execute(_LAST_FINISHED, (state,)).fetchone()
+            after: tuple[str, str] = ("", "")
+            while last_finished is not None:
+                with self.write() as conn:
+                    batches = conn.execute(_NEXT_FINISHED, (state, last_finished, *after, CHUNK)).fetchall()
+                    if not batches:
+                        break
+                    after = batches[-1]
+                    ids = json.dumps([batch_id for _, batch_id in batches])
+                    chosen = conn.execute(
+                        f"SELECT d.endpoint_id, d.event_id FROM {_REPLAYABLE_FROM} "
+                        f"WHERE b.id IN (SELECT value FROM json_each(:ids)) AND {where}",
+                        {**params, "ids": ids},
+                    ).fetchall()
+                    conn.executemany("DELETE FROM deliveries WHERE endpoint_id = ? AND event_id = ?", chosen)
+                    conn.executemany("INSERT INTO pending (endpoint_id, event_id) VALUES (?, ?)", chosen)
+                total += len(chosen)
+                progress(len(chosen))
+        return total
 
     def prune_batches(self, cutoff: str, states: tuple[str, ...]) -> Pruned:
         """Delete one chunk of batches in ``states`` finished before ``cutoff``, with what only they need."""
@@ -82,23 +94,28 @@ class Recovering(Connection):
             pruned.events = conn.execute(f"DELETE FROM events WHERE id {in_ids} AND {_UNNEEDED}", (event_ids,)).rowcount
             return pruned
 
-    def prune_unsubscribed_events(self, cutoff: str, after_id: int) -> tuple[Pruned, int | None]:
-        """Delete, among the next CHUNK events after ``after_id``, those queued before ``cutoff`` that no
-        endpoint was subscribed to. Returns what went and where to go on from (None: done)."""
+    def prune_unsubscribed_events(self, cutoff: str) -> tuple[Pruned, bool]:
+        """Delete, among the next CHUNK events not yet checked, those queued before ``cutoff`` that
+        no endpoint needs. Returns what went, and whether events further on may still be old enough."""
         with self.write() as conn:
-            window = conn.execute(
+            (after_id,) = conn.execute("SELECT events_checked_through FROM dispatcher_prune").fetchone()
+            last_id, oldest = conn.execute(
                 "SELECT max(id), min(created_at) "
                 "FROM (SELECT id, created_at FROM events WHERE id > ? ORDER BY id LIMIT ?)",
                 (after_id, CHUNK),
             ).fetchone()
-            last_id, oldest = window
             if last_id is None or oldest >= cutoff:
-                return Pruned(), None  # ids follow queue time: nothing further on is old enough
+                return Pruned(), False  # ids follow queue time: nothing further on is old enough
+            # Only up to the first event too young: it and those after it are checked next time.
+            checked_through = conn.execute(
+                "SELECT coalesce((SELECT min(id) - 1 FROM events WHERE id > ? AND id <= ? AND created_at >= ?), ?)",
+                (after_id, last_id, cutoff, last_id),
+            ).fetchone()[0]
             deleted = conn.execute(
-                f"DELETE FROM events WHERE id > ? AND id <= ? AND created_at < ? AND {_UNNEEDED}",
-                (after_id, last_id, cutoff),
+                f"DELETE FROM events WHERE id > ? AND id <= ? AND {_UNNEEDED}", (after_id, checked_through)
             ).rowcount
-            return Pruned(events=deleted), int(last_id)
+            conn.execute("UPDATE dispatcher_prune SET events_checked_through = ?", (checked_through,))
+            return Pruned(events=deleted), checked_through == last_id
 
     def prune_test_attempts(self, cutoff: str) -> Pruned:
         with self.write() as conn:
@@ -109,8 +126,12 @@ class Recovering(Connection):
         return Pruned(attempts=deleted)
 
     def checkpoint(self) -> None:
-        """Fold the write-ahead log back into the database file, so it stops growing too."""
-        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        """Fold the write-ahead log back into the database file, so the log is reused from its start.
+
+        PASSIVE: it copies what it can without waiting, so producers are never held up; a log
+        still in use is folded in by a later checkpoint, and journal_size_limit trims it then.
+        """
+        self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
 # A batch's deliveries, found by primary key from its event_ids (a replayed one
@@ -120,19 +141,30 @@ _BATCH_DELIVERIES = (
     "batches AS b CROSS JOIN json_each(b.event_ids) AS member CROSS JOIN deliveries AS d "
     "ON d.endpoint_id = b.endpoint_id AND d.event_id = member.value AND d.batch_id = b.id"
 )
-_REPLAYABLE_FROM = "deliveries AS d JOIN batches AS b ON b.id = d.batch_id JOIN events AS e ON e.id = d.event_id"
+_REPLAYABLE_FROM = f"{_BATCH_DELIVERIES} JOIN events AS e ON e.id = d.event_id"
+# Finished batches of a state, oldest first, through batches_by_state_finished (whose key ends in the id).
+_LAST_FINISHED = "SELECT max(finished_at) FROM batches WHERE state = ? AND finished_at IS NOT NULL"
+_NEXT_FINISHED = (
+    "SELECT finished_at, id FROM batches WHERE state = ? AND finished_at IS NOT NULL AND finished_at <= ? "
+    "AND (finished_at, id) > (?, ?) ORDER BY finished_at, id LIMIT ?"
+)
 
 # No endpoint still has the event queued or batched. Driven from the few
-# endpoints, so each test is a primary-key lookup (endpoint, event).
+# endpoints, so each test is a primary-key lookup (endpoint, event); CROSS JOIN
+# keeps SQLite from scanning the big table instead, as it otherwise chooses.
 _UNNEEDED = (
-    "NOT EXISTS (SELECT 1 FROM endpoints AS n JOIN pending AS p ON p.endpoint_id = n.id AND p.event_id = events.id) "
-    "AND NOT EXISTS (SELECT 1 FROM endpoints AS n JOIN deliveries AS d "
+    "NOT EXISTS (SELECT 1 FROM endpoints AS n CROSS JOIN pending AS p "
+    "ON p.endpoint_id = n.id AND p.event_id = events.id) "
+    "AND NOT EXISTS (SELECT 1 FROM endpoints AS n CROSS JOIN deliveries AS d "
     "ON d.endpoint_id = n.id AND d.event_id = events.id)"
 )
 
 
 def _replayable(selection: Selection) -> tuple[str, dict[str, Any]]:
-    where = ["b.state = 'dead'" if selection.dead_only else "b.state IN ('delivered', 'dead')"]
+    where = [
+        "b.finished_at IS NOT NULL",
+        "b.state = 'dead'" if selection.dead_only else "b.state IN ('delivered', 'dead')",
+    ]
     params: dict[str, Any] = {}
     for column, name, operator in (
         ("d.event_id", "event_id", "="),

@@ -10,7 +10,7 @@ from typing import Any
 from ..models import Endpoint, Event, RetiredSecret, Signing
 from ..retry import parse_policy
 
-# Columns that add/update may set, and how each maps to the table.
+# Columns that add, update and rotate-secret may set, and how each maps to the table.
 ENDPOINT_COLUMNS = {
     "name": "name",
     "url": "url",
@@ -30,6 +30,7 @@ ENDPOINT_COLUMNS = {
     "signature_prefix": "signature_prefix",
     "headers": "headers",
     "success": "success",
+    "retired_secrets": "retired_secrets",
 }
 
 
@@ -48,6 +49,8 @@ def endpoint_row(fields: dict[str, Any]) -> dict[str, Any]:
             value = round(value * 1000)
         elif name == "retry" and value is not None:
             value = value.spec()
+        elif name == "retired_secrets":
+            value = json.dumps([{"secret": old.secret, "until": old.until} for old in value])
         row[column] = value
     return row
 
