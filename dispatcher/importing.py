@@ -69,11 +69,6 @@ def open_source(file: str | Path | BinaryIO, format: str | None = None) -> Itera
         yield Source(stream, chosen, _size_left(stream))
 
 
-def progress_length(source: Source, skip_bad: bool) -> int | None:
-    """What the progress of an import adds up to: the file's size. None for a pipe."""
-    return source.size
-
-
 def import_events(
     store: Store,
     source: Source,

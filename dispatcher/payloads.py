@@ -17,6 +17,10 @@ from .errors import DispatcherError
 Payload = dict[str, Any] | list[Any] | str | bytes
 
 
+# SQLite's JSON functions stop at a depth of 1,000 as well, and Python's recursion near there.
+_TOO_DEEP = "invalid payload: nested too deeply"
+
+
 def _refuse_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not JSON")
 
@@ -33,6 +37,8 @@ def payload_text(payload: Any) -> str:
             value = json.loads(payload, parse_constant=_refuse_constant)
         except ValueError as error:
             raise DispatcherError(f"invalid payload: {error}") from None
+        except RecursionError:
+            raise DispatcherError(_TOO_DEEP) from None
         _check_top_level(value)
         return _encodable(payload)
     if isinstance(payload, (dict, list)):
@@ -40,6 +46,8 @@ def payload_text(payload: Any) -> str:
             text = json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
         except (TypeError, ValueError) as error:
             raise DispatcherError(f"invalid payload: {error}") from None
+        except RecursionError:
+            raise DispatcherError(_TOO_DEEP) from None
         return _encodable(text)
     raise DispatcherError(f"invalid payload: expected a dict, a list or JSON text, not {type(payload).__name__}")
 

@@ -78,7 +78,8 @@ class _Run:
         self.deadline = clock.now() + timedelta(seconds=options.time_limit)
         self.local = threading.local()
         self.workers: list[_Worker] = []
-        # Due endpoints that found no free worker at the last look; workers yield while there are any.
+        # Due endpoints that found no free worker at the last look: as many workers whose turn is
+        # over hand theirs back, one each, so the rest keep going.
         self.starved = 0
         self.last_served: dict[int, float] = {}  # endpoint id -> time.monotonic() of its last turn
         self.workers_lock = threading.Lock()
@@ -101,7 +102,8 @@ class _Run:
                             key=lambda endpoint_id: self.last_served.get(endpoint_id, 0.0),
                         )
                         free = self.options.workers - len(serving)
-                        self.starved = max(0, len(ready) - free)
+                        with self.workers_lock:
+                            self.starved = max(0, len(ready) - free)
                         for endpoint_id in ready[:free]:
                             serving[pool.submit(self._serve, endpoint_id)] = endpoint_id
                     next_due = min((due_at for _, due_at in waiting if due_at > now), default=None)
@@ -175,6 +177,16 @@ class _Run:
                 self.workers.append(worker)
         return worker
 
+    def _hand_over(self, turn_ends: float) -> bool:
+        """Whether this worker's turn is over and an endpoint is still waiting for a worker."""
+        if time.monotonic() < turn_ends:
+            return False
+        with self.workers_lock:
+            if self.starved <= 0:
+                return False
+            self.starved -= 1
+            return True
+
     def _serve(self, endpoint_id: int) -> RunSummary:
         """Send an endpoint's due batches in order until one fails, none is due, or its turn is over
         while another endpoint waits for a worker (then it goes back in line, behind those)."""
@@ -189,7 +201,7 @@ class _Run:
                 outcome = worker.sender.deliver(endpoint, batch, settings.timeout, self.clock)
                 now = self.clock.now()
                 retry_at = None if outcome.ok else self._retry_at(batch, settings, outcome, now)
-                if outcome.ok and now < self.deadline and not (self.starved and time.monotonic() >= turn_ends):
+                if outcome.ok and now < self.deadline and not self._hand_over(turn_ends):
                     recorded, claim = worker.store.record_and_claim(
                         batch, lease_id, outcome, retry_at, now, settings.disable_after, self.defaults
                     )

@@ -148,3 +148,12 @@ def test_empty_or_non_text_event_type_is_refused(event_type: Any) -> None:
 
 def test_event_type_is_returned_unchanged() -> None:
     assert check_type("lead.created") == "lead.created"
+
+
+def test_a_payload_nested_deeper_than_json_goes_is_refused_in_a_line() -> None:
+    deep: list[Any] = []
+    for _ in range(100_000):
+        deep = [deep]
+    for payload in ("[" * 100_000 + "]" * 100_000, deep):
+        with pytest.raises(DispatcherError, match="invalid payload: nested too deeply"):
+            payload_text(payload)

@@ -291,6 +291,25 @@ def test_many_endpoints_each_get_every_event_once_in_order(
     assert summary.delivered == 50 * len(paths)
 
 
+def test_with_more_endpoints_than_workers_a_waiting_one_gets_a_turn_before_the_others_are_done(
+    db_path: Path, store: Store, receiver: HTTPServer
+) -> None:
+    paths = ["/a", "/b", "/c"]
+    for path in paths:
+        add_endpoint(store, receiver, path, batch_size=1)
+        receiver.expect_request(path).respond_with_data("ok")
+    enqueue(db_path, 150)  # each endpoint has well over a turn's worth of requests
+
+    summary = run(db_path, RunOptions(time_limit=30, workers=2))
+
+    order = [request.path for request, _ in receiver.log]
+    last = {path: max(i for i, seen in enumerate(order) if seen == path) for path in paths}
+    # Whichever endpoint found no worker at first was served long before the other two had drained.
+    waited = max(paths, key=order.index)
+    assert order.index(waited) < min(last[path] for path in paths if path != waited) - 50
+    assert summary.delivered == 450
+
+
 def test_an_event_inserted_with_the_sqlite3_shell_is_delivered(
     db_path: Path, store: Store, receiver: HTTPServer
 ) -> None:

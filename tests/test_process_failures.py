@@ -8,6 +8,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
@@ -147,19 +148,26 @@ def test_a_batch_waiting_for_its_retry_is_cut_to_a_smaller_size(
     assert store.status(clock.now())[0].delivered == len(ids)
 
 
-def test_a_batch_that_cannot_be_signed_fails_like_a_request(
-    db_path: Path, store: Store, receiver: HTTPServer, clock: ManualClock
+@pytest.mark.parametrize(
+    ("edit", "error"),
+    [
+        ("signature_scheme = 'standard'", "not sent: the standard scheme needs"),  # and a whsec_ secret
+        ("""headers = '[["X-Price", "5 €"]]'""", "not sent: a header value is not ASCII"),
+    ],
+)
+def test_a_batch_that_cannot_be_sent_as_configured_fails_like_a_request(
+    db_path: Path, store: Store, receiver: HTTPServer, clock: ManualClock, edit: str, error: str
 ) -> None:
     endpoint_id = add_endpoint(store, receiver, retry="fixed:1m")
     enqueue(db_path, 1)
-    # Edited by hand around `update`, which would refuse it: standard needs a whsec_ secret.
-    store.db.execute("UPDATE endpoints SET signature_scheme = 'standard' WHERE id = ?", (endpoint_id,))
+    # Edited by hand around `update`, which would refuse it.
+    store.db.execute(f"UPDATE endpoints SET {edit} WHERE id = ?", (endpoint_id,))
 
     summary = run(db_path, RunOptions(time_limit=30), clock=clock)
 
     assert receiver.log == []
     (attempt,) = store.attempts(endpoint_id)  # one failed attempt, then the retry waits its minute
-    assert (attempt.error or "").startswith("not sent: the standard scheme needs")
+    assert (attempt.error or "").startswith(error)
     assert summary.retries == 1 and store.endpoint(endpoint_id).consecutive_failures == 1
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -12,7 +14,7 @@ from typing import Any
 import pytest
 
 import dispatcher
-from dispatcher import endpoints
+from dispatcher import endpoints, importing
 from dispatcher.clock import ManualClock
 from dispatcher.errors import DispatcherError
 from dispatcher.store import Store
@@ -264,19 +266,24 @@ def test_created_at_defaults_to_utc_millisecond_text(raw: sqlite3.Connection, db
 
 @pytest.mark.parametrize("types", [["lead.created"], ["lead.created", "order.paid"], [f"t{n}.x" for n in range(7)]])
 def test_bulk_fan_out_matches_the_trigger(store: Store, db_path: Path, types: list[str]) -> None:
-    """enqueue_many fans out a whole range itself; it must give what the trigger gives row by row."""
+    """enqueue_many and import fan out a whole range themselves (type by type, or in one pass when a
+    range has many types); it must give what the trigger gives row by row."""
     endpoints.add(store, "https://example.com/a", events=["lead.*"])
     endpoints.add(store, "https://example.com/b", events=["t3.*", "order.*", "t5.x"])
     endpoints.add(store, "https://example.com/c")
     with dispatcher.open(db_path) as queue:
         one_by_one = [queue.enqueue(event_type, {"n": 1}) for event_type in types]
-        in_bulk = list(range(one_by_one[-1] + 1, one_by_one[-1] + 1 + len(types)))
         for event_type in types:
             queue.enqueue_many(event_type, [{"n": 2}])
+    # One import holds every type in one range.
+    lines = "".join(json.dumps({"type": event_type, "payload": {"n": 3}}) + "\n" for event_type in types)
+    with importing.open_source(io.BytesIO(lines.encode()), "jsonl") as source:
+        importing.import_events(store, source)
     with sqlite3.connect(db_path) as conn:
-        assert [deliveries_by_endpoint(conn, event_id) for event_id in in_bulk] == [
-            deliveries_by_endpoint(conn, event_id) for event_id in one_by_one
-        ]
+        expected = [deliveries_by_endpoint(conn, event_id) for event_id in one_by_one]
+        for copy in (1, 2):
+            in_bulk = [event_id + copy * len(types) for event_id in one_by_one]
+            assert [deliveries_by_endpoint(conn, event_id) for event_id in in_bulk] == expected
 
 
 def test_the_trigger_is_back_after_a_bulk_insert_even_a_refused_one(store: Store, db_path: Path) -> None:

@@ -182,6 +182,48 @@ def test_a_failed_batch_is_not_due_before_its_retry(store: Store, clock: ManualC
     assert again is not None and again[2].id == batch.id and again[2].attempts == 1
 
 
+def test_a_success_records_and_claims_the_next_batch_in_one_step(store: Store, clock: ManualClock) -> None:
+    endpoint_id = add(store, batch_size=2)
+    Queue(store).enqueue_many("a", [{}] * 3)
+    _, _, first = store.claim_batch(endpoint_id, "lease", clock.now(), BUILT_IN)  # type: ignore[misc]
+    recorded, claim = store.record_and_claim(first, "lease", ok(), None, clock.now(), 0, BUILT_IN)
+    assert recorded is not None and recorded.state == "delivered"
+    assert claim is not None and [event.id for event in claim[2].events] == [3]
+    # The last batch: delivered, nothing left to claim, and the lease given back.
+    recorded, claim = store.record_and_claim(claim[2], "lease", ok(), None, clock.now(), 0, BUILT_IN)
+    assert recorded is not None and recorded.state == "delivered" and claim is None
+    assert (
+        store.due_endpoints(clock.now()) == []
+        and store.claim_batch(endpoint_id, "other", clock.now(), BUILT_IN) is None
+    )
+    assert store.status(clock.now())[0].delivered == 3
+
+
+def test_a_success_after_the_endpoint_was_disabled_is_recorded_and_claims_nothing(
+    store: Store, clock: ManualClock
+) -> None:
+    endpoint_id = add(store, batch_size=1)
+    Queue(store).enqueue_many("a", [{}] * 2)
+    _, _, batch = store.claim_batch(endpoint_id, "lease", clock.now(), BUILT_IN)  # type: ignore[misc]
+    endpoints.disable(store, endpoint_id, clock.now())  # by a user, while the request was out
+    recorded, claim = store.record_and_claim(batch, "lease", ok(), None, clock.now(), 0, BUILT_IN)
+    assert recorded is not None and recorded.state == "delivered" and claim is None
+    (status,) = store.status(clock.now())
+    assert (status.delivered, status.pending, status.enabled) == (1, 1, False)
+    endpoints.enable(store, endpoint_id, clock.now())
+    assert store.claim_batch(endpoint_id, "next", clock.now(), BUILT_IN) is not None  # the lease was given back
+
+
+def test_a_success_after_the_lease_was_lost_writes_nothing(store: Store, clock: ManualClock) -> None:
+    endpoint_id = add(store, timeout=1.0)
+    Queue(store).enqueue_many("a", [{}])
+    _, _, batch = store.claim_batch(endpoint_id, "lease", clock.now(), BUILT_IN)  # type: ignore[misc]
+    clock.advance(lease_seconds(1.0) + 1)
+    assert store.claim_batch(endpoint_id, "another run", clock.now(), BUILT_IN) is not None
+    assert store.record_and_claim(batch, "lease", ok(), None, clock.now(), 0, BUILT_IN) == (None, None)
+    assert store.attempts(endpoint_id) == [] and store.status(clock.now())[0].in_flight == 1
+
+
 def test_deleting_an_endpoint_removes_its_queue_and_history(store: Store, clock: ManualClock) -> None:
     keep, drop = add(store), add(store)
     Queue(store).enqueue_many("a", [{}] * 3)

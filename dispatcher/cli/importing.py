@@ -29,7 +29,7 @@ def import_(ctx: click.Context, file: str, event_type: str | None, file_format: 
     """Queue the events of a JSON Lines or CSV file (- for stdin): all of them, or none."""
     with importing.open_source(_file_source(file), file_format) as source:
         store = open_store(ctx)
-        with _progress_bar(importing.progress_length(source, skip_bad)) as progress:
+        with _progress_bar(source.size) as progress:
             result = importing.import_events(store, source, event_type=event_type, skip_bad=skip_bad, progress=progress)
     for number, reason in result.skipped[:SHOWN_SKIPPED]:
         click.echo(f"skipped line {number}: {reason}", err=True)

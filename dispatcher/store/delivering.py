@@ -123,10 +123,11 @@ class Delivering(Connection):
             _insert_attempt(conn, endpoint_id, delivery_id, outcome, test=True)
 
     def release_lease(self, endpoint_id: int, lease_id: str) -> None:
-        self.db.execute(
-            "UPDATE endpoints SET lease_id = NULL, lease_expires_at = NULL WHERE id = ? AND lease_id = ?",
-            (endpoint_id, lease_id),
-        )
+        with self.write() as conn:
+            conn.execute(
+                "UPDATE endpoints SET lease_id = NULL, lease_expires_at = NULL WHERE id = ? AND lease_id = ?",
+                (endpoint_id, lease_id),
+            )
 
 
 def _insert_attempt(conn: sqlite3.Connection, endpoint_id: int, batch_id: str, outcome: Outcome, test: bool) -> None:
