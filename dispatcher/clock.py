@@ -48,8 +48,7 @@ class ManualClock:
 
 def to_text(moment: datetime) -> str:
     """The stored form, the same as the schema's strftime('%Y-%m-%dT%H:%M:%fZ')."""
-    utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def from_text(text: str) -> datetime:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -9,6 +10,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import pytest
+import requests
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -154,6 +156,23 @@ def test_header_names_go_out_exactly_as_spelled(sender: Sender, raw_server, stor
         b"X-Webhook-Delivery-Id: b-1",
     ]:
         assert any(sent.startswith(line) for sent in head), line
+
+
+def test_the_request_is_byte_for_byte_what_requests_post_sends(sender: Sender, raw_server) -> None:
+    """Requests are sent from a prepared template, not through Session.post: the wire must not change."""
+    seen: list[bytes] = []
+
+    def capture(conn: socket.socket) -> None:
+        seen.append(read_request(conn))
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+
+    headers = {"Content-Type": "application/json", "User-Agent": "dispatcher/1", "x-lower": "a"}
+    body = '{"name": "Zoë"}'.encode()
+    assert sender.post(raw_server(capture), body, headers, 2.0, SystemClock()).ok
+    with requests.Session() as session:
+        session.post(raw_server(capture), data=body, headers=headers)
+    ours, theirs = (re.sub(rb"127\.0\.0\.1:\d+", b"host", request) for request in seen)
+    assert ours == theirs
 
 
 @pytest.mark.parametrize(("status", "ok"), [(200, True), (201, False), (204, False), (500, False)])

@@ -224,6 +224,17 @@ def test_a_success_after_the_lease_was_lost_writes_nothing(store: Store, clock: 
     assert store.attempts(endpoint_id) == [] and store.status(clock.now())[0].in_flight == 1
 
 
+def test_a_queued_event_deleted_by_hand_is_skipped_not_stuck(store: Store, clock: ManualClock) -> None:
+    endpoint_id = add(store, batch_size=2)
+    Queue(store).enqueue_many("a", [{}] * 3)
+    store.db.execute("DELETE FROM events WHERE id = 1")  # around the dispatcher; its delivery stays queued
+
+    _, _, batch = store.claim_batch(endpoint_id, "lease", clock.now(), BUILT_IN)  # type: ignore[misc]
+    assert [event.id for event in batch.events] == [2, 3]
+    store.record_outcome(batch, "lease", ok(), None, clock.now())
+    assert store.due_endpoints(clock.now()) == []  # nothing left that could ever be sent
+
+
 def test_deleting_an_endpoint_removes_its_queue_and_history(store: Store, clock: ManualClock) -> None:
     keep, drop = add(store), add(store)
     Queue(store).enqueue_many("a", [{}] * 3)

@@ -13,7 +13,7 @@ import uuid
 from datetime import datetime
 
 from ..clock import to_text
-from ..models import Batch, Endpoint, Outcome, Recorded, Settings
+from ..models import Batch, Endpoint, Event, Outcome, Recorded, Settings
 from ..settings import effective
 from .connection import Connection
 from .rows import dicts, endpoint_from_row, events_in_order
@@ -279,16 +279,23 @@ def _fitted(conn: sqlite3.Connection, batch: Batch, size: int) -> Batch:
 def _new_batch(conn: sqlite3.Connection, endpoint_id: int, settings: Settings, now: datetime) -> Batch | None:
     """Move the next ``batch_size`` pending deliveries, in the endpoint's order, into a new batch."""
     descending = settings.order == "desc"
-    taken = conn.execute(
-        "DELETE FROM pending WHERE endpoint_id = :id AND event_id IN (SELECT event_id FROM pending "
-        f"WHERE endpoint_id = :id ORDER BY event_id {'DESC' if descending else 'ASC'} LIMIT :size) "
-        "RETURNING event_id",
-        {"id": endpoint_id, "size": settings.batch_size},
-    ).fetchall()
-    if not taken:
+    events = tuple(
+        Event(*row)
+        for row in conn.execute(
+            "SELECT e.id, e.type, e.payload, e.created_at FROM pending AS p JOIN events AS e ON e.id = p.event_id "
+            f"WHERE p.endpoint_id = ? ORDER BY p.event_id {'DESC' if descending else 'ASC'} LIMIT ?",
+            (endpoint_id, settings.batch_size),
+        )
+    )
+    if not events:
         return None
-    # RETURNING promises no order.
-    ids_json = json.dumps(sorted((row[0] for row in taken), reverse=descending))
+    # The events taken are the first in the endpoint's order, so the rows up to the last of them
+    # are exactly theirs (and any whose event was deleted by hand, which can never be sent).
+    conn.execute(
+        f"DELETE FROM pending WHERE endpoint_id = ? AND event_id {'>=' if descending else '<='} ?",
+        (endpoint_id, events[-1].id),
+    )
+    ids_json = json.dumps([event.id for event in events])
     batch_id = time_ordered_id(now)
     now_text = to_text(now)
     conn.execute(
@@ -299,7 +306,7 @@ def _new_batch(conn: sqlite3.Connection, endpoint_id: int, settings: Settings, n
         "INSERT INTO deliveries (endpoint_id, event_id, batch_id) SELECT ?, value, ? FROM json_each(?)",
         (endpoint_id, batch_id, ids_json),
     )
-    return Batch(batch_id, endpoint_id, tuple(events_in_order(conn, ids_json)), 0)
+    return Batch(batch_id, endpoint_id, events, 0)
 
 
 def time_ordered_id(now: datetime) -> str:
