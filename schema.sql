@@ -54,6 +54,10 @@ CREATE TABLE IF NOT EXISTS endpoints (
     -- Secrets replaced by a rotation, still signed with during their grace
     -- period: a JSON array of {"secret", "until"}, newest first.
     retired_secrets      TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(retired_secrets)),
+    -- Where requests may go (README, "Outbound requests"): NULL follows the
+    -- global allow_private setting; a private CA's certificates for https.
+    allow_private        INTEGER CHECK (allow_private IN (0, 1)),
+    ca_bundle            TEXT,
     -- Health.
     consecutive_failures INTEGER NOT NULL DEFAULT 0,
     last_success_at      TEXT,

@@ -7,12 +7,14 @@ and a fixed header may not take the signature header's name.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from .clock import to_text
+from .destinations import RefusedDestination, UnresolvedHost
 from .durations import format_duration
 from .errors import DispatcherError
 from .formats import check_format
@@ -57,6 +59,9 @@ SETTINGS: dict[str, Any] = {
     "signature_prefix": "",
     "headers": (),
     "success": "2xx",
+    # Where requests may go.
+    "allow_private": None,
+    "ca_bundle": None,
 }
 
 Header = str | tuple[str, str]  # "Name: value" or (name, value)
@@ -67,6 +72,30 @@ def check_url(url: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise DispatcherError(f"invalid URL {url!r}: use an http:// or https:// URL with a host")
     return url
+
+
+def check_ca_bundle(path: str) -> str:
+    """A readable file of PEM certificates, kept as an absolute path: cron runs elsewhere."""
+    absolute = os.path.abspath(os.path.expanduser(path))
+    if not os.path.isfile(absolute) or not os.access(absolute, os.R_OK):
+        raise DispatcherError(f"invalid CA bundle {path!r}: not a readable file")
+    return absolute
+
+
+def reach_warning(endpoint: Endpoint, defaults: Settings) -> str | None:
+    """Why `process` would refuse to send to this endpoint's URL as things stand, or None.
+
+    A warning, not an error: DNS may change, and the setting may be lifted later. A name that
+    does not resolve (yet) is no warning either.
+    """
+    parts = urlsplit(endpoint.url)
+    try:
+        effective(endpoint, defaults).reach.resolve(parts.hostname or "", parts.port or 0)
+    except RefusedDestination as refusal:
+        return f"requests to this URL will fail: {refusal}"
+    except UnresolvedHost:
+        pass
+    return None
 
 
 def check_events(patterns: Sequence[str]) -> tuple[str, ...]:
@@ -96,6 +125,7 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "format": check_format,
     "success": check_success,
     "headers": _pairs,
+    "ca_bundle": check_ca_bundle,
 }
 
 
@@ -178,6 +208,8 @@ def _settings_of(endpoint: Endpoint) -> dict[str, Any]:
         "signature_prefix": endpoint.signing.prefix,
         "headers": endpoint.headers,
         "success": endpoint.success,
+        "allow_private": endpoint.allow_private,
+        "ca_bundle": endpoint.ca_bundle,
     }
 
 
@@ -243,6 +275,8 @@ def as_json(endpoint: Endpoint, defaults: Settings, show_secret: bool = False) -
         "signature_prefix": endpoint.signing.prefix,
         "headers": [f"{name}: {value}" for name, value in endpoint.headers],
         "success": endpoint.success,
+        "allow_private": settings.reach.allow_private,
+        "ca_bundle": endpoint.ca_bundle,
         "retired_secrets": [{"until": old.until} for old in endpoint.retired_secrets],
         "created_at": endpoint.created_at,
     }

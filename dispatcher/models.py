@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .destinations import Reach
 from .retry import RetryPolicy
 
 Order = Literal["asc", "desc"]
@@ -39,6 +40,7 @@ class Settings:
     max_age: float | None  # seconds after a batch's first attempt; None: no limit
     disable_after: int  # consecutive failed requests; 0: never disable
     notify_command: str | None
+    reach: Reach  # the addresses requests may go to
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,8 @@ class Endpoint:
     signing: Signing
     headers: tuple[tuple[str, str], ...]  # fixed headers, in the case they are sent
     success: str  # "2xx", or "200" for receivers that count only 200
+    allow_private: bool | None  # None: the global allow_private setting
+    ca_bundle: str | None  # a private CA's certificates for https; None: the usual ones
     retired_secrets: tuple[RetiredSecret, ...]  # newest first
     consecutive_failures: int
     last_success_at: str | None

@@ -40,7 +40,7 @@ def send_test(
     own_sender = sender is None
     active = sender or Sender()
     try:
-        outcome = active.deliver(endpoint, batch, settings.timeout, clock)
+        outcome = active.deliver(endpoint, batch, settings, clock)
     finally:
         if own_sender:
             active.close()

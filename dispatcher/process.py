@@ -198,7 +198,7 @@ class _Run:
             claim = worker.store.claim_batch(endpoint_id, lease_id, self.clock.now(), self.defaults)
             while claim is not None:
                 endpoint, settings, batch = claim
-                outcome = worker.sender.deliver(endpoint, batch, settings.timeout, self.clock)
+                outcome = worker.sender.deliver(endpoint, batch, settings, self.clock)
                 now = self.clock.now()
                 retry_at = None if outcome.ok else self._retry_at(batch, settings, outcome, now)
                 if outcome.ok and now < self.deadline and not self._hand_over(turn_ends):

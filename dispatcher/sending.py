@@ -1,4 +1,4 @@
-"""One POST: a deadline on the whole exchange, no redirects, a capped response.
+"""One POST: only to an allowed address, a deadline on the whole exchange, no redirects, a capped response.
 
 HTTP only; no database. Each worker thread owns one :class:`Sender` (requests'
 Session is not documented as thread-safe) and keeps its connections alive.
@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 import urllib3
@@ -17,14 +20,49 @@ from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
 from .clock import Clock, to_text
+from .destinations import Reach, RefusedDestination, UnresolvedHost
 from .errors import DispatcherError
-from .models import Batch, Endpoint, Outcome
+from .models import Batch, Endpoint, Outcome, Settings
 from .retry import MAX_RETRY_AFTER
 from .wire import build_request, is_success
 
 RESPONSE_CAP = 64 * 1024
 # "Slow down" answers whose Retry-After the next attempt honours.
 RETRY_AFTER_STATUSES = (429, 503)
+# The guard as shipped: public addresses only.
+GUARDED = Reach()
+# How long a host name's checked address is reused before it is looked up and checked again.
+RESOLVED_FOR_S = 30.0
+
+
+class _PinnedAdapter(HTTPAdapter):
+    """Connects to the address the guard checked, not to whatever the host name resolves to
+    by the time the connection is made; TLS still checks the certificate against the name.
+
+    ``connect_to`` is set by the Sender right before each send, in the same thread.
+    """
+
+    connect_to = ""
+
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: bool | str, cert: Any = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+        if host_params["scheme"] == "https":
+            pool_kwargs["server_hostname"] = host_params["host"]
+            pool_kwargs["assert_hostname"] = host_params["host"]
+        host_params["host"] = self.connect_to
+        return host_params, pool_kwargs
+
+
+@dataclass(frozen=True)
+class _Target:
+    """A URL as prepared once: the request template, and the name and port to check."""
+
+    template: requests.PreparedRequest
+    host: str
+    port: int
+    host_header: str  # spelled as http.client would for the URL itself
 
 
 class Sender:
@@ -33,16 +71,23 @@ class Sender:
         # Proxies and .netrc from the environment would silently change where
         # signed payloads go; the queue does its own retrying.
         session.trust_env = False
-        adapter = HTTPAdapter(max_retries=0, pool_connections=4, pool_maxsize=4)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
+        self.adapter = _PinnedAdapter(max_retries=0, pool_connections=4, pool_maxsize=4)
+        session.mount("http://", self.adapter)
+        session.mount("https://", self.adapter)
         self.session = session
-        self._templates: dict[str, requests.PreparedRequest] = {}
+        self._targets: dict[str, _Target] = {}
+        self._resolved: dict[tuple[str, int, Reach], tuple[str, float]] = {}
 
     def close(self) -> None:
         self.session.close()
 
-    def deliver(self, endpoint: Endpoint, batch: Batch, timeout: float, clock: Clock) -> Outcome:
+    def __enter__(self) -> Sender:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def deliver(self, endpoint: Endpoint, batch: Batch, settings: Settings, clock: Clock) -> Outcome:
         """Send ``batch`` to ``endpoint`` in its format, signed, with its headers.
 
         A batch its endpoint's settings can no longer express (a secret that
@@ -53,10 +98,20 @@ class Sender:
             body, headers = build_request(endpoint, batch, clock.now())
         except DispatcherError as error:
             return Outcome(ok=False, started_at=to_text(clock.now()), duration_ms=0, error=f"not sent: {error}")
-        return self.post(endpoint.url, body, headers, timeout, clock, endpoint.success)
+        return self.post(
+            endpoint.url, body, headers, settings.timeout, clock, endpoint.success, settings.reach, endpoint.ca_bundle
+        )
 
     def post(
-        self, url: str, body: bytes, headers: dict[str, str], timeout: float, clock: Clock, success: str = "2xx"
+        self,
+        url: str,
+        body: bytes,
+        headers: dict[str, str],
+        timeout: float,
+        clock: Clock,
+        success: str = "2xx",
+        reach: Reach = GUARDED,
+        ca_bundle: str | None = None,
     ) -> Outcome:
         """POST ``body``; success is a status matching ``success`` whose response ends within ``timeout`` seconds."""
         started_at = to_text(clock.now())
@@ -68,8 +123,9 @@ class Sender:
         response_headers: tuple[tuple[str, str], ...] = ()
         retry_after: float | None = None
         try:
+            prepared = self._prepared(url, body, headers, reach)
             response = self.session.send(
-                self._prepared(url, body, headers), timeout=(timeout, timeout), allow_redirects=False, stream=True
+                prepared, timeout=(timeout, timeout), allow_redirects=False, stream=True, verify=ca_bundle or True
             )
             try:
                 status = response.status_code
@@ -86,6 +142,10 @@ class Sender:
                     error = f"HTTP {status}" + (": only 200 counts as success" if 200 <= status < 300 else "")
             finally:
                 response.close()
+        except RefusedDestination as refusal:
+            error = f"refused destination: {refusal}"
+        except UnresolvedHost as unresolved:
+            error = f"connection failed: {unresolved}"
         except UnicodeEncodeError:
             error = "not sent: a header value is not ASCII"  # stored before values were checked
         except requests.Timeout:
@@ -106,21 +166,43 @@ class Sender:
             retry_after=retry_after,
         )
 
-    def _prepared(self, url: str, body: bytes, headers: dict[str, str]) -> requests.PreparedRequest:
-        """The POST as requests sends it, from a template prepared once per URL.
+    def _prepared(self, url: str, body: bytes, headers: dict[str, str], reach: Reach) -> requests.PreparedRequest:
+        """The POST as requests sends it, from a template prepared once per URL, bound for a checked address.
 
         ``Session.post`` prepares every request from scratch (URL parsing, merging
         session and environment settings), which on a fast receiver costs as much
-        as the exchange itself. The wire is the same: requests' default headers
-        first, then ours, in order. Cookies a receiver sets are never sent back.
+        as the exchange itself. The wire is the same: Host, requests' default
+        headers, then ours, in order. Cookies a receiver sets are never sent back.
         """
-        template = self._templates.get(url)
-        if template is None:
-            template = self._templates[url] = requests.Request("POST", url).prepare()
-        prepared = template.copy()
-        prepared.headers = CaseInsensitiveDict({**_REQUESTS_DEFAULTS, **headers, "Content-Length": str(len(body))})
+        target = self._targets.get(url) or self._target(url)
+        self.adapter.connect_to = self._checked_address(target, reach)
+        prepared = target.template.copy()
+        prepared.headers = CaseInsensitiveDict(
+            {"Host": target.host_header, **_REQUESTS_DEFAULTS, **headers, "Content-Length": str(len(body))}
+        )
         prepared.body = body
         return prepared
+
+    def _target(self, url: str) -> _Target:
+        template = requests.Request("POST", url).prepare()
+        parts = urlsplit(str(template.url))
+        host = parts.hostname or ""
+        default_port = 443 if parts.scheme == "https" else 80
+        port = parts.port or default_port
+        shown = f"[{host}]" if ":" in host else host
+        target = _Target(template, host, port, shown if port == default_port else f"{shown}:{port}")
+        self._targets[url] = target
+        return target
+
+    def _checked_address(self, target: _Target, reach: Reach) -> str:
+        key = (target.host, target.port, reach)
+        cached = self._resolved.get(key)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        address = reach.resolve(target.host, target.port)
+        pinned = f"[{address}]" if ":" in address else address
+        self._resolved[key] = (pinned, time.monotonic() + RESOLVED_FOR_S)
+        return pinned
 
 
 _REQUESTS_DEFAULTS = requests.utils.default_headers()

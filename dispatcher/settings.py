@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .destinations import Reach, format_networks, parse_networks
 from .durations import format_duration, parse_duration
 from .errors import DispatcherError
 from .models import Endpoint, Settings
@@ -113,7 +114,13 @@ KEYS: dict[str, _Key] = {
     "max_age": _Key(_optional(lambda text: check_max_age(parse_duration(text))), _optional_text(format_duration), NONE),
     "disable_after": _Key(lambda text: check_disable_after(_parse_int(text)), str, "20"),
     "notify_command": _Key(_optional(check_notify_command), _optional_text(str), NONE),
+    "allow_private": _Key(_parse_bool, lambda value: "true" if value else "false", "false"),
     # Global only.
+    "allow_networks": _Key(
+        lambda text: () if text.strip() in ("", NONE) else parse_networks(text),
+        lambda networks: format_networks(networks) or NONE,
+        NONE,
+    ),
     "retention": _Key(_optional(parse_duration), _optional_text(format_duration), "7d"),
     "notify_failing_after": _Key(lambda text: check_disable_after(_parse_int(text)), str, "0"),
     "smtp_host": _TEXT,
@@ -150,6 +157,7 @@ def defaults_from(stored: Mapping[str, str]) -> Settings:
         max_age=config_value(stored, "max_age"),
         disable_after=config_value(stored, "disable_after"),
         notify_command=config_value(stored, "notify_command"),
+        reach=Reach(config_value(stored, "allow_private"), config_value(stored, "allow_networks")),
     )
 
 
@@ -168,6 +176,9 @@ def effective(endpoint: Endpoint, defaults: Settings) -> Settings:
         max_age=endpoint.max_age or defaults.max_age,
         disable_after=defaults.disable_after if endpoint.disable_after is None else endpoint.disable_after,
         notify_command=endpoint.notify_command or defaults.notify_command,
+        reach=defaults.reach
+        if endpoint.allow_private is None
+        else Reach(endpoint.allow_private, defaults.reach.allow_networks),
     )
 
 

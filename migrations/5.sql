@@ -1,4 +1,8 @@
--- Version 4 to 5: where prune's look for events no endpoint needs goes on from.
+-- Version 4 to 5: where prune's look for events no endpoint needs goes on
+-- from; an endpoint's own allow_private switch and CA bundle.
+
+ALTER TABLE endpoints ADD COLUMN allow_private INTEGER CHECK (allow_private IN (0, 1));
+ALTER TABLE endpoints ADD COLUMN ca_bundle TEXT;
 
 CREATE TABLE dispatcher_prune (
     events_checked_through INTEGER NOT NULL

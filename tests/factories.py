@@ -30,6 +30,8 @@ def make_endpoint(**overrides: Any) -> Endpoint:
         signing=Signing(),
         headers=(),
         success="2xx",
+        allow_private=None,
+        ca_bundle=None,
         retired_secrets=(),
         consecutive_failures=0,
         last_success_at=None,

@@ -42,7 +42,7 @@ Outcome = Result | subprocess.CompletedProcess[str]
 ENDPOINT_KEYS = set(
     "id name url events enabled disabled_reason disabled_at order batch_size timeout max_attempts retry max_age"
     " disable_after notify_command format signature"
-    " signature_header signature_prefix headers success retired_secrets created_at".split()
+    " signature_header signature_prefix headers success allow_private ca_bundle retired_secrets created_at".split()
 )
 STATUS_KEYS = set(
     "endpoint url enabled pending in_flight delivered dead consecutive_failures last_success_at last_error"
@@ -61,6 +61,8 @@ CONFIG_DEFAULTS = {
     "max_age": "none",
     "disable_after": "20",
     "notify_command": "none",
+    "allow_private": "false",
+    "allow_networks": "none",
     "retention": "7d",
     "notify_failing_after": "0",
     "smtp_host": "",
@@ -207,15 +209,15 @@ def enqueue(invoke: Invoke, event_type: str, payload: str) -> int:
 
 
 def queue_for(invoke: Invoke, url: str, count: int, *endpoint_options: str) -> Queued:
-    """Register ``url`` and queue ``count`` lead.created events for it."""
-    endpoint_id, secret = parse_added(ok(invoke("endpoint", "add", url, *endpoint_options)))
+    """Register ``url`` (a receiver on 127.0.0.1, so --allow-private) and queue ``count`` lead.created events for it."""
+    endpoint_id, secret = parse_added(ok(invoke("endpoint", "add", url, "--allow-private", *endpoint_options)))
     payloads = [{"lead": n, "email": f"lead{n}@example.com"} for n in range(count)]
     ids = [enqueue(invoke, "lead.created", json.dumps(payload)) for payload in payloads]
     return Queued(endpoint_id, secret, ids, payloads)
 
 
 def add_endpoint(invoke: Invoke, url: str = "https://example.com/hook", *options: str) -> dict[str, Any]:
-    data: dict[str, Any] = as_json(invoke("endpoint", "add", url, *options, "--json"))
+    data: dict[str, Any] = as_json(invoke("endpoint", "add", url, "--allow-private", *options, "--json"))
     return data
 
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 from pytest_httpserver import HTTPServer
 
+from dispatcher.cli import cli
 from tests.conftest import SECRET
 from tests.test_cli import (
     Invoke,
@@ -152,3 +155,23 @@ def test_endpoint_test_refuses_bad_input(invoke: Invoke, httpserver: HTTPServer,
     endpoint_id = add_endpoint(invoke, httpserver.url_for("/hook"))["id"]
     assert_one_line_error(invoke("endpoint", "test", str(endpoint_id), *options), exit_code=None)
     assert not httpserver.log
+
+
+def test_add_and_update_warn_when_the_guard_would_refuse_the_url(db_path: Path) -> None:
+    runner = CliRunner()
+
+    def run(*args: str) -> Result:
+        return runner.invoke(cli, ["--db", str(db_path), *args])
+
+    added = run("endpoint", "add", "http://169.254.169.254/latest/meta-data", "--json")
+    assert added.exit_code == 0
+    assert added.stderr == (
+        "Warning: requests to this URL will fail: 169.254.169.254 is a link-local address; "
+        "allow it with --allow-private or the allow_networks setting\n"
+    )
+    endpoint_id = json.loads(added.stdout)["id"]
+    assert run("endpoint", "update", str(endpoint_id), "--allow-private").stderr == ""
+    assert run("endpoint", "update", str(endpoint_id), "--no-allow-private").stderr.startswith("Warning: ")
+    assert run("config", "set", "allow_networks", "169.254.0.0/16").exit_code == 0
+    assert run("endpoint", "update", str(endpoint_id), "--name", "metadata").stderr == ""
+    assert run("endpoint", "add", "http://[::1]:8080/hook").stderr.startswith("Warning: ")

@@ -41,6 +41,8 @@ JSON_KEYS = [
     "signature_prefix",
     "headers",
     "success",
+    "allow_private",
+    "ca_bundle",
     "retired_secrets",
     "created_at",
 ]
@@ -258,6 +260,8 @@ def test_as_json_values(store: Store, clock: ManualClock) -> None:
         "signature_prefix": "",
         "headers": [],
         "success": "2xx",
+        "allow_private": True,  # in force: the test database's global setting
+        "ca_bundle": None,
         "retired_secrets": [],
         "created_at": endpoint.created_at,
     }

@@ -188,6 +188,31 @@ def test_an_endpoint_whose_row_cannot_be_read_is_left_for_the_next_run(
     assert summary.delivered == 2 and len(receiver.log) == 1
 
 
+def test_a_refused_destination_is_a_failed_attempt_that_counts_toward_disabling(
+    db_path: Path, store: Store, receiver: HTTPServer, clock: ManualClock
+) -> None:
+    store.set_config("allow_private", "false")  # the guard as shipped
+    endpoint_id = add_endpoint(store, receiver, retry="fixed:1s", disable_after=2)
+    enqueue(db_path, 1)
+
+    summary = run(db_path, RunOptions(time_limit=60), clock=clock)
+
+    assert receiver.log == [] and summary.failures == 2
+    attempts = store.attempts(endpoint_id)
+    assert [attempt.error for attempt in attempts] == [
+        "refused destination: 127.0.0.1 is a loopback address; allow it with --allow-private or the "
+        "allow_networks setting"
+    ] * 2
+    endpoint = store.endpoint(endpoint_id)
+    assert endpoint.enabled is False and "refused destination" in (endpoint.disabled_reason or "")
+    # Allowed for this endpoint, and enabled again, it goes out.
+    receiver.expect_request("/hook").respond_with_data("ok")
+    endpoints.update(store, endpoint_id, allow_private=True)
+    endpoints.enable(store, endpoint_id, clock.now())
+    run(db_path, RunOptions(time_limit=60), clock=clock)
+    assert store.status(clock.now())[0].delivered == 1
+
+
 def test_a_success_resets_the_failure_count(
     db_path: Path, store: Store, receiver: HTTPServer, clock: ManualClock
 ) -> None:

@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -16,8 +17,10 @@ from werkzeug import Request, Response
 
 from dispatcher import endpoints
 from dispatcher.clock import SystemClock
+from dispatcher.destinations import Reach
 from dispatcher.models import Batch, Event
 from dispatcher.sending import RESPONSE_CAP, Sender, parse_retry_after
+from dispatcher.settings import BUILT_IN
 from dispatcher.store import Store
 
 
@@ -69,8 +72,12 @@ def read_request(conn: socket.socket) -> bytes:
     return head + b"\r\n\r\n" + body
 
 
+# The receivers here listen on 127.0.0.1, which the SSRF guard refuses unless allowed.
+LOCAL = Reach(allow_private=True)
+
+
 def post(sender: Sender, url: str, timeout: float = 2.0, headers: dict[str, str] | None = None):
-    return sender.post(url, b'{"a":1}', headers or {}, timeout, SystemClock())
+    return sender.post(url, b'{"a":1}', headers or {}, timeout, SystemClock(), reach=LOCAL)
 
 
 @pytest.mark.parametrize("status", [200, 201, 204, 299])
@@ -143,7 +150,7 @@ def test_header_names_go_out_exactly_as_spelled(sender: Sender, raw_server, stor
         headers=["LeaseCloud-Version: 1.0.0", "x-lower-case: v"],
     )
     batch = Batch("b-1", endpoint.id, (Event(1, "lead.created", '{"a":1}', "2026-11-22T10:00:00.000Z"),), 0)
-    outcome = sender.deliver(endpoint, batch, 2.0, SystemClock())
+    outcome = sender.deliver(endpoint, batch, replace(BUILT_IN, timeout=2.0, reach=LOCAL), SystemClock())
     assert outcome.ok
     head = seen[0].split(b"\r\n\r\n")[0].split(b"\r\n")
     for line in [
@@ -168,7 +175,7 @@ def test_the_request_is_byte_for_byte_what_requests_post_sends(sender: Sender, r
 
     headers = {"Content-Type": "application/json", "User-Agent": "dispatcher/1", "x-lower": "a"}
     body = '{"name": "Zoë"}'.encode()
-    assert sender.post(raw_server(capture), body, headers, 2.0, SystemClock()).ok
+    assert sender.post(raw_server(capture), body, headers, 2.0, SystemClock(), reach=LOCAL).ok
     with requests.Session() as session:
         session.post(raw_server(capture), data=body, headers=headers)
     ours, theirs = (re.sub(rb"127\.0\.0\.1:\d+", b"host", request) for request in seen)
@@ -178,7 +185,7 @@ def test_the_request_is_byte_for_byte_what_requests_post_sends(sender: Sender, r
 @pytest.mark.parametrize(("status", "ok"), [(200, True), (201, False), (204, False), (500, False)])
 def test_a_receiver_that_counts_only_200(sender: Sender, httpserver: HTTPServer, status: int, ok: bool) -> None:
     httpserver.expect_request("/hook").respond_with_data("", status=status)
-    outcome = sender.post(httpserver.url_for("/hook"), b"{}", {}, 2.0, SystemClock(), success="200")
+    outcome = sender.post(httpserver.url_for("/hook"), b"{}", {}, 2.0, SystemClock(), success="200", reach=LOCAL)
     assert outcome.ok is ok
     if 200 < status < 300:
         assert outcome.error == f"HTTP {status}: only 200 counts as success"

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from dispatcher import settings
+from dispatcher.destinations import Reach
 from dispatcher.errors import DispatcherError
 from dispatcher.models import Settings
 from dispatcher.retry import parse_policy
@@ -38,7 +39,17 @@ def test_built_in_defaults() -> None:
         max_age=None,
         disable_after=20,
         notify_command=None,
+        reach=Reach(allow_private=False, allow_networks=()),
     )
+
+
+def test_the_reach_comes_from_config_and_an_endpoint_may_lift_or_restore_the_guard() -> None:
+    defaults = defaults_from({"allow_private": "false", "allow_networks": "10.0.0.0/8, fd00::/8"})
+    assert [str(network) for network in defaults.reach.allow_networks] == ["10.0.0.0/8", "fd00::/8"]
+    assert effective(make_endpoint(allow_private=True), defaults).reach == replace(defaults.reach, allow_private=True)
+    lifted = defaults_from({"allow_private": "true"})
+    assert effective(make_endpoint(allow_private=False), lifted).reach.allow_private is False
+    assert effective(make_endpoint(), lifted).reach.allow_private is True
 
 
 def test_no_stored_config_means_built_in() -> None:

@@ -53,6 +53,13 @@ _ENDPOINT_OPTIONS = [
         help="A fixed header for every request; repeat for several.",
     ),
     click.option("--success", type=click.Choice(SUCCESS_RULES), help="Statuses that count as delivered (default 2xx)."),
+    click.option(
+        "--allow-private/--no-allow-private",
+        default=None,
+        help="Send even to loopback, private and link-local addresses (an intranet receiver); "
+        "default: the allow_private setting.",
+    ),
+    click.option("--ca-bundle", metavar="PATH", help="PEM file of the CAs that sign the receiver's https certificate."),
     click.option("--json", "as_json", is_flag=True, help="Print JSON."),
 ]
 
@@ -74,6 +81,12 @@ def _show_endpoint(store: Store, item: Endpoint, as_json: bool, show_secret: boo
         click.echo(f"{name}: {'' if shown is None else shown}")
 
 
+def _warn_if_refused(store: Store, item: Endpoint) -> None:
+    warning = endpoints.reach_warning(item, defaults_from(store.config()))
+    if warning:
+        click.echo(f"Warning: {warning}", err=True)
+
+
 def _text(item: str | dict[str, str]) -> str:
     """A list item on one line: a pattern, a header, or a retired secret's fields."""
     return item if isinstance(item, str) else " ".join(f"{key}={value}" for key, value in item.items())
@@ -88,6 +101,7 @@ def endpoint_add(ctx: click.Context, /, url: str, as_json: bool, events: tuple[s
     store = open_store(ctx)
     given = {name: value for name, value in options.items() if value not in (None, ())}
     item = endpoints.add(store, url, events=events or ("*",), **given)
+    _warn_if_refused(store, item)
     if as_json:
         _show_endpoint(store, item, as_json=True, show_secret=True)
     else:
@@ -146,6 +160,7 @@ def endpoint_update(
     if headers or clear_headers:
         changes["headers"] = headers
     item = endpoints.update(store, endpoint_id, **changes)
+    _warn_if_refused(store, item)
     _show_endpoint(store, item, as_json, show_secret=False)
 
 

@@ -30,6 +30,8 @@ ENDPOINT_COLUMNS = {
     "signature_prefix": "signature_prefix",
     "headers": "headers",
     "success": "success",
+    "allow_private": "allow_private",
+    "ca_bundle": "ca_bundle",
     "retired_secrets": "retired_secrets",
 }
 
@@ -77,6 +79,8 @@ def endpoint_from_row(row: dict[str, Any]) -> Endpoint:
         signing=Signing(row["signature_scheme"], row["signature_header"], row["signature_prefix"]),
         headers=_headers(row["headers"]),
         success=row["success"],
+        allow_private=None if row["allow_private"] is None else bool(row["allow_private"]),
+        ca_bundle=row["ca_bundle"],
         retired_secrets=_retired(row["retired_secrets"]),
         consecutive_failures=row["consecutive_failures"],
         last_success_at=row["last_success_at"],
