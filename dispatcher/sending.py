@@ -11,14 +11,13 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 import urllib3
-from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
+from . import transport
 from .clock import Clock, to_text
 from .destinations import Reach, RefusedDestination, UnresolvedHost
 from .errors import DispatcherError
@@ -33,26 +32,6 @@ RETRY_AFTER_STATUSES = (429, 503)
 GUARDED = Reach()
 # How long a host name's checked address is reused before it is looked up and checked again.
 RESOLVED_FOR_S = 30.0
-
-
-class _PinnedAdapter(HTTPAdapter):
-    """Connects to the address the guard checked, not to whatever the host name resolves to
-    by the time the connection is made; TLS still checks the certificate against the name.
-
-    ``connect_to`` is set by the Sender right before each send, in the same thread.
-    """
-
-    connect_to = ""
-
-    def build_connection_pool_key_attributes(
-        self, request: requests.PreparedRequest, verify: bool | str, cert: Any = None
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
-        if host_params["scheme"] == "https":
-            pool_kwargs["server_hostname"] = host_params["host"]
-            pool_kwargs["assert_hostname"] = host_params["host"]
-        host_params["host"] = self.connect_to
-        return host_params, pool_kwargs
 
 
 @dataclass(frozen=True)
@@ -71,7 +50,7 @@ class Sender:
         # Proxies and .netrc from the environment would silently change where
         # signed payloads go; the queue does its own retrying.
         session.trust_env = False
-        self.adapter = _PinnedAdapter(max_retries=0, pool_connections=4, pool_maxsize=4)
+        self.adapter = transport.PinnedAdapter(max_retries=0, pool_connections=4, pool_maxsize=4)
         session.mount("http://", self.adapter)
         session.mount("https://", self.adapter)
         self.session = session
@@ -124,9 +103,13 @@ class Sender:
         retry_after: float | None = None
         try:
             prepared = self._prepared(url, body, headers, reach)
-            response = self.session.send(
-                prepared, timeout=(timeout, timeout), allow_redirects=False, stream=True, verify=ca_bundle or True
-            )
+            transport.deadline.at = deadline
+            try:
+                response = self.session.send(
+                    prepared, timeout=(timeout, timeout), allow_redirects=False, stream=True, verify=ca_bundle or True
+                )
+            finally:
+                transport.deadline.at = None
             try:
                 status = response.status_code
                 response_headers = tuple(response.headers.items())
@@ -232,30 +215,31 @@ _DELAY_SECONDS = re.compile(r"[0-9]+")
 
 
 def _read_capped(response: requests.Response, deadline: float) -> tuple[bytes, bool]:
-    """Up to RESPONSE_CAP bytes of the body; False if the deadline passed first.
+    """The first RESPONSE_CAP bytes of the body, and whether the body ended before the deadline.
 
-    ``read1`` returns whatever has arrived, so a receiver dripping bytes is
-    noticed at the next one rather than after a full buffer.
+    The rest is read and dropped: a large answer costs no memory, and an endless
+    one fails at the deadline. ``read1`` returns whatever has arrived, so a
+    receiver dripping bytes is noticed at the next one rather than after a full buffer.
     """
     raw = response.raw
     sock = getattr(raw.connection, "sock", None)
-    chunks: list[bytes] = []
+    kept: list[bytes] = []
     size = 0
-    while size < RESPONSE_CAP:
+    while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            return b"".join(chunks), False
+            return b"".join(kept), False
         if sock is not None:
             sock.settimeout(remaining)  # no single read may outlast the deadline
         try:
-            chunk = raw.read1(RESPONSE_CAP - size)
+            chunk = raw.read1(RESPONSE_CAP)
         except urllib3.exceptions.ReadTimeoutError:
-            return b"".join(chunks), False
+            return b"".join(kept), False
         if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks), True
+            return b"".join(kept), True
+        if size < RESPONSE_CAP:
+            kept.append(chunk[: RESPONSE_CAP - size])
+            size += len(kept[-1])
 
 
 def _reason(exc: Exception) -> str:

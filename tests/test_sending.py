@@ -206,6 +206,63 @@ def test_proxies_from_the_environment_are_ignored(
     assert post(sender, receiver.url_for("/hook")).ok
 
 
+def drip_the_head(conn: socket.socket) -> None:
+    """Each byte well inside the read timeout, the whole head never."""
+    read_request(conn)
+    for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"x" * 1000:
+        conn.sendall(bytes([byte]))
+        time.sleep(0.05)
+
+
+def test_a_head_dripped_a_byte_at_a_time_fails_at_the_deadline(sender: Sender, raw_server) -> None:
+    began = time.monotonic()
+    outcome = post(sender, raw_server(drip_the_head), timeout=1.0)
+    assert (outcome.ok, outcome.error) == (False, "timed out after 1s")
+    assert time.monotonic() - began < 1.5  # the deadline, not one read timeout per byte
+
+
+def test_the_next_request_on_the_same_sender_is_not_cut_by_an_old_deadline(
+    sender: Sender, raw_server, receiver: HTTPServer
+) -> None:
+    post(sender, raw_server(drip_the_head), timeout=0.3)
+    receiver.expect_request("/hook").respond_with_handler(lambda request: (time.sleep(0.5), Response("ok"))[1])
+    assert post(sender, receiver.url_for("/hook"), timeout=2.0).ok
+
+
+def endless_body(conn: socket.socket) -> None:
+    read_request(conn)
+    conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+    chunk = b"%x\r\n%s\r\n" % (60_000, b"y" * 60_000)
+    while True:
+        conn.sendall(chunk)
+
+
+def huge_header(conn: socket.socket) -> None:
+    read_request(conn)
+    conn.sendall(b"HTTP/1.1 200 OK\r\nX-Huge: " + b"h" * 200_000 + b"\r\n\r\n")
+
+
+def many_headers(conn: socket.socket) -> None:
+    read_request(conn)
+    conn.sendall(b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-%d: v\r\n" % n for n in range(500)) + b"\r\n")
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "error"),
+    [
+        (endless_body, "response not finished within the 1s deadline"),
+        (huge_header, "connection failed: got more than 65536 bytes when reading header line"),
+        (many_headers, "connection failed: got more than 100 headers"),
+    ],
+)
+def test_hostile_answers_are_failed_attempts_with_a_clear_reason(
+    sender: Sender, raw_server, behaviour: Callable[[socket.socket], None], error: str
+) -> None:
+    outcome = post(sender, raw_server(behaviour), timeout=1.0)
+    assert (outcome.ok, outcome.error) == (False, error)
+    assert len(outcome.response_excerpt or "") <= RESPONSE_CAP
+
+
 def drip_the_body(conn: socket.socket) -> None:
     read_request(conn)
     conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
