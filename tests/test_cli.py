@@ -217,7 +217,9 @@ def queue_for(invoke: Invoke, url: str, count: int, *endpoint_options: str) -> Q
 
 
 def add_endpoint(invoke: Invoke, url: str = "https://example.com/hook", *options: str) -> dict[str, Any]:
-    data: dict[str, Any] = as_json(invoke("endpoint", "add", url, "--allow-private", *options, "--json"))
+    data: dict[str, Any] = as_json(
+        invoke("endpoint", "add", url, "--allow-private", *options, "--json", "--show-secret")
+    )
     return data
 
 

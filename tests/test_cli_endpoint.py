@@ -103,7 +103,9 @@ def test_rotate_secret_prints_the_new_secret_and_the_grace(invoke: Invoke) -> No
 
 def test_rotate_secret_json_with_a_given_secret(invoke: Invoke) -> None:
     endpoint_id = add_endpoint(invoke, "https://example.com/hook")["id"]
-    data = as_json(invoke("endpoint", "rotate-secret", str(endpoint_id), "--secret", "next-one", "--json"))
+    data = as_json(
+        invoke("endpoint", "rotate-secret", str(endpoint_id), "--secret", "next-one", "--json", "--show-secret")
+    )
     assert data == {"id": endpoint_id, "secret": "next-one", "old_secret_signs_until": None}  # mautic: one signature
 
 
@@ -175,3 +177,13 @@ def test_add_and_update_warn_when_the_guard_would_refuse_the_url(db_path: Path) 
     assert run("config", "set", "allow_networks", "169.254.0.0/16").exit_code == 0
     assert run("endpoint", "update", str(endpoint_id), "--name", "metadata").stderr == ""
     assert run("endpoint", "add", "http://[::1]:8080/hook").stderr.startswith("Warning: ")
+
+
+def test_json_output_holds_no_secret_unless_asked(invoke: Invoke) -> None:
+    added = as_json(invoke("endpoint", "add", "https://example.com/hook", "--secret", "s3cret-one", "--json"))
+    rotated = as_json(invoke("endpoint", "rotate-secret", str(added["id"]), "--secret", "s3cret-two", "--json"))
+    listed = as_json(invoke("endpoint", "list", "--json"))
+    shown = as_json(invoke("endpoint", "show", str(added["id"]), "--json"))
+    for output in (added, rotated, listed, shown):
+        assert "s3cret" not in json.dumps(output)
+    assert as_json(invoke("endpoint", "show", str(added["id"]), "--json", "--show-secret"))["secret"] == "s3cret-two"

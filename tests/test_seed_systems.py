@@ -78,7 +78,7 @@ def serve() -> Iterator[Callable[[Check], DocumentReceiver]]:
 
 def add_endpoint(invoke: Invoke, url: str, *options: str) -> tuple[int, str]:
     """The README's command for the system, plus --allow-private: the receiver here is on 127.0.0.1."""
-    result = invoke("endpoint", "add", url, *options, "--allow-private", "--json")
+    result = invoke("endpoint", "add", url, *options, "--allow-private", "--json", "--show-secret")
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     return data["id"], data["secret"]
@@ -178,7 +178,7 @@ def test_leasecloud_receivers_keep_accepting_through_a_secret_rotation(
     old_secret = "whsec_before-rotation"
     still_old = serve(leasecloud_handler(old_secret))
     endpoint_id, _ = add_endpoint(invoke, still_old.url, *LEASECLOUD_OPTIONS, "--secret", old_secret)
-    rotated = invoke("endpoint", "rotate-secret", str(endpoint_id), "--json")
+    rotated = invoke("endpoint", "rotate-secret", str(endpoint_id), "--json", "--show-secret")
     new_secret = json.loads(rotated.output)["secret"]
     enqueue(invoke, "order.signed", {"id": "evt:1", "action": "order.signed", "data": {"orderId": 42}})
     process(invoke)
@@ -290,7 +290,7 @@ def test_standard_webhooks_through_a_rotation(invoke: Invoke, serve: Callable[[C
     endpoint_id, secrets["receiver"] = add_endpoint(invoke, receiver.url, "--signature", "standard")
     enqueue(invoke, "invoice.paid", {"id": 1})
     process(invoke)
-    rotated = json.loads(invoke("endpoint", "rotate-secret", str(endpoint_id), "--json").output)
+    rotated = json.loads(invoke("endpoint", "rotate-secret", str(endpoint_id), "--json", "--show-secret").output)
     enqueue(invoke, "invoice.paid", {"id": 2})
     process(invoke)  # the receiver still has the old secret
     secrets["receiver"] = rotated["secret"]

@@ -336,3 +336,20 @@ def test_a_database_whose_own_tables_have_our_names_is_refused_untouched(db_path
     app = sqlite3.connect(db_path)
     assert app.execute("SELECT name FROM sqlite_master").fetchall() == [("events",)]
     assert app.execute("SELECT * FROM events").fetchall() == [(1, "x")]
+
+
+def test_a_new_database_is_readable_by_its_owner_only(db_path: Path) -> None:
+    Store.open(db_path).close()
+    assert db_path.stat().st_mode & 0o777 == 0o600
+    wal = Path(f"{db_path}-wal")
+    writer = Store.open(db_path)
+    Queue(writer).enqueue("a", {})
+    assert wal.exists() and wal.stat().st_mode & 0o777 == 0o600  # SQLite copies the file's mode
+    writer.close()
+
+
+def test_an_existing_files_permissions_are_left_alone(db_path: Path) -> None:
+    sqlite3.connect(db_path).close()
+    db_path.chmod(0o640)
+    Store.open(db_path).close()
+    assert db_path.stat().st_mode & 0o777 == 0o640

@@ -92,18 +92,24 @@ def _text(item: str | dict[str, str]) -> str:
     return item if isinstance(item, str) else " ".join(f"{key}={value}" for key, value in item.items())
 
 
+_SHOW_SECRET = click.option("--show-secret", is_flag=True, help="Include the signing secret (never shown otherwise).")
+
+
 @endpoint.command("add")
 @click.argument("url")
 @_endpoint_options
+@_SHOW_SECRET
 @click.pass_context
-def endpoint_add(ctx: click.Context, /, url: str, as_json: bool, events: tuple[str, ...], **options: Any) -> None:
+def endpoint_add(
+    ctx: click.Context, /, url: str, as_json: bool, show_secret: bool, events: tuple[str, ...], **options: Any
+) -> None:
     """Register URL to receive events; prints its id and secret."""
     store = open_store(ctx)
     given = {name: value for name, value in options.items() if value not in (None, ())}
     item = endpoints.add(store, url, events=events or ("*",), **given)
     _warn_if_refused(store, item)
     if as_json:
-        _show_endpoint(store, item, as_json=True, show_secret=True)
+        _show_endpoint(store, item, as_json=True, show_secret=show_secret)
     else:
         click.echo(f"id: {item.id}")
         click.echo(f"secret: {item.secret}")
@@ -127,7 +133,7 @@ def endpoint_list(ctx: click.Context, as_json: bool) -> None:
 
 @endpoint.command("show")
 @click.argument("endpoint_id", type=int)
-@click.option("--show-secret", is_flag=True, help="Include the signing secret.")
+@_SHOW_SECRET
 @json_option
 @click.pass_context
 def endpoint_show(ctx: click.Context, endpoint_id: int, show_secret: bool, as_json: bool) -> None:
@@ -210,15 +216,17 @@ def endpoint_delete(ctx: click.Context, endpoint_id: int, yes: bool) -> None:
     help="How long the old secret still signs too (timestamped and standard schemes only).",
 )
 @json_option
+@_SHOW_SECRET
 @click.pass_context
 def endpoint_rotate_secret(
-    ctx: click.Context, endpoint_id: int, secret: str | None, grace: float, as_json: bool
+    ctx: click.Context, endpoint_id: int, secret: str | None, grace: float, as_json: bool, show_secret: bool
 ) -> None:
     """Give an endpoint a new signing secret and print it."""
     store = open_store(ctx)
     item, old_until = endpoints.rotate_secret(store, endpoint_id, SystemClock().now(), secret, grace)
     if as_json:
-        print_json({"id": item.id, "secret": item.secret, "old_secret_signs_until": old_until})
+        shown = {"secret": item.secret} if show_secret else {}
+        print_json({"id": item.id, **shown, "old_secret_signs_until": old_until})
         return
     click.echo(f"secret: {item.secret}")
     if old_until:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -43,8 +44,13 @@ def _statements(script: str) -> Iterator[str]:
 
 
 def connect(path: str | Path, busy_timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
-    """The one connection factory: every connection gets the same pragmas."""
+    """The one connection factory: every connection gets the same pragmas.
+
+    A database it creates is readable by its owner only: it holds the signing secrets. (SQLite
+    gives the -wal and -shm files the database file's permissions.)
+    """
     try:
+        _create_private(Path(path))
         conn = sqlite3.connect(str(path), timeout=busy_timeout, check_same_thread=False)
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA journal_mode = WAL")
@@ -56,6 +62,17 @@ def connect(path: str | Path, busy_timeout: float = BUSY_TIMEOUT_S) -> sqlite3.C
     except sqlite3.DatabaseError as error:
         raise DispatcherError(f"cannot open database {str(path)!r}: {error}", exit_code=1) from None
     return conn
+
+
+def _create_private(path: Path) -> None:
+    if str(path) in ("", ":memory:") or str(path).startswith("file:"):
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass  # the file and its permissions are its owner's business
+    except OSError:
+        pass  # a missing folder or the like: sqlite3 says it better
 
 
 class Connection:

@@ -1,0 +1,141 @@
+"""Every parser of user input, fuzzed: it returns a value that obeys its rule, or refuses with
+DispatcherError (which the CLI prints as one line); no other exception ever escapes."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from dispatcher.destinations import parse_networks
+from dispatcher.durations import format_duration, parse_duration
+from dispatcher.errors import DispatcherError
+from dispatcher.payloads import payload_text
+from dispatcher.recovery import parse_time
+from dispatcher.retry import parse_policy
+from dispatcher.sending import parse_retry_after
+from dispatcher.settings import KEYS
+from dispatcher.wire import parse_header
+
+NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+# Text near what people type, and anything at all.
+NEAR = st.text(alphabet="0123456789.,:;-+ eEsmhdwxyzunfia\t/", max_size=24)
+ANY = st.text(max_size=64)
+FUZZ = settings(max_examples=300, deadline=None)
+
+
+@FUZZ
+@given(st.one_of(NEAR, ANY))
+@example("1e400s")
+@example("nan s")
+@example("99999999999999999999d")
+def test_durations(text: str) -> None:
+    try:
+        seconds = parse_duration(text)
+    except DispatcherError:
+        return
+    assert math.isfinite(seconds) and seconds >= 0
+    assert parse_duration(format_duration(seconds)) == seconds or seconds < 0.001
+
+
+@FUZZ
+@given(
+    st.one_of(
+        st.builds(
+            lambda kind, rest: f"{kind}:{rest}", st.sampled_from(["schedule", "exponential", "fixed", "x"]), NEAR
+        ),
+        ANY,
+    )
+)
+@example("exponential:1s:1e308")
+@example("schedule:")
+@example("fixed:0s")
+def test_retry_policies(spec: str) -> None:
+    try:
+        policy = parse_policy(spec)
+    except DispatcherError:
+        return
+    assert parse_policy(policy.spec()) == policy
+    for failures in (1, 2, 50, 10_000):
+        delay = policy.delay(failures)
+        assert math.isfinite(delay) and delay >= 0
+
+
+@FUZZ
+@given(st.one_of(st.builds(lambda name, value: f"{name}:{value}", ANY, ANY), ANY))
+@example("X-A: b\r\nInjected: yes")
+@example("X-A: \x85")
+def test_header_options(text: str) -> None:
+    try:
+        name, value = parse_header(text)
+    except DispatcherError:
+        return
+    assert name and all(33 <= ord(char) < 127 and char != ":" for char in name)
+    assert value.isascii() and "\r" not in value and "\n" not in value
+
+
+@FUZZ
+@given(
+    st.one_of(
+        ANY,
+        st.binary(max_size=64),
+        st.recursive(
+            st.none() | st.booleans() | st.floats() | st.text(max_size=8),
+            lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4),
+            max_leaves=12,
+        ),
+    )
+)
+@example('{"a": NaN}')
+@example(b"\xff\xfe")
+@example('"\\ud800"')
+def test_payloads(payload: object) -> None:
+    try:
+        text = payload_text(payload)
+    except DispatcherError:
+        return
+    parsed = json.loads(text)  # RFC 8259, an object or an array, encodable as UTF-8
+    assert isinstance(parsed, (dict, list))
+    text.encode("utf-8")
+
+
+@FUZZ
+@given(st.one_of(NEAR, ANY))
+def test_config_values(text: str) -> None:
+    for name, key in KEYS.items():
+        try:
+            value = key.parse(text)
+        except DispatcherError:
+            continue
+        assert key.parse(key.format(value)) == value, name
+
+
+@FUZZ
+@given(st.one_of(st.text(alphabet="0123456789abcdef:./, ", max_size=40), ANY))
+def test_network_lists(text: str) -> None:
+    try:
+        parse_networks(text)
+    except DispatcherError:
+        pass
+
+
+@FUZZ
+@given(st.one_of(NEAR, ANY))
+@example("2026-13-45T99:00:00Z")
+def test_times(text: str) -> None:
+    try:
+        parse_time(text, NOW)
+    except DispatcherError:
+        pass
+
+
+@FUZZ
+@given(st.one_of(st.none(), NEAR, ANY))
+@example("Fri, 31 Dec 9999 23:59:59 GMT")
+@example("Mon, 01 Jan 0001 00:00:00 GMT")
+def test_retry_after_headers(value: str | None) -> None:
+    seconds = parse_retry_after(value, NOW)
+    assert seconds is None or 0 <= seconds <= 86400
