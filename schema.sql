@@ -147,6 +147,13 @@ BEGIN
     );
 END;
 
+-- A payload over 1 MiB is refused, however it is inserted (payloads.MAX_PAYLOAD_BYTES).
+CREATE TRIGGER IF NOT EXISTS events_payload_size BEFORE INSERT ON events
+WHEN length(CAST(NEW.payload AS BLOB)) > 1048576
+BEGIN
+    SELECT RAISE(ABORT, 'payload over 1 MiB');
+END;
+
 -- One row per HTTP request. Ids are not AUTOINCREMENT: nothing refers to an
 -- attempt by its id, and sqlite_sequence would be one more page per request.
 CREATE TABLE IF NOT EXISTS attempts (

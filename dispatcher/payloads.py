@@ -16,6 +16,9 @@ from .errors import DispatcherError
 
 Payload = dict[str, Any] | list[Any] | str | bytes
 
+# The schema's limit too (trigger events_payload_size): ten of them make a 10 MiB request already.
+MAX_PAYLOAD_BYTES = 1024 * 1024
+
 
 # SQLite's JSON functions stop at a depth of 1,000 as well, and Python's recursion near there.
 _TOO_DEEP = "invalid payload: nested too deeply"
@@ -69,11 +72,14 @@ def stored_text(payload: Any) -> str:
 
 
 def _encodable(text: str) -> str:
-    """Lone surrogates survive json but not the trip to SQLite and the wire."""
+    """Lone surrogates survive json but not the trip to SQLite and the wire; nor does a payload
+    over the size limit get through the schema."""
     try:
-        text.encode("utf-8")
+        size = len(text.encode("utf-8"))
     except UnicodeEncodeError:
         raise DispatcherError("invalid payload: not encodable as UTF-8 (lone surrogate)") from None
+    if size > MAX_PAYLOAD_BYTES:
+        raise DispatcherError(f"invalid payload: {size:,} bytes, over the limit of {MAX_PAYLOAD_BYTES:,} (1 MiB)")
     return text
 
 

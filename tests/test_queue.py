@@ -7,6 +7,7 @@ import json
 import re
 import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -297,3 +298,55 @@ def test_the_trigger_is_back_after_a_bulk_insert_even_a_refused_one(store: Store
         assert conn.execute("SELECT count(*) FROM events").fetchone() == (3,)  # nothing of the refused call
         event_id = conn.execute("INSERT INTO events (type, payload) VALUES ('a', '{}')").lastrowid
         assert deliveries_by_endpoint(conn, int(event_id or 0)) == [endpoint]
+
+
+@pytest.mark.parametrize("size", [1024 * 1024 + 1, 5 * 1024 * 1024])
+def test_a_payload_over_1_mib_is_refused_by_the_api_and_by_the_schema(
+    store: Store, db_path: Path, raw: sqlite3.Connection, size: int
+) -> None:
+    big = '{"blob": "' + "x" * (size - 12) + '"}'
+    assert len(big.encode()) == size
+    with dispatcher.open(db_path) as queue:
+        queue.enqueue("a", {"small": True})
+        with pytest.raises(DispatcherError, match=f"invalid payload: {size:,} bytes, over the limit"):
+            queue.enqueue("a", big)
+        with pytest.raises(DispatcherError, match="payload 2: invalid payload: .* over the limit"):
+            queue.enqueue_many("a", ["{}", big])
+    with pytest.raises(sqlite3.IntegrityError, match="payload over 1 MiB"):
+        raw.execute("INSERT INTO events (type, payload) VALUES ('a', ?)", (big,))
+    assert raw.execute("SELECT count(*) FROM events").fetchone() == (1,)  # only the small one
+    fits = '{"blob": "' + "é" * ((1024 * 1024 - 12) // 2) + '"}'
+    with dispatcher.open(db_path) as queue:
+        queue.enqueue("a", fits)
+
+
+def test_a_refused_enqueue_leaves_no_transaction_open(store: Store, db_path: Path, raw: sqlite3.Connection) -> None:
+    """Or the handle would keep the write lock, and every other producer would wait on it."""
+    with dispatcher.open(db_path) as queue:
+        with pytest.raises(DispatcherError):
+            queue.enqueue("a", '{"broken": ')
+        raw.execute("PRAGMA busy_timeout = 0")
+        raw_insert(raw, "from.another.producer")
+        queue.enqueue_many("b", [{}])
+    assert raw.execute("SELECT count(*) FROM events").fetchone() == (2,)
+
+
+def test_a_full_disk_refuses_the_new_events_and_keeps_the_queued_ones(store: Store, db_path: Path) -> None:
+    with dispatcher.open(db_path) as queue:
+        queue.enqueue_many("kept", [{"n": n} for n in range(10)])
+        conn = queue.store.conn
+        # SQLite's own limit, hit for real: the same SQLITE_FULL a full disk gives.
+        (pages,) = conn.execute("PRAGMA page_count").fetchone()
+        conn.execute(f"PRAGMA max_page_count = {pages}")
+        with pytest.raises(sqlite3.OperationalError, match="database or disk is full"):
+            queue.enqueue_many("lost", [{"pad": "x" * 1000} for _ in range(1000)])
+        with pytest.raises(sqlite3.OperationalError, match="database or disk is full"):
+            for _ in range(100):
+                queue.enqueue("lost", {"pad": "x" * 1000})
+        conn.execute("PRAGMA max_page_count = 1073741823")  # space again
+        queue.enqueue("after", {})
+    with closing(sqlite3.connect(db_path)) as check:
+        assert check.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        types = [row[0] for row in check.execute("SELECT type FROM events ORDER BY id")]
+    assert types[:10] == ["kept"] * 10 and types[-1] == "after"
+    assert set(types[10:-1]) <= {"lost"}  # single enqueues that fitted before the disk filled

@@ -27,8 +27,13 @@ class Producing(Connection):
     # --- producers ------------------------------------------------------------
 
     def insert_event(self, type_: str, payload: str) -> int:
-        # One statement is its own transaction, the trigger's fan-out included.
-        cursor = self.conn.execute("INSERT INTO events (type, payload) VALUES (?, ?)", (type_, payload))
+        # One statement is its own transaction, the trigger's fan-out included. A refused one is
+        # rolled back, or the connection would stay in its transaction, holding the write lock.
+        try:
+            cursor = self.conn.execute("INSERT INTO events (type, payload) VALUES (?, ?)", (type_, payload))
+        except BaseException:
+            self.conn.rollback()
+            raise
         self.conn.commit()
         return int(cursor.lastrowid or 0)
 
