@@ -6,6 +6,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +19,7 @@ from dispatcher.errors import DispatcherError
 from dispatcher.models import Outcome, Selection
 from dispatcher.queue import Queue
 from dispatcher.settings import BUILT_IN
-from dispatcher.store import SCHEMA_VERSION, Store, lease_seconds, schema_sql
+from dispatcher.store import SCHEMA_VERSION, Store, connect, lease_seconds, schema_sql
 
 
 def add(store: Store, **options: object) -> int:
@@ -51,6 +52,30 @@ def test_processes_creating_the_schema_at_once_do_not_collide(db_path: Path) -> 
     assert [run.wait(30) for run in runs] == [0] * 6
     version = sqlite3.connect(db_path).execute("SELECT version FROM dispatcher_schema").fetchall()
     assert version == [(SCHEMA_VERSION,)]
+
+
+def test_connections_racing_to_set_up_a_new_file_all_get_in(tmp_path: Path) -> None:
+    """The README's first use has no `init`: producers open the new file at once. SQLite tells
+    those losing the race to switch it to WAL "database is locked" without waiting; 8 threads
+    starting together hit that in about one try in 30, so try many times."""
+    failures: list[str] = []
+    for attempt in range(150):
+        path = tmp_path / f"new-{attempt}.db"
+        start = threading.Barrier(8)
+
+        def open_it(path: Path = path, start: threading.Barrier = start) -> None:
+            start.wait()
+            try:
+                connect(path).close()
+            except DispatcherError as error:
+                failures.append(str(error))
+
+        threads = [threading.Thread(target=open_it) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert failures == []
 
 
 def test_the_schema_ships_once() -> None:

@@ -6,6 +6,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -53,7 +54,7 @@ def connect(path: str | Path, busy_timeout: float = BUSY_TIMEOUT_S) -> sqlite3.C
         _create_private(Path(path))
         conn = sqlite3.connect(str(path), timeout=busy_timeout, check_same_thread=False)
         conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA journal_mode = WAL")
+        _switch_to_wal(conn, busy_timeout)
         conn.execute("PRAGMA synchronous = NORMAL")
         # A checkpoint syncs to disk: every 10,000 pages (40 MB of log) rather than every
         # 1,000 makes them ten times rarer; the log is cut back to 64 MB after each.
@@ -62,6 +63,23 @@ def connect(path: str | Path, busy_timeout: float = BUSY_TIMEOUT_S) -> sqlite3.C
     except sqlite3.DatabaseError as error:
         raise DispatcherError(f"cannot open database {str(path)!r}: {error}", exit_code=1) from None
     return conn
+
+
+def _switch_to_wal(conn: sqlite3.Connection, busy_timeout: float) -> None:
+    """Put the file in WAL mode (once set, it stays: later calls change nothing).
+
+    Processes opening a new file at the same moment race to switch it, and SQLite answers the
+    losers "database is locked" at once, without its busy wait; so they wait here instead.
+    """
+    give_up_at = time.monotonic() + busy_timeout
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= give_up_at:
+                raise
+            time.sleep(0.01)
 
 
 def _create_private(path: Path) -> None:
