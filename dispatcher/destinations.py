@@ -19,6 +19,7 @@ no allow-list) and advocate (needs urllib3 < 2) were considered: see the README.
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -73,6 +74,15 @@ class Reach:
                 where = f"{host} is" if host.strip("[]") == str(address) else f"{host} resolves to {address},"
                 raise RefusedDestination(f"{where} {why}; allow it with --allow-private or the allow_networks setting")
         return str(addresses[0])
+
+
+# The authority's userinfo: everything up to the last "@" before the path, query or fragment.
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
+
+
+def public_url(url: str) -> str:
+    """``url`` as shown to people: without its ``user:password@`` part. Never raises."""
+    return _USERINFO.sub(r"\1", url)
 
 
 def parse_networks(text: str) -> tuple[Network, ...]:

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .clock import to_text
-from .destinations import RefusedDestination, UnresolvedHost
+from .destinations import RefusedDestination, UnresolvedHost, public_url
 from .durations import format_duration
 from .errors import DispatcherError
 from .formats import check_format
@@ -256,7 +256,7 @@ def as_json(endpoint: Endpoint, defaults: Settings, show_secret: bool = False) -
     data: dict[str, Any] = {
         "id": endpoint.id,
         "name": endpoint.name,
-        "url": endpoint.url,
+        "url": endpoint.url if show_secret else public_url(endpoint.url),  # a user:password@ is a secret too
         "events": list(endpoint.events),
         "enabled": endpoint.enabled,
         "disabled_reason": endpoint.disabled_reason,

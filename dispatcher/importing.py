@@ -25,7 +25,7 @@ from typing import BinaryIO
 
 from .clock import SystemClock, to_text
 from .errors import DispatcherError
-from .payloads import check_type, payload_text
+from .payloads import check_type, payload_text, within_limit
 from .store import Store
 
 FORMATS = ("jsonl", "csv")
@@ -232,9 +232,11 @@ def _jsonl_events(lines: Iterable[bytes], event_type: str | None) -> Iterator[tu
         if event_type is not None and not _may_be_wrapped(line):
             # The common line, a payload: only decoded here, the schema judges it.
             try:
-                yield number, (event_type, line.decode("utf-8"))
+                yield number, (event_type, within_limit(line.decode("utf-8")))
             except UnicodeDecodeError:
                 yield number, "invalid payload: not UTF-8"
+            except DispatcherError as refusal:
+                yield number, str(refusal)
             continue
         try:
             event: Row | str = _jsonl_event(line, event_type)

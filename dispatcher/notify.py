@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import signal
 import smtplib
 import socket
@@ -22,6 +21,7 @@ from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any
 
+from .destinations import public_url
 from .errors import DispatcherError
 from .settings import config_value
 
@@ -29,14 +29,6 @@ EVENTS = ("disabled", "failing")
 
 COMMAND_TIMEOUT = 30.0  # seconds for the command, and for each step of the SMTP exchange
 ERROR_TEXT = 200  # characters of a command's stderr or a server's reply kept in an error
-
-# The authority's userinfo: everything up to the last "@" before the path, query or fragment.
-_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
-
-
-def public_url(url: str) -> str:
-    """``url`` without its ``user:password@`` part; never raises, so a notice can always be built."""
-    return _USERINFO.sub(r"\1", url)
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,8 @@ class Queue:
             return self.store.insert_events(rows())
         except (sqlite3.IntegrityError, UnicodeEncodeError) as error:
             raise _refusal(last[1], error, f"payload {last[0]}: ") from None
+        except DispatcherError as refusal:  # refused before it reached the database
+            raise DispatcherError(f"payload {last[0]}: {refusal}") from None
 
     def close(self) -> None:
         self.store.close()

@@ -42,6 +42,7 @@ class _Target:
     host: str
     port: int
     host_header: str  # spelled as http.client would for the URL itself
+    login: dict[str, str]  # Basic auth from a user:password@ in the URL, as requests makes it
 
 
 class Sender:
@@ -163,6 +164,8 @@ class Sender:
         prepared.headers = CaseInsensitiveDict(
             {"Host": target.host_header, **_REQUESTS_DEFAULTS, **headers, "Content-Length": str(len(body))}
         )
+        if target.login and "authorization" not in prepared.headers:  # a fixed header of the endpoint's wins
+            prepared.headers.update(target.login)
         prepared.body = body
         return prepared
 
@@ -173,7 +176,8 @@ class Sender:
         default_port = 443 if parts.scheme == "https" else 80
         port = parts.port or default_port
         shown = f"[{host}]" if ":" in host else host
-        target = _Target(template, host, port, shown if port == default_port else f"{shown}:{port}")
+        login = {"Authorization": str(template.headers["Authorization"])} if "Authorization" in template.headers else {}
+        target = _Target(template, host, port, shown if port == default_port else f"{shown}:{port}", login)
         self._targets[url] = target
         return target
 

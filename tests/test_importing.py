@@ -425,3 +425,13 @@ def test_skip_bad_with_many_bad_lines_in_one_chunk(store: Store, db_path: Path, 
     assert (result.imported, result.skipped_count) == (3_000, 3_000)
     assert [number for number, _ in result.skipped[:3]] == [1, 3, 5]
     assert [json.loads(payload)["n"] for _, _, payload in events(db_path)][:3] == [1, 3, 5]
+
+
+def test_a_payload_over_1_mib_stops_the_import_with_its_line(store: Store, db_path: Path, tmp_path: Path) -> None:
+    big = '{"blob": "' + "x" * (1024 * 1024) + '"}'
+    path = write(tmp_path, "big.jsonl", lines('{"n": 1}', big, json.dumps({"type": "t", "payload": json.loads(big)})))
+    with pytest.raises(DispatcherError, match=r"^line 2: invalid payload: 1,048,588 bytes, over the limit"):
+        run_import(store, path, event_type="t")
+    assert events(db_path) == []
+    result = run_import(store, path, event_type="t", skip_bad=True)
+    assert (result.imported, [line for line, _ in result.skipped]) == (1, [2, 3])

@@ -18,8 +18,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from dispatcher.destinations import public_url
 from dispatcher.errors import DispatcherError
-from dispatcher.notify import Mail, Notice, mail_from_config, notify, public_url, run_command, send_mail
+from dispatcher.notify import Mail, Notice, mail_from_config, notify, run_command, send_mail
 
 NOTICE = Notice(
     "disabled", 3, "https://crm.example/hook", "20 consecutive failures, the last: HTTP 503", "2026-11-22T10:00:00.000Z"

@@ -175,11 +175,15 @@ def test_the_request_is_byte_for_byte_what_requests_post_sends(sender: Sender, r
 
     headers = {"Content-Type": "application/json", "User-Agent": "dispatcher/1", "x-lower": "a"}
     body = '{"name": "Zoë"}'.encode()
-    assert sender.post(raw_server(capture), body, headers, 2.0, SystemClock(), reach=LOCAL).ok
-    with requests.Session() as session:
-        session.post(raw_server(capture), data=body, headers=headers)
-    ours, theirs = (re.sub(rb"127\.0\.0\.1:\d+", b"host", request) for request in seen)
-    assert ours == theirs
+    for login in ("", "crm:s%20cret@"):  # a login in the URL goes as Basic auth, as requests sends it
+        assert sender.post(
+            raw_server(capture).replace("//", f"//{login}"), body, headers, 2.0, SystemClock(), reach=LOCAL
+        ).ok
+        with requests.Session() as session:
+            session.post(raw_server(capture).replace("//", f"//{login}"), data=body, headers=headers)
+    ours, theirs, ours_login, theirs_login = (re.sub(rb"127\.0\.0\.1:\d+", b"host", request) for request in seen)
+    assert ours == theirs and ours_login == theirs_login
+    assert b"Authorization: Basic Y3JtOnMgY3JldA==" in ours_login  # crm:s cret
 
 
 @pytest.mark.parametrize(("status", "ok"), [(200, True), (201, False), (204, False), (500, False)])

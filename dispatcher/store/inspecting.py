@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from ..clock import from_text, to_text
+from ..destinations import public_url
 from ..models import Attempt, EndpointStatus
 from .connection import Connection
 
@@ -44,7 +45,7 @@ class Inspecting(Connection):
             result.append(
                 EndpointStatus(
                     endpoint=row["id"],
-                    url=row["url"],
+                    url=public_url(row["url"]),
                     enabled=bool(row["enabled"]),
                     pending=row["unbatched"] + open_batch - in_flight,
                     in_flight=in_flight,
