@@ -187,3 +187,19 @@ def test_json_output_holds_no_secret_unless_asked(invoke: Invoke) -> None:
     for output in (added, rotated, listed, shown):
         assert "s3cret" not in json.dumps(output)
     assert as_json(invoke("endpoint", "show", str(added["id"]), "--json", "--show-secret"))["secret"] == "s3cret-two"
+
+
+def test_a_login_in_the_url_is_shown_nowhere_unless_asked(invoke: Invoke) -> None:
+    url = "https://crm:pa55word@crm.example/hook"
+    added = as_json(invoke("endpoint", "add", url, "--json"))
+    endpoint_id = str(added["id"])
+    outputs = [
+        json.dumps(added),
+        invoke("endpoint", "list").output,
+        invoke("endpoint", "show", endpoint_id).output,
+        invoke("status", "--json").output,
+    ]
+    for output in outputs:
+        assert "pa55word" not in output and "https://crm.example/hook" in output
+    assert "pa55word" not in invoke("status").output
+    assert as_json(invoke("endpoint", "show", endpoint_id, "--json", "--show-secret"))["url"] == url
