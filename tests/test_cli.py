@@ -20,7 +20,7 @@ import sqlite3
 import subprocess
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +32,8 @@ from click.testing import CliRunner, Result
 from pytest_httpserver import HTTPServer
 
 from dispatcher.cli import cli
+from dispatcher.queue import Queue
+from dispatcher.store import Store
 
 from .conftest import dispatcher_command
 
@@ -293,6 +295,36 @@ def test_corrupt_database_is_refused_and_left_alone(
     db_path.write_bytes(garbage)
     assert_one_line_error(run_dispatcher(*command), exit_code=None)
     assert db_path.read_bytes() == garbage
+
+
+def test_a_database_the_user_cannot_write_is_refused_in_a_line_and_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "queue.db"
+    with closing(Store.open(path)) as store:
+        Queue(store).enqueue("kept", {"n": 1})
+        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    before = path.read_bytes()
+    with read_only(path):
+        for command in (("enqueue", "lead.created", "{}"), ("process", *TIME_LIMIT)):
+            result = subprocess.run(
+                [*dispatcher_command(), "--db", str(path), *command], capture_output=True, text=True, timeout=60
+            )
+            assert_one_line_error(result, exit_code=None)
+    assert path.read_bytes() == before
+
+
+@contextmanager
+def read_only(path: Path) -> Iterator[None]:
+    """No write permission; as root (CI), whom permissions do not bind, the immutable attribute."""
+    if os.geteuid() != 0:
+        path.chmod(0o444)
+        yield
+        return
+    if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
+        pytest.skip("running as root, and this file system has no immutable attribute (chattr +i)")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
 
 
 # --- endpoints -----------------------------------------------------------------
