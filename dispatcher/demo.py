@@ -24,7 +24,8 @@ def run_demo(path: Path, say: Callable[[str], None]) -> bool:
         batch = json.loads(request.body)
         ids = [event["id"] for event in batch["events"]]
         verdict = "signature verified" if request.verified else "SIGNATURE MISMATCH"
-        say(f"  received batch {batch['batch_id'][:8]}: {len(ids)} events ({ids[0]}..{ids[-1]}), {verdict}")
+        # The end of the id: time-ordered ids made in the same millisecond begin alike.
+        say(f"  received batch {batch['batch_id'][-8:]}: {len(ids)} events ({ids[0]}..{ids[-1]}), {verdict}")
 
     with Receiver([secret], on_request=show) as receiver:
         store = Store.open(path)
