@@ -48,7 +48,8 @@ class _Watchdog:
                 self._thread = threading.Thread(target=self._run, name="dispatcher-watchdog", daemon=True)
                 self._thread.start()
             heapq.heappush(self._due, (at, next(self._order), watched))
-            self._wake.notify()
+            if self._due[0][2] is watched:  # else the thread already wakes earlier: spare it a wake-up per request
+                self._wake.notify()
         return watched
 
     def _run(self) -> None:
