@@ -31,7 +31,9 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # Not covered by ipaddress's is_global in every Python 3.11 release.
 _SHARED = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT: another customer's network
-_NAT64 = (ipaddress.ip_network("64:ff9b::/96"),)  # the well-known prefix; the IPv4 address is the last 32 bits
+# Prefixes whose last 32 bits are an IPv4 address: NAT64's well-known one, IPv4-compatible
+# (deprecated) and SIIT's IPv4-translated.
+_CARRYING = tuple(ipaddress.ip_network(prefix) for prefix in ("64:ff9b::/96", "::/96", "::ffff:0:0:0/96"))
 _LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")  # a site's own translator: never public
 
 
@@ -60,8 +62,8 @@ class Reach:
             return None if why is None else f"a form of {carried}, {why}"
         return _kind(address)
 
-    def resolve(self, host: str, port: int) -> str:
-        """The address to connect to for ``host``, after checking every address it resolves to."""
+    def resolve(self, host: str, port: int) -> tuple[str, ...]:
+        """The addresses to connect to for ``host``, in the resolver's order, after checking every one."""
         try:
             answers = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (OSError, UnicodeError) as error:
@@ -73,7 +75,7 @@ class Reach:
             if why is not None:
                 where = f"{host} is" if host.strip("[]") == str(address) else f"{host} resolves to {address},"
                 raise RefusedDestination(f"{where} {why}; allow it with --allow-private or the allow_networks setting")
-        return str(addresses[0])
+        return tuple(str(address) for address in addresses)
 
 
 # The authority's userinfo: everything up to the last "@" before the path, query or fragment.
@@ -108,6 +110,8 @@ def _kind(address: Address) -> str | None:
         return "a loopback address"
     if address.is_link_local:
         return "a link-local address"
+    if isinstance(address, ipaddress.IPv6Address) and address.is_site_local:
+        return "a site-local address"  # deprecated, yet still routed inside some networks
     if address.is_multicast:
         return "a multicast address"
     if address.is_unspecified:
@@ -133,6 +137,6 @@ def _carried_ipv4(address: Address) -> ipaddress.IPv4Address | None:
         return address.sixtofour
     if address.teredo is not None:
         return address.teredo[1]  # the client, where packets end up
-    if any(address in prefix for prefix in _NAT64):
+    if int(address) > 1 and any(address in prefix for prefix in _CARRYING):  # :: and ::1 are themselves
         return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     return None

@@ -83,8 +83,10 @@ class _Run:
         self.starved = 0
         self.last_served: dict[int, float] = {}  # endpoint id -> time.monotonic() of its last turn
         self.workers_lock = threading.Lock()
-        # Endpoints whose serving raised: served again by the next run, not at once in a tight loop.
-        self.faulted: set[int] = set()
+        # Endpoints not served again by this run, only by the next, rather than at once in a tight
+        # loop: their serving raised, or they were listed as due yet had nothing to claim (a row
+        # edited by hand, or another run that took them in between).
+        self.passed_over: set[int] = set()
 
     def run(self) -> RunSummary:
         summary = RunSummary()
@@ -141,7 +143,9 @@ class _Run:
         return [
             (endpoint_id, from_text(due_at))
             for endpoint_id, due_at in self.store.due_endpoints(now)
-            if endpoint_id not in exclude and endpoint_id not in self.faulted and (only is None or endpoint_id == only)
+            if endpoint_id not in exclude
+            and endpoint_id not in self.passed_over
+            and (only is None or endpoint_id == only)
         ]
 
     def _retry_at(self, batch: Batch, settings: Settings, outcome: Outcome, now: datetime) -> datetime | None:
@@ -196,6 +200,8 @@ class _Run:
         turn_ends = time.monotonic() + TURN_S
         try:
             claim = worker.store.claim_batch(endpoint_id, lease_id, self.clock.now(), self.defaults)
+            if claim is None:
+                self.passed_over.add(endpoint_id)
             while claim is not None:
                 endpoint, settings, batch = claim
                 outcome = worker.sender.deliver(endpoint, batch, settings, self.clock)
@@ -228,7 +234,7 @@ class _Run:
             self.last_served[endpoint_id] = time.monotonic()
         except Exception as error:  # a fault of the dispatcher's own, not the receiver's
             summary.errors.append(f"endpoint {endpoint_id}: {type(error).__name__}: {error}")
-            self.faulted.add(endpoint_id)
+            self.passed_over.add(endpoint_id)
             try:
                 worker.store.release_lease(endpoint_id, lease_id)
             except Exception:

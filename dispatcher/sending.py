@@ -56,7 +56,7 @@ class Sender:
         session.mount("https://", self.adapter)
         self.session = session
         self._targets: dict[str, _Target] = {}
-        self._resolved: dict[tuple[str, int, Reach], tuple[str, float]] = {}
+        self._resolved: dict[tuple[str, int, Reach], tuple[tuple[str, ...], float]] = {}
 
     def close(self) -> None:
         self.session.close()
@@ -103,14 +103,14 @@ class Sender:
         response_headers: tuple[tuple[str, str], ...] = ()
         retry_after: float | None = None
         try:
-            prepared = self._prepared(url, body, headers, reach)
-            transport.deadline.at = deadline
+            prepared, addresses = self._prepared(url, body, headers, reach)
+            transport.sending.deadline, transport.sending.addresses = deadline, addresses
             try:
                 response = self.session.send(
                     prepared, timeout=(timeout, timeout), allow_redirects=False, stream=True, verify=ca_bundle or True
                 )
             finally:
-                transport.deadline.at = None
+                transport.sending.deadline, transport.sending.addresses = None, ()
             try:
                 status = response.status_code
                 response_headers = tuple(response.headers.items())
@@ -139,6 +139,8 @@ class Sender:
         except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
             # Reading the raw stream raises urllib3's own errors (a body cut short).
             error = f"request failed: {_reason(exc)}"
+        except OSError as exc:  # before the request went out: a CA bundle gone since `endpoint add`, say
+            error = f"not sent: {exc}"
         return Outcome(
             ok=error is None,
             started_at=started_at,
@@ -150,8 +152,11 @@ class Sender:
             retry_after=retry_after,
         )
 
-    def _prepared(self, url: str, body: bytes, headers: dict[str, str], reach: Reach) -> requests.PreparedRequest:
-        """The POST as requests sends it, from a template prepared once per URL, bound for a checked address.
+    def _prepared(
+        self, url: str, body: bytes, headers: dict[str, str], reach: Reach
+    ) -> tuple[requests.PreparedRequest, tuple[str, ...]]:
+        """The POST as requests sends it, from a template prepared once per URL, and the checked
+        addresses it is to go to.
 
         ``Session.post`` prepares every request from scratch (URL parsing, merging
         session and environment settings), which on a fast receiver costs as much
@@ -159,7 +164,7 @@ class Sender:
         headers, then ours, in order. Cookies a receiver sets are never sent back.
         """
         target = self._targets.get(url) or self._target(url)
-        self.adapter.connect_to = self._checked_address(target, reach)
+        addresses = self._checked_addresses(target, reach)
         prepared = target.template.copy()
         prepared.headers = CaseInsensitiveDict(
             {"Host": target.host_header, **_REQUESTS_DEFAULTS, **headers, "Content-Length": str(len(body))}
@@ -167,7 +172,7 @@ class Sender:
         if target.login and "authorization" not in prepared.headers:  # a fixed header of the endpoint's wins
             prepared.headers.update(target.login)
         prepared.body = body
-        return prepared
+        return prepared, addresses
 
     def _target(self, url: str) -> _Target:
         template = requests.Request("POST", url).prepare()
@@ -181,15 +186,16 @@ class Sender:
         self._targets[url] = target
         return target
 
-    def _checked_address(self, target: _Target, reach: Reach) -> str:
+    def _checked_addresses(self, target: _Target, reach: Reach) -> tuple[str, ...]:
         key = (target.host, target.port, reach)
         cached = self._resolved.get(key)
         if cached is not None and cached[1] > time.monotonic():
             return cached[0]
-        address = reach.resolve(target.host, target.port)
-        pinned = f"[{address}]" if ":" in address else address
-        self._resolved[key] = (pinned, time.monotonic() + RESOLVED_FOR_S)
-        return pinned
+        addresses = tuple(
+            f"[{address}]" if ":" in address else address for address in reach.resolve(target.host, target.port)
+        )
+        self._resolved[key] = (addresses, time.monotonic() + RESOLVED_FOR_S)
+        return addresses
 
 
 _REQUESTS_DEFAULTS = requests.utils.default_headers()

@@ -23,13 +23,14 @@ from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 
-class _Deadline(threading.local):
-    """The deadline of the request this thread is sending (time.monotonic()); set by the Sender."""
+class _Sending(threading.local):
+    """What the Sender tells the transport of the request this thread is sending, right before it."""
 
-    at: float | None = None
+    deadline: float | None = None  # time.monotonic()
+    addresses: tuple[str, ...] = ()  # the checked addresses of the URL's host, to connect to in turn
 
 
-deadline = _Deadline()
+sending = _Sending()
 
 
 class _Watchdog:
@@ -67,6 +68,11 @@ class _Watchdog:
                 _, _, late = heapq.heappop(self._due)
                 late.cut()
 
+    def finish(self, watched: _Watch) -> None:
+        """The head is in (or failed): from now on the socket is not the watchdog's to cut."""
+        with self._wake:
+            watched.done = True
+
 
 class _Watch:
     def __init__(self, connection: urllib3.connection.HTTPConnection) -> None:
@@ -87,11 +93,25 @@ class _Watch:
 _WATCHDOG = _Watchdog()
 
 
-class _WatchedMixin:
-    """Waits for a response's head no longer than the thread's request deadline."""
+class _GuardedMixin:
+    """Connects to the checked addresses only, each in turn until one answers (as urllib3 itself
+    tries every address a name resolves to), and waits for a response's head no longer than the
+    request's deadline."""
+
+    def _new_conn(self) -> socket.socket:
+        addresses = sending.addresses
+        for index, address in enumerate(addresses):
+            self.host = address.strip("[]")
+            try:
+                return super()._new_conn()  # type: ignore[misc,no-any-return]
+            except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError):
+                out_of_time = sending.deadline is not None and time.monotonic() >= sending.deadline
+                if index == len(addresses) - 1 or out_of_time:
+                    raise
+        return super()._new_conn()  # type: ignore[misc,no-any-return]
 
     def getresponse(self) -> Any:
-        at = deadline.at
+        at = sending.deadline
         if at is None:
             return super().getresponse()  # type: ignore[misc]
         watched = _WATCHDOG.watch(self, at)  # type: ignore[arg-type]
@@ -102,7 +122,7 @@ class _WatchedMixin:
                 raise _late() from None
             raise
         finally:
-            watched.done = True
+            _WATCHDOG.finish(watched)
         if watched.fired:  # cut mid-head, the rest can read as an empty end of the headers
             raise _late()
         return response
@@ -113,11 +133,11 @@ def _late() -> TimeoutError:
     return TimeoutError("no complete response head by the deadline")
 
 
-class _WatchedHTTPConnection(_WatchedMixin, urllib3.connection.HTTPConnection):
+class _WatchedHTTPConnection(_GuardedMixin, urllib3.connection.HTTPConnection):
     pass
 
 
-class _WatchedHTTPSConnection(_WatchedMixin, urllib3.connection.HTTPSConnection):
+class _WatchedHTTPSConnection(_GuardedMixin, urllib3.connection.HTTPSConnection):
     pass
 
 
@@ -130,14 +150,10 @@ class _WatchedHTTPSPool(HTTPSConnectionPool):
 
 
 class PinnedAdapter(HTTPAdapter):
-    """Connects to the address the guard checked, not to whatever the host name resolves to by the
+    """Connects to the addresses the guard checked, not to whatever the host name resolves to by the
     time the connection is made; TLS still checks the certificate against the name. Its
     connections wait for a response no longer than the request's deadline.
-
-    ``connect_to`` is set by the Sender right before each send, in the same thread.
     """
-
-    connect_to = ""
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
@@ -150,5 +166,5 @@ class PinnedAdapter(HTTPAdapter):
         if host_params["scheme"] == "https":
             pool_kwargs["server_hostname"] = host_params["host"]
             pool_kwargs["assert_hostname"] = host_params["host"]
-        host_params["host"] = self.connect_to
+        host_params["host"] = sending.addresses[0]  # the pool's key; its connections try them all
         return host_params, pool_kwargs

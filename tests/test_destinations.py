@@ -50,6 +50,9 @@ GUARDED = Reach()
         ("2002:a00:1::1", "a form of 10.0.0.1, a private address"),  # 6to4
         ("64:ff9b::c0a8:101", "a form of 192.168.1.1, a private address"),  # NAT64
         ("64:ff9b:1::1", "a local NAT64 address"),
+        ("::7f00:1", "a form of 127.0.0.1, a loopback address"),  # IPv4-compatible
+        ("::ffff:0:a00:1", "a form of 10.0.0.1, a private address"),  # SIIT
+        ("fec0::1", "a site-local address"),
         ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "a form of 192.0.2.45, a private address"),  # Teredo
     ],
 )
@@ -58,7 +61,7 @@ def test_non_public_addresses_are_refused(address: str, why: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "address", ["93.184.215.14", "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808"]
+    "address", ["93.184.215.14", "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808", "::808:808"]
 )
 def test_public_addresses_pass(address: str) -> None:
     assert GUARDED.refusal(ipaddress.ip_address(address)) is None
@@ -149,6 +152,35 @@ def test_the_connection_goes_to_the_address_that_was_checked(
             assert outcome.ok, outcome.error
     assert dns.lookups == ["rebind.example"]  # looked up once, by the guard; never again to connect
     assert Recorder.hosts == [f"rebind.example:{port}"] * 3  # the receiver still sees the name
+
+
+def test_a_name_with_several_addresses_is_reached_at_the_first_that_answers(
+    monkeypatch: pytest.MonkeyPatch, local_server: http.server.HTTPServer
+) -> None:
+    """As urllib3 does by itself: here 127.0.0.2 refuses (the server listens on 127.0.0.1 only)."""
+    port = local_server.server_address[1]
+    FakeDNS(monkeypatch, {"pair.example": [["127.0.0.2", "127.0.0.1"]]})
+    reach = Reach(allow_networks=parse_networks("127.0.0.0/8"))
+    with Sender() as sender:
+        outcome = sender.post(f"http://pair.example:{port}/hook", b"{}", {}, 2.0, SystemClock(), reach=reach)
+    assert outcome.ok, outcome.error
+    assert Recorder.hosts == [f"pair.example:{port}"]
+
+
+def test_a_ca_bundle_gone_since_the_endpoint_was_added_is_a_failed_request(tls_server: tuple[int, Path]) -> None:
+    port, bundle = tls_server
+    bundle.unlink()
+    with Sender() as sender:
+        outcome = sender.post(
+            f"https://localhost:{port}/hook",
+            b"{}",
+            {},
+            2.0,
+            SystemClock(),
+            reach=Reach(allow_private=True),
+            ca_bundle=str(bundle),
+        )
+    assert not outcome.ok and (outcome.error or "").startswith("not sent: Could not find a suitable TLS CA")
 
 
 def test_a_refused_destination_is_a_failed_request_that_never_leaves(local_server: http.server.HTTPServer) -> None:

@@ -5,7 +5,9 @@ run's waits for retries pass at once."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -211,6 +213,24 @@ def test_a_refused_destination_is_a_failed_attempt_that_counts_toward_disabling(
     endpoints.enable(store, endpoint_id, clock.now())
     run(db_path, RunOptions(time_limit=60), clock=clock)
     assert store.status(clock.now())[0].delivered == 1
+
+
+def test_rows_written_by_hand_for_an_unknown_endpoint_or_event_are_ignored(
+    db_path: Path, store: Store, receiver: HTTPServer, clock: ManualClock
+) -> None:
+    endpoint_id = add_endpoint(store, receiver)
+    enqueue(db_path, 2)
+    receiver.expect_request("/hook").respond_with_data("ok")
+    # Plain sqlite3 leaves foreign keys off, so nothing stops these.
+    with closing(sqlite3.connect(db_path)) as raw, raw:
+        raw.execute("INSERT INTO pending (endpoint_id, event_id) VALUES (99, 1)")
+        raw.execute("INSERT INTO pending (endpoint_id, event_id) VALUES (?, 12345)", (endpoint_id,))
+
+    summary = run(db_path, RunOptions(time_limit=5), clock=clock)
+
+    assert (summary.delivered, summary.errors) == (2, [])
+    assert [event["id"] for event in json.loads(receiver.log[0][0].get_data())["events"]] == [1, 2]
+    assert store.due_endpoints(clock.now()) == []
 
 
 def test_a_success_resets_the_failure_count(

@@ -8,6 +8,7 @@ import click
 
 from .. import endpoints, ping
 from ..clock import SystemClock
+from ..destinations import public_url
 from ..formats import FORMATS
 from ..models import Endpoint
 from ..settings import defaults_from
@@ -200,7 +201,7 @@ def endpoint_delete(ctx: click.Context, endpoint_id: int, yes: bool) -> None:
     store = open_store(ctx)
     item = store.endpoint(endpoint_id)
     if not yes:
-        click.confirm(f"Delete endpoint {item.id} ({item.url}) and everything queued for it?", abort=True)
+        click.confirm(f"Delete endpoint {item.id} ({public_url(item.url)}) and everything queued for it?", abort=True)
     store.delete_endpoint(endpoint_id)
     click.echo(f"deleted endpoint {endpoint_id}")
 

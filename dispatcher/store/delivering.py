@@ -288,6 +288,9 @@ def _new_batch(conn: sqlite3.Connection, endpoint_id: int, settings: Settings, n
         )
     )
     if not events:
+        # Whatever is still queued has lost its event (deleted by hand): it can never be sent,
+        # and left in place it would keep the endpoint due for ever.
+        conn.execute("DELETE FROM pending WHERE endpoint_id = ?", (endpoint_id,))
         return None
     # The events taken are the first in the endpoint's order, so the rows up to the last of them
     # are exactly theirs (and any whose event was deleted by hand, which can never be sent).

@@ -47,9 +47,11 @@ class Recovering(Connection):
         not replayed twice.
         """
         where, params = _replayable(selection)
+        states = ("dead",) if selection.dead_only else ("delivered", "dead")
+        # Both bounds first: a delivery replayed by the first pass may die again before the second.
+        bounds = [(state, self.conn.execute(_LAST_FINISHED, (state,)).fetchone()[0]) for state in states]
         total = 0
-        for state in ("dead",) if selection.dead_only else ("delivered", "dead"):
-            (last_finished,) = self.conn.execute(_LAST_FINISHED, (state,)).fetchone()
+        for state, last_finished in bounds:
             after: tuple[str, str] = ("", "")
             while last_finished is not None:
                 with self.write() as conn:
