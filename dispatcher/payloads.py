@@ -75,9 +75,7 @@ def within_limit(text: str) -> str:
     """``text``, if it is no more than MAX_PAYLOAD_BYTES in UTF-8. Measured only when it may be over:
     a bulk insert leaves the schema's check out (see store.producing), so this one is on its hot path."""
     if len(text) > MAX_PAYLOAD_BYTES // 4:
-        size = len(text.encode("utf-8", "surrogatepass"))
-        if size > MAX_PAYLOAD_BYTES:
-            raise DispatcherError(f"invalid payload: {size:,} bytes, over the limit of {MAX_PAYLOAD_BYTES:,} (1 MiB)")
+        _check_size(len(text.encode("utf-8", "surrogatepass")))
     return text
 
 
@@ -85,10 +83,16 @@ def _encodable(text: str) -> str:
     """Lone surrogates survive json but not the trip to SQLite and the wire; nor does a payload
     over the size limit get through the schema."""
     try:
-        text.encode("utf-8")
+        encoded = text.encode("utf-8")
     except UnicodeEncodeError:
         raise DispatcherError("invalid payload: not encodable as UTF-8 (lone surrogate)") from None
-    return within_limit(text)
+    _check_size(len(encoded))
+    return text
+
+
+def _check_size(size: int) -> None:
+    if size > MAX_PAYLOAD_BYTES:
+        raise DispatcherError(f"invalid payload: {size:,} bytes, over the limit of {MAX_PAYLOAD_BYTES:,} (1 MiB)")
 
 
 def _check_top_level(value: object) -> None:

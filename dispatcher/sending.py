@@ -51,9 +51,9 @@ class Sender:
         # Proxies and .netrc from the environment would silently change where
         # signed payloads go; the queue does its own retrying.
         session.trust_env = False
-        self.adapter = transport.PinnedAdapter(max_retries=0, pool_connections=4, pool_maxsize=4)
-        session.mount("http://", self.adapter)
-        session.mount("https://", self.adapter)
+        adapter = transport.PinnedAdapter(max_retries=0, pool_connections=4, pool_maxsize=4)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
         self.session = session
         self._targets: dict[str, _Target] = {}
         self._resolved: dict[tuple[str, int, Reach], tuple[tuple[str, ...], float]] = {}
