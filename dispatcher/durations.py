@@ -1,4 +1,7 @@
-"""Durations as users type them: ``500ms``, ``5s``, ``5m``, ``2h``, ``7d``, or bare seconds."""
+"""Durations as users type them: ``500ms``, ``5s``, ``5m``, ``2h``, ``7d``, or bare seconds.
+
+Kept to the millisecond, so every duration prints back exactly as it is stored.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +10,11 @@ import re
 
 from .errors import DispatcherError
 
-# In milliseconds, so that dividing once gives the nearest float ("700ms" == 0.7).
+# In milliseconds, so that dividing a whole number once gives the nearest float ("700ms" == 0.7).
 _UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+# A century: every duration is added to or taken from a time, and datetime ends at year 9999.
+MAX_DURATION = 36_500 * 86_400.0
 
 
 def parse_duration(text: str) -> float:
@@ -17,10 +22,10 @@ def parse_duration(text: str) -> float:
     match = _PATTERN.match(text)
     if not match:
         raise DispatcherError(f"invalid duration {text!r}: use a number with ms, s, m, h or d (e.g. 500ms, 5s, 2h)")
-    seconds = float(match.group(1)) * _UNITS_MS[match.group(2) or "s"] / 1000
-    if not math.isfinite(seconds):
-        raise DispatcherError(f"invalid duration {text!r}: too large")
-    return seconds
+    millis = float(match.group(1)) * _UNITS_MS[match.group(2) or "s"]
+    if not (math.isfinite(millis) and millis <= MAX_DURATION * 1000):
+        raise DispatcherError(f"invalid duration {text!r}: too large (at most 36500d)")
+    return round(millis) / 1000
 
 
 def format_duration(seconds: float) -> str:

@@ -74,6 +74,24 @@ def test_a_number_too_large_for_a_float_is_rejected() -> None:
     assert "too large" in str(caught.value)
 
 
+@pytest.mark.parametrize("text", ["36501d", "64000000000"])
+def test_a_duration_beyond_a_century_is_rejected(text: str) -> None:
+    # Every duration is added to or taken from a time; datetime cannot reach that far.
+    with pytest.raises(DispatcherError) as caught:
+        parse_duration(text)
+    assert "too large" in str(caught.value)
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("0.0011", 0.001), ("1.0004s", 1.0), ("2.6ms", 0.003), ("0.4ms", 0.0)])
+def test_durations_are_kept_to_the_millisecond(text: str, seconds: float) -> None:
+    # So that what is stored prints back exactly (format_duration spells whole milliseconds).
+    assert parse_duration(text) == seconds
+
+
+def test_a_century_is_accepted() -> None:
+    assert parse_duration("36500d") == 36_500 * 86_400.0
+
+
 @pytest.mark.parametrize(
     ("seconds", "text"),
     [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from datetime import UTC, datetime
 
 from hypothesis import example, given, settings
@@ -24,24 +25,28 @@ NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 # Text near what people type, and anything at all.
 NEAR = st.text(alphabet="0123456789.,:;-+ eEsmhdwxyzunfia\t/", max_size=24)
 ANY = st.text(max_size=64)
-FUZZ = settings(max_examples=300, deadline=None)
+# CI tries the same examples on every run, so a submission fails on what it changed, not on
+# the luck of the draw. Search wider, at random, before a change lands:
+#     HYPOTHESIS_PROFILE=explore .venv/bin/pytest tests/test_fuzz.py
+settings.register_profile("ci", max_examples=300, deadline=None, derandomize=True)
+settings.register_profile("explore", max_examples=30_000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
-@FUZZ
 @given(st.one_of(NEAR, ANY))
 @example("1e400s")
 @example("nan s")
 @example("99999999999999999999d")
+@example("0.0011")
 def test_durations(text: str) -> None:
     try:
         seconds = parse_duration(text)
     except DispatcherError:
         return
     assert math.isfinite(seconds) and seconds >= 0
-    assert parse_duration(format_duration(seconds)) == seconds or seconds < 0.001
+    assert parse_duration(format_duration(seconds)) == seconds
 
 
-@FUZZ
 @given(
     st.one_of(
         st.builds(
@@ -64,7 +69,6 @@ def test_retry_policies(spec: str) -> None:
         assert math.isfinite(delay) and delay >= 0
 
 
-@FUZZ
 @given(st.one_of(st.builds(lambda name, value: f"{name}:{value}", ANY, ANY), ANY))
 @example("X-A: b\r\nInjected: yes")
 @example("X-A: \x85")
@@ -77,7 +81,6 @@ def test_header_options(text: str) -> None:
     assert value.isascii() and "\r" not in value and "\n" not in value
 
 
-@FUZZ
 @given(
     st.one_of(
         ANY,
@@ -102,7 +105,6 @@ def test_payloads(payload: object) -> None:
     text.encode("utf-8")
 
 
-@FUZZ
 @given(st.one_of(NEAR, ANY))
 def test_config_values(text: str) -> None:
     for name, key in KEYS.items():
@@ -113,7 +115,6 @@ def test_config_values(text: str) -> None:
         assert key.parse(key.format(value)) == value, name
 
 
-@FUZZ
 @given(st.one_of(st.text(alphabet="0123456789abcdef:./, ", max_size=40), ANY))
 def test_network_lists(text: str) -> None:
     try:
@@ -122,9 +123,9 @@ def test_network_lists(text: str) -> None:
         pass
 
 
-@FUZZ
 @given(st.one_of(NEAR, ANY))
 @example("2026-13-45T99:00:00Z")
+@example("64000000000")
 def test_times(text: str) -> None:
     try:
         parse_time(text, NOW)
@@ -132,7 +133,6 @@ def test_times(text: str) -> None:
         pass
 
 
-@FUZZ
 @given(st.one_of(st.none(), NEAR, ANY))
 @example("Fri, 31 Dec 9999 23:59:59 GMT")
 @example("Mon, 01 Jan 0001 00:00:00 GMT")

@@ -225,6 +225,23 @@ def test_a_head_dripped_a_byte_at_a_time_fails_at_the_deadline(sender: Sender, r
     assert time.monotonic() - began < 1.5  # the deadline, not one read timeout per byte
 
 
+def drip_the_tls_handshake(conn: socket.socket) -> None:
+    """Answers the ClientHello with a full-size handshake record, a byte at a time."""
+    conn.recv(65536)
+    conn.sendall(b"\x16\x03\x03\x40\x00")
+    for _ in range(1000):
+        conn.sendall(b"\x00")
+        time.sleep(0.05)
+
+
+def test_a_tls_handshake_dripped_a_byte_at_a_time_fails_at_the_deadline(sender: Sender, raw_server) -> None:
+    url = raw_server(drip_the_tls_handshake).replace("http://", "https://")
+    began = time.monotonic()
+    outcome = post(sender, url, timeout=1.0)
+    assert (outcome.ok, outcome.error) == (False, "timed out after 1s")
+    assert time.monotonic() - began < 1.5
+
+
 def test_the_next_request_on_the_same_sender_is_not_cut_by_an_old_deadline(
     sender: Sender, raw_server, receiver: HTTPServer
 ) -> None:

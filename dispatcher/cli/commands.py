@@ -15,7 +15,7 @@ from ..clock import SystemClock
 from ..demo import run_demo
 from ..process import RunOptions, run
 from ..queue import Queue
-from .root import DURATION, TIME, json_option, open_store, print_json, print_table
+from .root import DURATION, POSITIVE_INTEGER, TIME, json_option, open_store, print_json, print_table
 
 
 @click.command()
@@ -50,7 +50,7 @@ def _payload_source(argument: str) -> str | bytes:
 @click.command()
 @click.option("--time-limit", type=DURATION, default="50s", show_default=True, help="Start no request after this.")
 @click.option("--workers", type=click.IntRange(1, 256), default=8, show_default=True, help="Endpoints served at once.")
-@click.option("--endpoint", "endpoint_id", type=int, help="Serve only this endpoint.")
+@click.option("--endpoint", "endpoint_id", type=POSITIVE_INTEGER, help="Serve only this endpoint.")
 @click.option("--quiet", is_flag=True, help="Print nothing unless something is wrong.")
 @click.pass_context
 def process(ctx: click.Context, time_limit: float, workers: int, endpoint_id: int | None, quiet: bool) -> None:
@@ -101,13 +101,13 @@ class _Status(click.ParamType):  # type: ignore[type-arg]
 
 
 @click.command()
-@click.option("--endpoint", "endpoint_id", type=int, help="Only this endpoint.")
-@click.option("--event", "event_id", type=int, help="Only requests that carried this event.")
+@click.option("--endpoint", "endpoint_id", type=POSITIVE_INTEGER, help="Only this endpoint.")
+@click.option("--event", "event_id", type=POSITIVE_INTEGER, help="Only requests that carried this event.")
 @click.option("--status", type=_Status(), help="Only this HTTP status code, or ok, or failed.")
 @click.option("--failed", is_flag=True, help="Only failed requests (the same as --status failed).")
 @click.option("--since", type=TIME, help="Only requests started at or after this time (ISO 8601, or 2h for 2h ago).")
 @click.option("--until", type=TIME, help="Only requests started before this time.")
-@click.option("--limit", type=click.IntRange(1), default=50, show_default=True, help="The newest N.")
+@click.option("--limit", type=POSITIVE_INTEGER, default=50, show_default=True, help="The newest N.")
 @json_option
 @click.pass_context
 def attempts(

@@ -15,7 +15,7 @@ from ..settings import defaults_from
 from ..signing import SCHEMES
 from ..store import Store
 from ..wire import SUCCESS_RULES
-from .root import DURATION, json_option, open_store, print_json, print_table
+from .root import DURATION, POSITIVE_INTEGER, json_option, open_store, print_json, print_table
 
 
 @click.group()
@@ -133,7 +133,7 @@ def endpoint_list(ctx: click.Context, as_json: bool) -> None:
 
 
 @endpoint.command("show")
-@click.argument("endpoint_id", type=int)
+@click.argument("endpoint_id", type=POSITIVE_INTEGER)
 @_SHOW_SECRET
 @json_option
 @click.pass_context
@@ -144,7 +144,7 @@ def endpoint_show(ctx: click.Context, endpoint_id: int, show_secret: bool, as_js
 
 
 @endpoint.command("update")
-@click.argument("endpoint_id", type=int)
+@click.argument("endpoint_id", type=POSITIVE_INTEGER)
 @click.option("--url", help="New URL.")
 @_endpoint_options
 @click.option("--clear-headers", is_flag=True, help="Drop the fixed headers (--header then sets new ones).")
@@ -172,7 +172,7 @@ def endpoint_update(
 
 
 @endpoint.command("enable")
-@click.argument("endpoint_id", type=int)
+@click.argument("endpoint_id", type=POSITIVE_INTEGER)
 @json_option
 @click.pass_context
 def endpoint_enable(ctx: click.Context, endpoint_id: int, as_json: bool) -> None:
@@ -182,7 +182,7 @@ def endpoint_enable(ctx: click.Context, endpoint_id: int, as_json: bool) -> None
 
 
 @endpoint.command("disable")
-@click.argument("endpoint_id", type=int)
+@click.argument("endpoint_id", type=POSITIVE_INTEGER)
 @json_option
 @click.pass_context
 def endpoint_disable(ctx: click.Context, endpoint_id: int, as_json: bool) -> None:
@@ -193,7 +193,7 @@ def endpoint_disable(ctx: click.Context, endpoint_id: int, as_json: bool) -> Non
 
 
 @endpoint.command("delete")
-@click.argument("endpoint_id", type=int)
+@click.argument("endpoint_id", type=POSITIVE_INTEGER)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_context
 def endpoint_delete(ctx: click.Context, endpoint_id: int, yes: bool) -> None:
@@ -207,7 +207,7 @@ def endpoint_delete(ctx: click.Context, endpoint_id: int, yes: bool) -> None:
 
 
 @endpoint.command("rotate-secret")
-@click.argument("endpoint_id", type=int)
+@click.argument("endpoint_id", type=POSITIVE_INTEGER)
 @click.option("--secret", help="The new secret (default: a random one).")
 @click.option(
     "--grace",
@@ -237,7 +237,7 @@ def endpoint_rotate_secret(
 
 
 @endpoint.command("test")
-@click.argument("endpoint_id", type=int)
+@click.argument("endpoint_id", type=POSITIVE_INTEGER)
 @click.option("--type", "event_type", default=ping.TEST_TYPE, show_default=True, help="Event type to send.")
 @click.option("--payload", default=ping.TEST_PAYLOAD, show_default=True, help="Event payload (JSON).")
 @json_option

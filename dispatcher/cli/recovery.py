@@ -12,14 +12,14 @@ from ..clock import SystemClock
 from ..errors import DispatcherError
 from ..models import Selection
 from ..settings import config_value
-from .root import DURATION, TIME, json_option, open_store, print_json, print_table
+from .root import DURATION, POSITIVE_INTEGER, TIME, json_option, open_store, print_json, print_table
 
 # Replays this large get a progress bar on a terminal.
 PROGRESS_FROM = 10_000
 
 
 @click.command()
-@click.option("--endpoint", "endpoint_id", type=int, help="Only this endpoint's.")
+@click.option("--endpoint", "endpoint_id", type=POSITIVE_INTEGER, help="Only this endpoint's.")
 @json_option
 @click.pass_context
 def dead(ctx: click.Context, endpoint_id: int | None, as_json: bool) -> None:
@@ -32,8 +32,8 @@ def dead(ctx: click.Context, endpoint_id: int | None, as_json: bool) -> None:
 
 
 @click.command()
-@click.option("--event", "event_id", type=int, help="This event's deliveries.")
-@click.option("--endpoint", "endpoint_id", type=int, help="This endpoint's deliveries.")
+@click.option("--event", "event_id", type=POSITIVE_INTEGER, help="This event's deliveries.")
+@click.option("--endpoint", "endpoint_id", type=POSITIVE_INTEGER, help="This endpoint's deliveries.")
 @click.option("--dead", "dead_only", is_flag=True, help="Only dead deliveries.")
 @click.option("--since", type=TIME, help="Events queued at or after this time (ISO 8601, or 2h for 2h ago).")
 @click.option("--until", type=TIME, help="Events queued before this time.")

@@ -78,6 +78,9 @@ class _Time(click.ParamType):  # type: ignore[type-arg]
 
 TIME = _Time()
 
+# Ids and limits: SQLite integers are 64-bit, and a larger number would fail in the driver, not as a usage error.
+POSITIVE_INTEGER = click.IntRange(1, 2**63 - 1)
+
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
