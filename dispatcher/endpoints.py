@@ -63,6 +63,18 @@ SETTINGS: dict[str, Any] = {
     "allow_private": None,
     "ca_bundle": None,
 }
+# The settings an endpoint may leave to the global one: its own value None.
+FOLLOWS_GLOBAL = (
+    "order",
+    "batch_size",
+    "timeout",
+    "max_attempts",
+    "retry",
+    "max_age",
+    "disable_after",
+    "notify_command",
+    "allow_private",
+)
 
 Header = str | tuple[str, str]  # "Name: value" or (name, value)
 

@@ -438,6 +438,25 @@ def test_endpoint_update_changes_only_what_is_given(
     assert printed == {key: value for key, value in after.items() if key != "secret"}
 
 
+def test_endpoint_update_reset_follows_the_global_setting_again(invoke: Invoke) -> None:
+    ok(invoke("config", "set", "timeout", "20s"))
+    ok(invoke("config", "set", "retry", "fixed:5m"))
+    endpoint_id = add_endpoint(invoke, "https://example.com/hook", "--timeout", "3s", "--retry", "fixed:1m")["id"]
+    reset = as_json(invoke("endpoint", "update", str(endpoint_id), "--reset", "timeout", "--reset", "retry", "--json"))
+    assert (reset["timeout"], reset["retry"]) == (20.0, "fixed:5m")
+    ok(invoke("config", "set", "timeout", "30s"))  # followed from now on, not copied
+    assert show(invoke, endpoint_id)["timeout"] == 30.0
+
+
+def test_endpoint_update_refuses_a_reset_and_a_value_together(invoke: Invoke) -> None:
+    before = add_endpoint(invoke, "https://example.com/hook", "--timeout", "3s")
+    error = assert_one_line_error(
+        invoke("endpoint", "update", str(before["id"]), "--reset", "timeout", "--timeout", "5s")
+    )
+    assert "--reset timeout" in error
+    assert show(invoke, before["id"], "--show-secret") == before
+
+
 @pytest.mark.parametrize(
     "options",
     [
@@ -447,6 +466,7 @@ def test_endpoint_update_changes_only_what_is_given(
         ("--timeout", "5x"),
         ("--max-attempts", "0"),
         ("--event", ""),
+        ("--reset", "url"),
     ],
     ids=" ".join,
 )

@@ -148,6 +148,13 @@ def endpoint_show(ctx: click.Context, endpoint_id: int, show_secret: bool, as_js
 @click.option("--url", help="New URL.")
 @_endpoint_options
 @click.option("--clear-headers", is_flag=True, help="Drop the fixed headers (--header then sets new ones).")
+@click.option(
+    "--reset",
+    "resets",
+    type=click.Choice(endpoints.FOLLOWS_GLOBAL),
+    multiple=True,
+    help="Follow the global setting (dispatcher config) again; repeat for several.",
+)
 @click.pass_context
 def endpoint_update(
     ctx: click.Context,
@@ -157,11 +164,16 @@ def endpoint_update(
     events: tuple[str, ...],
     headers: tuple[str, ...],
     clear_headers: bool,
+    resets: tuple[str, ...],
     **options: Any,
 ) -> None:
     """Change an endpoint's settings; options not given stay as they are."""
     store = open_store(ctx)
     changes: dict[str, Any] = {name: value for name, value in options.items() if value is not None}
+    both = sorted(set(resets) & set(changes))
+    if both:
+        raise click.UsageError(f"--reset {both[0]} and a new value for it: give one or the other")
+    changes.update(dict.fromkeys(resets))  # None: the global setting
     if events:
         changes["events"] = events
     if headers or clear_headers:
