@@ -1,7 +1,7 @@
 """One POST: only to an allowed address, a deadline on the whole exchange, no redirects, a capped response.
 
 HTTP only; no database. Each worker thread owns one :class:`Sender` (requests'
-Session is not documented as thread-safe) and keeps its connections alive.
+connection pools are not documented as thread-safe) and keeps its connections alive.
 """
 
 from __future__ import annotations
@@ -47,19 +47,18 @@ class _Target:
 
 class Sender:
     def __init__(self) -> None:
-        session = requests.Session()
-        # Proxies and .netrc from the environment would silently change where
-        # signed payloads go; the queue does its own retrying.
-        session.trust_env = False
-        adapter = transport.PinnedAdapter(max_retries=0, pool_connections=4, pool_maxsize=4)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        self.session = session
+        # requests' transport, without a Session around it. What a Session adds to each
+        # request is a proxy lookup, cookie handling and redirect handling, none of which
+        # we want: proxies and .netrc from the environment would silently change where
+        # signed payloads go, a receiver's cookies are never sent back, and a redirect is
+        # a failure. On a fast receiver it costs as much CPU as the exchange itself.
+        # The queue does its own retrying.
+        self.adapter = transport.PinnedAdapter(max_retries=0, pool_connections=4, pool_maxsize=4)
         self._targets: dict[str, _Target] = {}
         self._resolved: dict[tuple[str, int, Reach], tuple[tuple[str, ...], float]] = {}
 
     def close(self) -> None:
-        self.session.close()
+        self.adapter.close()
 
     def __enter__(self) -> Sender:
         return self
@@ -106,8 +105,8 @@ class Sender:
             prepared, addresses = self._prepared(url, body, headers, reach)
             transport.sending.deadline, transport.sending.addresses = deadline, addresses
             try:
-                response = self.session.send(
-                    prepared, timeout=(timeout, timeout), allow_redirects=False, stream=True, verify=ca_bundle or True
+                response = self.adapter.send(
+                    prepared, stream=True, timeout=(timeout, timeout), verify=ca_bundle or True, proxies=None
                 )
             finally:
                 transport.sending.deadline, transport.sending.addresses = None, ()
@@ -161,7 +160,7 @@ class Sender:
         ``Session.post`` prepares every request from scratch (URL parsing, merging
         session and environment settings), which on a fast receiver costs as much
         as the exchange itself. The wire is the same: Host, requests' default
-        headers, then ours, in order. Cookies a receiver sets are never sent back.
+        headers, then ours, in order.
         """
         target = self._targets.get(url) or self._target(url)
         addresses = self._checked_addresses(target, reach)

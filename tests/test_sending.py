@@ -210,6 +210,15 @@ def test_proxies_from_the_environment_are_ignored(
     assert post(sender, receiver.url_for("/hook")).ok
 
 
+def test_cookies_a_receiver_sets_are_never_sent_back(sender: Sender, receiver: HTTPServer) -> None:
+    receiver.expect_ordered_request("/hook").respond_with_response(
+        Response("ok", headers={"Set-Cookie": "session=abc; Path=/"})
+    )
+    receiver.expect_ordered_request("/hook").respond_with_data("ok")
+    assert post(sender, receiver.url_for("/hook")).ok and post(sender, receiver.url_for("/hook")).ok
+    assert [request.headers.get("Cookie") for request, _ in receiver.log] == [None, None]
+
+
 def drip_the_head(conn: socket.socket) -> None:
     """Each byte well inside the read timeout, the whole head never."""
     read_request(conn)
