@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import settings
 from pytest_httpserver import HTTPServer
 
 from dispatcher.cli import cli
@@ -19,6 +20,14 @@ from dispatcher.clock import ManualClock
 from dispatcher.store import Store
 
 SECRET = "test-secret"
+
+# The fuzz tests (test_fuzz, test_cli_fuzz). CI tries the same examples on every run, so a
+# submission fails on what it changed, not on the luck of the draw. Search wider, at random,
+# before a change lands:
+#     HYPOTHESIS_PROFILE=explore .venv/bin/pytest tests/test_fuzz.py tests/test_cli_fuzz.py
+settings.register_profile("ci", max_examples=300, deadline=None, derandomize=True)
+settings.register_profile("explore", max_examples=30_000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture
