@@ -10,10 +10,10 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Iterator
-from functools import cache
 from pathlib import Path
 
 import click
+import pytest
 from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
@@ -62,10 +62,10 @@ def invocations(draw: st.DrawFn) -> list[str]:
     return args
 
 
-@cache
-def _stocked_database() -> Path:
+@pytest.fixture(scope="module")
+def stocked_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A database with an endpoint and a queued event, made once and copied for each example."""
-    path = Path(tempfile.mkdtemp(prefix="dispatcher-fuzz-")) / "queue.db"
+    path = tmp_path_factory.mktemp("stocked") / "queue.db"
     runner = CliRunner()
     ok(runner.invoke(cli, ["--db", str(path), "endpoint", "add", "http://127.0.0.1:9/hook", "--allow-private"]))
     ok(runner.invoke(cli, ["--db", str(path), "enqueue", "lead.created", '{"name": "Ada"}']))
@@ -73,10 +73,12 @@ def _stocked_database() -> Path:
 
 
 @given(invocations(), VALUES)
-def test_any_command_line_does_its_job_or_fails_in_one_line(args: list[str], stdin: str) -> None:
+def test_any_command_line_does_its_job_or_fails_in_one_line(
+    stocked_database: Path, args: list[str], stdin: str
+) -> None:
     with tempfile.TemporaryDirectory() as folder:
         db = Path(folder) / "queue.db"
-        shutil.copyfile(_stocked_database(), db)
+        shutil.copyfile(stocked_database, db)
         result = CliRunner().invoke(cli, ["--db", str(db), *args], input=stdin)
         code, _, _ = outcome(result)  # fails the test if an exception escaped
         if code != 0:
