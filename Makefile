@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 # Extra pytest arguments: make test PYTEST_ARGS='-x -k wire'
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test
+.PHONY: venv demo lint test
 
 venv: $(VENV)/.installed
 
@@ -23,8 +23,14 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 demo: venv
 	$(BIN)/dispatcher demo
 
+# What pyproject.toml promises about the code, checked on every test run (CI included).
+lint: venv
+	$(BIN)/ruff check dispatcher tests bench
+	$(BIN)/ruff format --check dispatcher tests bench
+	$(BIN)/mypy --strict
+
 # pytest exits 5 when it collects no tests; say so instead of a bare "Error 5".
-test: venv
+test: lint
 	@$(BIN)/pytest $(PYTEST_ARGS) || { status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests (exit 5)" >&2; fi; \
 	  exit $$status; }

@@ -11,7 +11,7 @@ Receivers::
     dispatcher.verify(body, headers, secrets=["my-secret"])
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from .errors import DispatcherError  # noqa: E402
 from .queue import Queue, enqueue, open  # noqa: E402

@@ -44,6 +44,8 @@ def test_wheel_carries_the_schema_and_its_console_script_creates_the_database(tm
         assert archive.read(info) == SCHEMA.read_bytes()
         (record,) = [name for name in archive.namelist() if name.endswith(".dist-info/RECORD")]
         assert "dispatcher/schema.sql," in archive.read(record).decode()
+        # The benchmark is the repository's, not the package's: it needs huey and ships a chart.
+        assert {name.split("/")[0] for name in archive.namelist()} == {"dispatcher", record.split("/")[0]}
 
     # A venv without pip is made in a blink; this interpreter's pip installs into it.
     venv = tmp_path / "venv"
