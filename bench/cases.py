@@ -8,8 +8,10 @@ and the dispatcher pay for the same durability.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -46,13 +48,14 @@ class Sizes:
     history: int  # delivered rows already in the tables
     history_drain: int  # events drained against that history
     memory: int  # events queued for the memory case
+    shell: int  # `dispatcher enqueue` commands run
     repeat: int
 
 
 SIZES = {
-    "full": Sizes(20_000, 200_000, 30_000, 300, 400, 1_000_000, 10_000, 1_000_000, 5),
-    "quick": Sizes(5_000, 50_000, 10_000, 100, 200, 100_000, 5_000, 100_000, 3),
-    "smoke": Sizes(100, 1_000, 200, 5, 20, 1_000, 200, 1_000, 1),
+    "full": Sizes(20_000, 200_000, 30_000, 300, 400, 1_000_000, 10_000, 1_000_000, 200, 5),
+    "quick": Sizes(5_000, 50_000, 10_000, 100, 200, 100_000, 5_000, 100_000, 60, 3),
+    "smoke": Sizes(100, 1_000, 200, 5, 20, 1_000, 200, 1_000, 4, 1),
 }
 
 
@@ -115,6 +118,40 @@ def enqueue_one(folder: Path, sizes: Sizes) -> Sample:
     reference = timed(lambda: [conn.execute("INSERT INTO events VALUES (?, ?)", row) for row in rows])
     conn.close()
     return Sample(len(rows) / ours, {"raw sqlite3 autocommit inserts": len(rows) / reference})
+
+
+# --- 1b. enqueue from a shell, one command per event ------------------------------------
+
+
+def enqueue_shell(folder: Path, sizes: Sizes) -> Sample:
+    """`dispatcher enqueue` as a shell script or cron job runs it, next to the sqlite3 shell's INSERT.
+
+    Both write to a dispatcher database with one subscribed endpoint, so both pay for the fan-out;
+    the two commands take turns, so a passing load on the machine weighs on both alike."""
+    shell = shutil.which("sqlite3")
+    if shell is None:
+        raise SystemExit("case 1b needs the sqlite3 shell: apt-get install sqlite3")
+    for name in ("ours.db", "shell.db"):
+        fresh_queue(folder / name, ["http://127.0.0.1:9/hook"])
+    ours = reference = 0.0
+    for n in range(sizes.shell):
+        text = payload(n)
+        ours_command = [*dispatcher_command(), "--db", str(folder / "ours.db"), "enqueue", "lead.created", text]
+        ours += timed(functools.partial(_run_quietly, ours_command))
+        sql = f"INSERT INTO events (type, payload) VALUES ('lead.created', '{text}')"
+        shell_command = [shell, str(folder / "shell.db"), sql]
+        reference += timed(functools.partial(_run_quietly, shell_command))
+    return Sample(sizes.shell / ours, {"sqlite3 shell INSERT": sizes.shell / reference})
+
+
+def dispatcher_command() -> list[str]:
+    """The installed console script beside this interpreter, as cron would run it."""
+    script = Path(sys.executable).parent / "dispatcher"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "dispatcher"]
+
+
+def _run_quietly(command: list[str]) -> None:
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
 
 
 # --- 2. bulk enqueue ------------------------------------------------------------------

@@ -44,6 +44,12 @@ class Case:
 
 CASES = [
     Case("1. enqueue, one event per call", "events/s", cases.enqueue_one, (("ratio", 0.4),)),
+    Case(
+        "1b. `dispatcher enqueue` from a shell, one command per event",
+        "calls/s",
+        cases.enqueue_shell,
+        (("ratio", 0.1),),
+    ),
     Case("2. bulk enqueue (enqueue_many)", "events/s", cases.enqueue_bulk, (("ratio", 0.3),)),
     Case("2b. bulk import (dispatcher import, JSON Lines)", "events/s", cases.import_bulk, (("ratio", 0.3),)),
     Case("3. drain, 1 endpoint, batch 10, zero latency", "events/s", cases.drain_fast, (("ratio", 0.7),)),

@@ -13,8 +13,31 @@ Receivers::
 
 __version__ = "0.2.0"
 
-from .errors import DispatcherError  # noqa: E402
-from .queue import Queue, enqueue, open  # noqa: E402
-from .signing import SignatureError, verify  # noqa: E402
+import importlib  # noqa: E402
+from typing import TYPE_CHECKING, Any  # noqa: E402
 
-__all__ = ["DispatcherError", "Queue", "SignatureError", "__version__", "enqueue", "open", "verify"]
+from .errors import DispatcherError  # noqa: E402
+
+if TYPE_CHECKING:
+    from .queue import Queue, Queued, enqueue, open
+    from .signing import SignatureError, verify
+
+# Imported on first use (PEP 562): a receiver that only verifies, or `dispatcher enqueue` run once
+# per event, does not pay for the store and sqlite-utils, nor the store for the signing code.
+_LAZY = {
+    "Queue": "queue",
+    "Queued": "queue",
+    "enqueue": "queue",
+    "open": "queue",
+    "SignatureError": "signing",
+    "verify": "signing",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'dispatcher' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+
+
+__all__ = ["DispatcherError", "Queue", "Queued", "SignatureError", "__version__", "enqueue", "open", "verify"]

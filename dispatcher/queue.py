@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -14,6 +15,12 @@ from .clock import SystemClock, to_text
 from .errors import DispatcherError
 from .payloads import Payload, check_type, payload_text, stored_text
 from .store import Store
+
+
+@dataclass(frozen=True)
+class Queued:
+    id: int
+    endpoints: int  # subscribed endpoints, enabled or not, that the event was queued for
 
 
 class Queue:
@@ -24,9 +31,13 @@ class Queue:
 
     def enqueue(self, event_type: str, payload: Payload) -> int:
         """Queue one event; returns its id."""
+        return self.put(event_type, payload).id
+
+    def put(self, event_type: str, payload: Payload) -> Queued:
+        """Queue one event; returns its id and how many endpoints will get it (0: kept, never sent)."""
         row = (check_type(event_type), stored_text(payload))
         try:
-            return self.store.insert_event(*row)
+            return Queued(*self.store.insert_event(*row))
         except (sqlite3.IntegrityError, UnicodeEncodeError) as error:
             raise _refusal(payload, error) from None
 
@@ -73,7 +84,9 @@ def _refusal(payload: Payload, error: Exception, where: str = "") -> DispatcherE
 
 
 def open(path: str | Path) -> Queue:  # noqa: A001 - the public name is dispatcher.open
-    """Open (creating if needed) the queue in the SQLite file at ``path``."""
+    """Open the queue in the SQLite file at ``path``, creating the file and its tables if needed.
+
+    (The command line is stricter: only the commands that add something create a missing file.)"""
     return Queue(Store.open(path))
 
 

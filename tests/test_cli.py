@@ -879,7 +879,10 @@ def test_demo(run_dispatcher: RunDispatcher) -> None:
 
 def command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
     yield prefix
-    for name, command in group.commands.items():
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):  # not group.commands: the root group loads its commands lazily
+        command = group.get_command(ctx, name)
+        assert command is not None
         if isinstance(command, click.Group):
             yield from command_paths(command, (*prefix, name))
         else:

@@ -36,7 +36,10 @@ VALUES = st.one_of(st.sampled_from(TYPED), st.text(max_size=16))
 
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], click.Command]]:
-    for name, command in group.commands.items():
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):  # not group.commands: the root group loads its commands lazily
+        command = group.get_command(ctx, name)
+        assert command is not None
         if isinstance(command, click.Group):
             yield from _commands(command, (*prefix, name))
         elif (*prefix, name) not in NOT_FUZZED:

@@ -1,9 +1,8 @@
-"""The top-level commands: set up, queue, deliver, look, and the demo."""
+"""The top-level commands: set up, deliver, look, and the demo."""
 
 from __future__ import annotations
 
 import shutil
-import sys
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
@@ -14,7 +13,6 @@ import click
 from ..clock import SystemClock
 from ..demo import run_demo
 from ..process import RunOptions, run
-from ..queue import Queue
 from .root import DURATION, POSITIVE_INTEGER, TIME, json_option, open_store, print_json, print_table
 
 
@@ -24,27 +22,6 @@ def init(ctx: click.Context) -> None:
     """Create the database, or upgrade its schema."""
     open_store(ctx)
     click.echo(f"database ready: {ctx.obj}")
-
-
-@click.command()
-@click.argument("event_type", metavar="TYPE")
-@click.argument("payload", required=False, default="{}")
-@click.pass_context
-def enqueue(ctx: click.Context, event_type: str, payload: str) -> None:
-    """Queue one event. PAYLOAD is JSON text, - for stdin, or @FILE; default {}."""
-    click.echo(Queue(open_store(ctx)).enqueue(event_type, _payload_source(payload)))
-
-
-def _payload_source(argument: str) -> str | bytes:
-    if argument == "-":
-        return sys.stdin.buffer.read()
-    if argument.startswith("@"):
-        try:
-            return Path(argument[1:]).read_bytes()
-        except OSError as error:
-            message = f"cannot read {argument[1:]!r}: {error.strerror}"
-            raise click.BadParameter(message, param_hint="PAYLOAD") from None
-    return argument
 
 
 @click.command()

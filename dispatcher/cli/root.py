@@ -16,9 +16,10 @@ from ..durations import parse_duration
 from ..errors import DispatcherError
 from ..recovery import parse_time
 from ..store import Store
+from .lazy import LazyGroup
 
 
-class _Cli(click.Group):
+class _Cli(LazyGroup):
     """Turns every error into one line on stderr and a meaningful exit code."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
@@ -102,7 +103,26 @@ def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
         click.echo("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
 
 
-@click.group(cls=_Cli)
+# Where each command lives; its module is imported only when it runs.
+COMMANDS = {
+    "init": ".commands:init",
+    "endpoint": ".endpoint:endpoint",
+    "enqueue": ".enqueue:enqueue",
+    "import": ".importing:import_",
+    "process": ".commands:process",
+    "status": ".commands:status",
+    "attempts": ".commands:attempts",
+    "dead": ".recovery:dead",
+    "replay": ".recovery:replay",
+    "prune": ".recovery:prune",
+    "config": ".config:config",
+    "demo": ".commands:demo",
+    "verify": ".receiving:verify",
+    "listen": ".receiving:listen",
+}
+
+
+@click.group(cls=_Cli, lazy_commands=COMMANDS)
 @click.option(
     "--db",
     envvar="DISPATCHER_DB",

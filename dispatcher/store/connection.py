@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib import resources
 from pathlib import Path
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from ..errors import DispatcherError
 
@@ -23,13 +22,24 @@ BUSY_TIMEOUT_S = 30.0
 CHECKPOINT_PAGES = 10_000
 
 
+if TYPE_CHECKING:
+    import sqlite_utils
+
+
 def schema_sql() -> str:
-    return resources.files("dispatcher").joinpath("schema.sql").read_text(encoding="utf-8")
+    return _package_text("schema.sql")
 
 
 def migration_sql(version: int) -> str:
     """The step that brings a database from ``version - 1`` to ``version``."""
-    return resources.files("dispatcher").joinpath("migrations", f"{version}.sql").read_text(encoding="utf-8")
+    return _package_text("migrations", f"{version}.sql")
+
+
+def _package_text(*parts: str) -> str:
+    # Imported here: only setting up or upgrading a file needs it, and it costs `enqueue` 5 ms.
+    from importlib import resources
+
+    return resources.files("dispatcher").joinpath(*parts).read_text(encoding="utf-8")
 
 
 def _statements(script: str) -> Iterator[str]:
@@ -97,11 +107,19 @@ class Connection:
     """One SQLite connection with the dispatcher's pragmas and schema."""
 
     def __init__(self, conn: sqlite3.Connection, writers: threading.Lock | None = None) -> None:
-        self.db = sqlite_utils.Database(conn)
         self.conn = conn
         # Shared by the connections of one process's threads, so they queue for SQLite's write lock
         # here and wake the moment it is free, instead of in the busy handler's sleeps of 1 to 100 ms.
         self.writers = writers or contextlib.nullcontext()
+
+    @functools.cached_property
+    def db(self) -> sqlite_utils.Database:
+        """sqlite-utils over the same connection, for the statements that read best with it.
+
+        Imported on first use: it costs more than the whole of `dispatcher enqueue` otherwise."""
+        import sqlite_utils
+
+        return sqlite_utils.Database(self.conn)
 
     def close(self) -> None:
         self.conn.close()

@@ -26,16 +26,20 @@ class Producing(Connection):
 
     # --- producers ------------------------------------------------------------
 
-    def insert_event(self, type_: str, payload: str) -> int:
+    def insert_event(self, type_: str, payload: str) -> tuple[int, int]:
+        """Queue one event; returns its id and how many endpoints it was queued for."""
         # One statement is its own transaction, the trigger's fan-out included. A refused one is
         # rolled back, or the connection would stay in its transaction, holding the write lock.
+        before = self.conn.total_changes
         try:
             cursor = self.conn.execute("INSERT INTO events (type, payload) VALUES (?, ?)", (type_, payload))
         except BaseException:
             self.conn.rollback()
             raise
+        # Counted from the trigger's own inserts, so the subscription rule stays written once, in it.
+        fanned_out = self.conn.total_changes - before - 1
         self.conn.commit()
-        return int(cursor.lastrowid or 0)
+        return int(cursor.lastrowid or 0), fanned_out
 
     def insert_events(self, rows: Iterable[tuple[str, str, str]]) -> int:
         """Many (type, payload, created_at) events in one transaction: all of them or none."""

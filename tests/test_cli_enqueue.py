@@ -1,0 +1,60 @@
+"""`dispatcher enqueue`: light enough to run once per event, and never silent about an event no one gets."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from dispatcher.store import Store
+
+
+def test_an_event_no_endpoint_subscribes_to_is_kept_with_a_warning(invoke, db_path: Path) -> None:
+    store = Store.open(db_path)
+    store.close()
+    result = invoke("enqueue", "lead.created", '{"id": 1}')
+    assert result.exit_code == 0
+    assert result.stdout.strip() == "1"
+    assert "no endpoint subscribes to 'lead.created'" in result.stderr
+    assert "kept but will not be sent" in result.stderr
+
+
+def test_a_subscribed_event_is_queued_without_a_warning(invoke) -> None:
+    invoke("endpoint", "add", "http://127.0.0.1:9/hook", "--event", "lead.*")
+    result = invoke("enqueue", "lead.created", '{"id": 1}')
+    assert result.exit_code == 0
+    assert result.stderr == ""
+    # The warning is about subscriptions, not the type: another type still warns.
+    assert "no endpoint subscribes to 'invoice.paid'" in invoke("enqueue", "invoice.paid").stderr
+
+
+def test_enqueue_imports_neither_the_http_stack_nor_sqlite_utils(db_path: Path) -> None:
+    """What makes `dispatcher enqueue` cheap: the modules only delivery and admin need stay unloaded."""
+    program = (
+        "import json, sys\n"
+        "from dispatcher.cli import cli\n"
+        "try:\n"
+        f"    cli(['--db', {str(db_path)!r}, 'enqueue', 'lead.created', '{{}}'])\n"
+        "except SystemExit as done:\n"
+        "    assert done.code == 0, done.code\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    loaded = set(json.loads(done.stdout.splitlines()[-1]))
+    assert "dispatcher.queue" in loaded  # it did queue
+    heavy = {"requests", "urllib3", "sqlite_utils", "ssl", "smtplib", "dispatcher.process", "dispatcher.sending"}
+    assert not heavy & loaded
+
+
+def test_shell_completion_as_the_readme_sets_it_up() -> None:
+    """The README's completion recipe: click completes command names from the lazily loaded groups too."""
+    program = Path(sys.executable).parent / "dispatcher"  # the console script, as a shell finds it
+    asked = {"_DISPATCHER_COMPLETE": "bash_complete", "COMP_WORDS": "dispatcher endpoint ad", "COMP_CWORD": "2"}
+    done = subprocess.run([program], capture_output=True, text=True, env={**os.environ, **asked}, timeout=60)
+    assert done.stdout.split() == ["plain,add"]
+    asked["COMP_WORDS"], asked["COMP_CWORD"] = "dispatcher enq", "1"
+    done = subprocess.run([program], capture_output=True, text=True, env={**os.environ, **asked}, timeout=60)
+    assert done.stdout.split() == ["plain,enqueue"]
