@@ -226,6 +226,9 @@ class _Run:
             if claim is None:
                 self.passed_over.add(endpoint_id)
             while claim is not None:
+                if self.stop.is_set():  # since the claim: its batch waits for the next run
+                    worker.store.release_lease(endpoint_id, lease_id)
+                    break
                 endpoint, settings, batch = claim
                 outcome = worker.sender.deliver(endpoint, batch, settings, self.clock)
                 now = self.clock.now()
