@@ -15,16 +15,21 @@ from typing import Protocol
 class Clock(Protocol):
     def now(self) -> datetime: ...
 
-    def sleep(self, seconds: float) -> None: ...
+    def sleep(self, seconds: float, wake: threading.Event | None = None) -> None:
+        """Wait ``seconds``, or less once ``wake`` is set."""
 
 
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
 
-    def sleep(self, seconds: float) -> None:
-        if seconds > 0:
+    def sleep(self, seconds: float, wake: threading.Event | None = None) -> None:
+        if seconds <= 0:
+            return
+        if wake is None:
             time.sleep(seconds)
+        else:
+            wake.wait(seconds)
 
 
 class ManualClock:
@@ -38,7 +43,7 @@ class ManualClock:
         with self._lock:
             return self._now
 
-    def sleep(self, seconds: float) -> None:
+    def sleep(self, seconds: float, wake: threading.Event | None = None) -> None:
         self.advance(seconds)
 
     def advance(self, seconds: float) -> None:

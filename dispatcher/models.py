@@ -9,6 +9,8 @@ from .destinations import Reach
 from .retry import RetryPolicy
 
 Order = Literal["asc", "desc"]
+# How people hear of a disabled or failing endpoint (see dispatcher.notify).
+Channel = Literal["command", "email"]
 
 
 @dataclass(frozen=True)
@@ -190,6 +192,32 @@ class EndpointStatus:
     oldest_pending_age_s: float | None
 
 
+@dataclass(frozen=True)
+class DisabledEndpoint:
+    """An endpoint a run disabled: it needs a person, who may not have been told."""
+
+    endpoint: int
+    name: str | None
+    url: str  # without a login
+    reason: str
+    channels: tuple[Channel, ...]  # those configured, each tried
+    notified: tuple[Channel, ...]  # those that took the notice
+
+    def line(self) -> str:
+        """The line ``process`` prints for it, even with ``--quiet``."""
+        name = f" ({self.name})" if self.name else ""
+        if self.notified:
+            told = f"notified by {' and '.join(self.notified)}"
+        elif self.channels:
+            told = "no one was notified: the notification failed (see the Error lines)"
+        else:
+            told = "no one was notified: set smtp_host and smtp_to, or --notify-command"
+        return (
+            f"endpoint {self.endpoint}{name} {self.url} disabled: {self.reason}; "
+            f"re-enable it with: dispatcher endpoint enable {self.endpoint}; {told}"
+        )
+
+
 @dataclass
 class RunSummary:
     """What one ``process`` run did, added up across its workers."""
@@ -199,14 +227,17 @@ class RunSummary:
     failures: int = 0  # requests
     retries: int = 0  # batches rescheduled
     dead: int = 0  # events
+    interrupted: bool = False  # stopped before its work or its time limit was done
+    disabled: list[DisabledEndpoint] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # the dispatcher's own faults
 
     def line(self) -> str:
         """The one line ``process`` prints."""
+        disabled = f", {_count(len(self.disabled), 'endpoint')} disabled" if self.disabled else ""
         return (
             f"{_count(self.requests, 'request')}, {_count(self.delivered, 'event')} delivered, "
             f"{_count(self.failures, 'failure')}, {_count(self.retries, 'retry', 'retries')} scheduled, "
-            f"{self.dead} dead"
+            f"{self.dead} dead{disabled}{', interrupted' if self.interrupted else ''}"
         )
 
     def add(self, other: RunSummary) -> None:
@@ -215,6 +246,7 @@ class RunSummary:
         self.failures += other.failures
         self.retries += other.retries
         self.dead += other.dead
+        self.disabled.extend(other.disabled)
         self.errors.extend(other.errors)
 
 

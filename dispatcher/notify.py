@@ -23,6 +23,7 @@ from typing import Any
 
 from .destinations import public_url
 from .errors import DispatcherError
+from .models import Channel
 from .settings import config_value
 
 EVENTS = ("disabled", "failing")
@@ -95,14 +96,15 @@ def _setting(config: Mapping[str, str], name: str) -> Any:
         raise DispatcherError(f"{name}: {exc}") from None
 
 
-def notify(notice: Notice, command: str | None, mail: Mail | None) -> list[str]:
-    """Every configured channel, the command first; the errors, empty when all went well."""
-    errors: list[str | None] = []
+def notify(notice: Notice, command: str | None, mail: Mail | None) -> dict[Channel, str | None]:
+    """Every configured channel, the command first: each one's error, or None when it took the
+    notice. Empty when no channel is configured, so no one was told."""
+    results: dict[Channel, str | None] = {}
     if command is not None:
-        errors.append(run_command(command, notice))
+        results["command"] = run_command(command, notice)
     if mail is not None:
-        errors.append(send_mail(mail, notice))
-    return [error for error in errors if error is not None]
+        results["email"] = send_mail(mail, notice)
+    return results
 
 
 def run_command(command: str, notice: Notice, timeout: float = COMMAND_TIMEOUT) -> str | None:

@@ -6,6 +6,10 @@ order, until nothing is due, a request fails, or the time limit comes. So a
 slow or hanging endpoint ties up one worker, never the others, and an
 endpoint is served by one worker of one run at a time even when cron runs
 overlap.
+
+A stop (the CLI sets it on Ctrl-C or SIGTERM) lets the requests in flight
+finish and be recorded, and starts no other: each endpoint's lease is released
+as its request ends, so the next run goes on at once.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from .clock import Clock, SystemClock, from_text, to_text
-from .models import Batch, Endpoint, Outcome, Recorded, RunSummary, Settings
+from .models import Batch, DisabledEndpoint, Endpoint, Outcome, Recorded, RunSummary, Settings
 from .notify import Notice, mail_from_config, notify
 from .recovery import prune
 from .retry import next_attempt_at
@@ -58,16 +62,22 @@ def run(
     options: RunOptions = RunOptions(),
     clock: Clock | None = None,
     rng: random.Random | None = None,
+    stop: threading.Event | None = None,
 ) -> RunSummary:
-    return _Run(path, options, clock or SystemClock(), rng or random.Random()).run()
+    """Deliver until nothing is due, the time limit, or ``stop`` is set (then the summary says
+    ``interrupted``)."""
+    return _Run(path, options, clock or SystemClock(), rng or random.Random(), stop or threading.Event()).run()
 
 
 class _Run:
-    def __init__(self, path: str | Path, options: RunOptions, clock: Clock, rng: random.Random) -> None:
+    def __init__(
+        self, path: str | Path, options: RunOptions, clock: Clock, rng: random.Random, stop: threading.Event
+    ) -> None:
         self.path = path
         self.options = options
         self.clock = clock
         self.rng = rng
+        self.stop = stop
         self.writers = threading.Lock()
         self.store = Store.open(path, self.writers)
         config = self.store.config()
@@ -95,8 +105,9 @@ class _Run:
             with ThreadPoolExecutor(self.options.workers, thread_name_prefix="dispatcher") as pool:
                 while True:
                     now = self.clock.now()
-                    waiting = self._due(now, exclude=set(serving.values()))
-                    if now < self.deadline:
+                    stopping = self.stop.is_set()
+                    waiting = [] if stopping else self._due(now, exclude=set(serving.values()))
+                    if now < self.deadline and not stopping:
                         # Those served longest ago first, so that with more endpoints
                         # than workers each gets its turn, batch by batch.
                         ready = sorted(
@@ -117,11 +128,13 @@ class _Run:
                         for future in done:
                             del serving[future]
                             summary.add(future.result())
-                    elif next_due is None or next_due >= self.deadline:
-                        break  # nothing more can fall due before the limit
+                    elif stopping or next_due is None or next_due >= self.deadline:
+                        break  # stopped, or nothing more can fall due before the limit
                     else:
-                        self.clock.sleep(pause)
-            self._prune(summary)
+                        self.clock.sleep(pause, wake=self.stop)
+            if not self.stop.is_set():
+                self._prune(summary)
+            summary.interrupted = self.stop.is_set()
         finally:
             for worker in self.workers:
                 worker.sender.close()
@@ -160,17 +173,24 @@ class _Run:
             retry_after=None if outcome.retry_after is None else now + timedelta(seconds=outcome.retry_after),
         )
 
-    def _tell(self, endpoint: Endpoint, settings: Settings, recorded: Recorded, now: datetime) -> list[str]:
+    def _tell(
+        self, endpoint: Endpoint, settings: Settings, recorded: Recorded, now: datetime, summary: RunSummary
+    ) -> None:
         """Notify people when a failure disabled the endpoint, or made it count as failing."""
         if recorded.disabled_reason:
             event, reason = "disabled", recorded.disabled_reason
         elif self.failing_after and recorded.consecutive_failures == self.failing_after:
             event, reason = "failing", f"{recorded.consecutive_failures} consecutive failed requests"
         else:
-            return []
+            return
         notice = Notice(event, endpoint.id, endpoint.url, reason, to_text(now))
-        errors = notify(notice, settings.notify_command, self.mail)
-        return [f"endpoint {endpoint.id}: {error}" for error in errors]
+        results = notify(notice, settings.notify_command, self.mail)
+        summary.errors.extend(f"endpoint {endpoint.id}: {error}" for error in results.values() if error)
+        if event == "disabled":
+            notified = tuple(channel for channel, error in results.items() if error is None)
+            summary.disabled.append(
+                DisabledEndpoint(endpoint.id, endpoint.name, notice.url, reason, tuple(results), notified)
+            )
 
     def _worker(self) -> _Worker:
         worker: _Worker | None = getattr(self.local, "worker", None)
@@ -192,9 +212,12 @@ class _Run:
             return True
 
     def _serve(self, endpoint_id: int) -> RunSummary:
-        """Send an endpoint's due batches in order until one fails, none is due, or its turn is over
-        while another endpoint waits for a worker (then it goes back in line, behind those)."""
+        """Send an endpoint's due batches in order until one fails, none is due, the run is stopped,
+        or its turn is over while another endpoint waits for a worker (then it goes back in line,
+        behind those)."""
         summary = RunSummary()
+        if self.stop.is_set():
+            return summary  # handed over just before the stop
         lease_id = uuid.uuid4().hex
         worker = self._worker()
         turn_ends = time.monotonic() + TURN_S
@@ -203,11 +226,14 @@ class _Run:
             if claim is None:
                 self.passed_over.add(endpoint_id)
             while claim is not None:
+                if self.stop.is_set():  # since the claim: its batch waits for the next run
+                    worker.store.release_lease(endpoint_id, lease_id)
+                    break
                 endpoint, settings, batch = claim
                 outcome = worker.sender.deliver(endpoint, batch, settings, self.clock)
                 now = self.clock.now()
                 retry_at = None if outcome.ok else self._retry_at(batch, settings, outcome, now)
-                if outcome.ok and now < self.deadline and not self._hand_over(turn_ends):
+                if outcome.ok and now < self.deadline and not self.stop.is_set() and not self._hand_over(turn_ends):
                     recorded, claim = worker.store.record_and_claim(
                         batch, lease_id, outcome, retry_at, now, settings.disable_after, self.defaults
                     )
@@ -230,7 +256,7 @@ class _Run:
                         summary.retries += 1
                     else:
                         summary.dead += len(batch.events)
-                    summary.errors.extend(self._tell(endpoint, settings, recorded, now))
+                    self._tell(endpoint, settings, recorded, now, summary)
             self.last_served[endpoint_id] = time.monotonic()
         except Exception as error:  # a fault of the dispatcher's own, not the receiver's
             summary.errors.append(f"endpoint {endpoint_id}: {type(error).__name__}: {error}")

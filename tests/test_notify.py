@@ -360,20 +360,20 @@ def test_notify_uses_both_channels(tmp_path: Path, smtp_server: Callable[..., tu
     inbox, port = smtp_server()
     received = tmp_path / "notice.json"
     mail = Mail("127.0.0.1", port, recipients=("ops@example.org",))
-    assert notify(NOTICE, f"cat > '{received}'", mail) == []
+    assert notify(NOTICE, f"cat > '{received}'", mail) == {"command": None, "email": None}
     assert json.loads(received.read_text()) == json.loads(NOTICE.as_json())
     assert len(inbox.messages) == 1
 
 
 def test_notify_collects_the_errors_of_both_command_first() -> None:
-    errors = notify(NOTICE, "echo broken >&2; exit 3", Mail("127.0.0.1", free_port(), recipients=("ops@example.org",)))
-    assert len(errors) == 2
-    assert errors[0] == "notify command exited 3: broken"
-    assert errors[1].startswith("notify email failed: ")
+    results = notify(NOTICE, "echo broken >&2; exit 3", Mail("127.0.0.1", free_port(), recipients=("ops@example.org",)))
+    assert list(results) == ["command", "email"]
+    assert results["command"] == "notify command exited 3: broken"
+    assert (results["email"] or "").startswith("notify email failed: ")
 
 
 def test_notify_with_nothing_configured() -> None:
-    assert notify(NOTICE, None, None) == []
+    assert notify(NOTICE, None, None) == {}
 
 
 # Configuration.

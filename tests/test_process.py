@@ -331,3 +331,27 @@ def test_an_event_inserted_with_the_sqlite3_shell_is_delivered(
     (event,) = batch["events"]
     assert (event["type"], event["data"]) == ("lead.created", {"id": 1})
     assert b'"data":{"id": 1}' in receiver.log[0][0].get_data()
+
+
+def test_a_stop_lets_the_request_in_flight_finish_and_starts_no_other(
+    db_path: Path, store: Store, receiver: HTTPServer
+) -> None:
+    add_endpoint(store, receiver)
+    ids = enqueue(db_path, 25)
+    stop = threading.Event()
+
+    def stop_while_answering(request: Request) -> Response:
+        stop.set()  # as Ctrl-C would, while this request is in flight
+        return Response("ok")
+
+    receiver.expect_request("/hook").respond_with_handler(stop_while_answering)
+
+    stopped = run(db_path, RunOptions(time_limit=10), stop=stop)
+
+    assert (stopped.requests, stopped.delivered, stopped.interrupted) == (1, 10, True)
+    assert stopped.line().endswith(", interrupted")
+    assert [event_ids(batch) for batch in bodies(receiver)] == [ids[:10]]
+    # Its lease was released: held, it would keep the next run away for a minute.
+    rest = run(db_path, RunOptions(time_limit=10))
+    assert (rest.delivered, rest.interrupted) == (15, False)
+    assert [event_ids(batch) for batch in bodies(receiver)] == [ids[:10], ids[10:20], ids[20:]]

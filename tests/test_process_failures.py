@@ -16,7 +16,7 @@ from werkzeug import Response
 
 from dispatcher import endpoints
 from dispatcher.clock import ManualClock, from_text
-from dispatcher.models import Attempt
+from dispatcher.models import Attempt, Channel, DisabledEndpoint
 from dispatcher.process import RunOptions, run
 from dispatcher.store import Store
 from tests.test_notify import Inbox, smtp_server  # noqa: F401 - the fixture, used by name
@@ -354,3 +354,36 @@ def test_process_prunes_by_the_retention_setting_once_per_run(
     assert store.status(clock.now())[0].delivered == 0
     assert store.attempts(endpoint_id) == []
     assert store.conn.execute("SELECT count(*) FROM events").fetchone() == (0,)
+
+
+@pytest.mark.parametrize(
+    ("notify_command", "channels", "notified", "errors"),
+    [
+        (None, (), (), []),
+        ("cat > /dev/null", ("command",), ("command",), []),
+        ("exit 3", ("command",), (), ["endpoint 1: notify command exited 3"]),
+    ],
+)
+def test_the_summary_names_each_endpoint_the_run_disabled_and_who_was_told(
+    db_path: Path,
+    store: Store,
+    receiver: HTTPServer,
+    clock: ManualClock,
+    notify_command: str | None,
+    channels: tuple[Channel, ...],
+    notified: tuple[Channel, ...],
+    errors: list[str],
+) -> None:
+    url = receiver.url_for("/hook").replace("http://", "http://crm:hunter2@")
+    endpoint_id = endpoints.add(store, url, secret="s" * 32, name="crm", notify_command=notify_command).id
+    enqueue(db_path, 1)
+    receiver.expect_request("/hook").respond_with_data("gone", status=410)
+
+    summary = run(db_path, RunOptions(time_limit=1), clock=clock)
+
+    reason = "HTTP 410 Gone: the receiver says this endpoint no longer exists"
+    assert summary.disabled == [
+        DisabledEndpoint(endpoint_id, "crm", receiver.url_for("/hook"), reason, channels, notified)
+    ]
+    assert summary.errors == errors
+    assert summary.line().endswith(", 1 endpoint disabled")

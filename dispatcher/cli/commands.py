@@ -13,6 +13,7 @@ import click
 from ..clock import SystemClock
 from ..demo import run_demo
 from ..process import RunOptions, run
+from .interrupts import stop_on_signals
 from .root import DURATION, POSITIVE_INTEGER, TIME, json_option, open_store, print_json, print_table
 
 
@@ -29,14 +30,26 @@ def init(ctx: click.Context) -> None:
 @click.option("--workers", type=click.IntRange(1, 256), default=8, show_default=True, help="Endpoints served at once.")
 @click.option("--endpoint", "endpoint_id", type=POSITIVE_INTEGER, help="Serve only this endpoint.")
 @click.option("--quiet", is_flag=True, help="Print nothing unless something is wrong.")
+@json_option
 @click.pass_context
-def process(ctx: click.Context, time_limit: float, workers: int, endpoint_id: int | None, quiet: bool) -> None:
+def process(
+    ctx: click.Context, time_limit: float, workers: int, endpoint_id: int | None, quiet: bool, as_json: bool
+) -> None:
     """Deliver due events (run me from cron every minute)."""
-    summary = run(ctx.obj, RunOptions(time_limit=time_limit, workers=workers, endpoint_id=endpoint_id))
-    if not quiet:
+    options = RunOptions(time_limit=time_limit, workers=workers, endpoint_id=endpoint_id)
+    with stop_on_signals() as interrupts:
+        summary = run(ctx.obj, options, stop=interrupts.stop)
+    if as_json:
+        print_json(asdict(summary))
+    elif summary.interrupted or not quiet:
         click.echo(summary.line())
+    for disabled in summary.disabled:
+        click.echo(disabled.line(), err=True)
     for error in summary.errors:
         click.echo(f"Error: {error}", err=True)
+    status = interrupts.exit_status()
+    if status is not None:
+        ctx.exit(status)
     if summary.errors:
         ctx.exit(1)
 
