@@ -289,3 +289,14 @@ def test_a_saved_request_verifies_from_its_files(tmp_path: Path, case: str) -> N
     check("0001")
     with pytest.raises(SignatureError):
         check("0002")
+
+
+def test_a_request_that_cannot_be_saved_is_still_answered_and_printed(tmp_path: Path) -> None:
+    folder = tmp_path / "captures"
+    capture = Capture(folder)
+    folder.rmdir()  # gone after listen started, like a disk taken away
+    printed: list[str] = []
+    with Receiver(["k"], capture=capture, printer=printed.append) as receiver:
+        assert post(receiver.url, BODY, {}).status_code == 200
+    assert printed[0].splitlines()[-1] == "not saved: No such file or directory"
+    assert receiver.requests[0].saved is None
