@@ -1,4 +1,4 @@
-"""A small local webhook receiver: records what arrives, checks its signature, and can print it.
+"""A small local webhook receiver: records what arrives, checks its signature, and can print and save it.
 
 Used by ``dispatcher demo`` to show batches arriving, and by ``dispatcher listen`` for trying
 endpoints by hand (like RequestBin). Runs on a background thread; not a production server.
@@ -10,14 +10,19 @@ import json
 import signal
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from email.message import Message
 from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import BufferedIOBase
 
+from .capture import Capture, Saved
+from .clock import Clock, SystemClock, to_text
 from .errors import DispatcherError
 from .signing import SignatureError, verify
+
+REJECTED_STATUS = 401
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,10 @@ class Received:
     reason: str | None = None  # why the signature was refused; None if it is valid or was not checked
     checked: bool = True  # False when the receiver holds no secret to check with
     header_lines: tuple[tuple[str, str], ...] = ()  # every header as it came, repeats and original case kept
+    rejected: bool = False  # answered 401 for its signature (reject_invalid)
+    saved: Saved | None = None
+    save_error: str | None = None  # why it could not be saved
+    at: datetime = field(kw_only=True)
 
 
 class Receiver:
@@ -37,6 +46,8 @@ class Receiver:
 
     ``printer``, if given, gets a readable account of each request (see :func:`describe`), one call
     per request and never two at once, so concurrent requests do not interleave their lines.
+    ``reject_invalid`` answers 401 instead when the signature does not verify; ``capture`` saves
+    every request, valid or not.
     """
 
     def __init__(
@@ -52,9 +63,14 @@ class Receiver:
         signature_prefix: str | None = None,
         tolerance: int = 300,
         printer: Callable[[str], None] | None = None,
+        reject_invalid: bool = False,
+        capture: Capture | None = None,
+        clock: Clock | None = None,
     ) -> None:
         if not 100 <= status <= 599:
             raise DispatcherError(f"invalid status {status}: use 100 to 599")
+        if reject_invalid and not secrets:
+            raise DispatcherError("rejecting invalid signatures needs a secret to check them with (--secret)")
         self._check = partial(
             verify,
             secrets=list(secrets),
@@ -68,6 +84,9 @@ class Receiver:
         except SignatureError:
             pass  # a request without headers is refused, as it should be
         self._checking = bool(secrets)
+        self._reject_invalid = reject_invalid
+        self._capture = capture
+        self._clock = clock or SystemClock()
         self._printer = printer
         self.requests: list[Received] = []
         self._lock = threading.Lock()
@@ -83,7 +102,7 @@ class Receiver:
                 received = receiver._receive(self.command, self.path, self.headers.items(), body)
                 if on_request:
                     on_request(received)
-                self.send_response(status)
+                self.send_response(REJECTED_STATUS if received.rejected else status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -109,6 +128,7 @@ class Receiver:
     def _receive(self, method: str, path: str, header_lines: Iterable[tuple[str, str]], body: bytes) -> Received:
         lines = tuple(header_lines)
         headers = dict(lines)
+        at = self._clock.now()
         verified, reason = False, None
         if self._checking:
             try:
@@ -116,12 +136,22 @@ class Receiver:
                 verified = True
             except SignatureError as error:
                 reason = str(error)
-        received = Received(path, headers, body, verified, method, reason, self._checking, lines)
-        with self._lock:
+        rejected = self._reject_invalid and not verified
+        received = Received(path, headers, body, verified, method, reason, self._checking, lines, rejected, at=at)
+        with self._lock:  # also keeps the numbers of saved requests in the order they are printed
+            if self._capture:
+                received = self._save(received, self._capture)
             self.requests.append(received)
             if self._printer:
                 self._printer(describe(received))
         return received
+
+    def _save(self, received: Received, capture: Capture) -> Received:
+        comments = [f"{received.method} {received.path}", f"received {to_text(received.at)}", verdict(received)]
+        try:
+            return replace(received, saved=capture.save(received.body, received.header_lines, comments))
+        except OSError as error:  # a full disk: the request is still answered and printed
+            return replace(received, save_error=f"{error.strerror or error}")
 
     def __enter__(self) -> Receiver:
         self.thread.start()
@@ -153,17 +183,26 @@ def serve_until_stopped(receiver: Receiver, say: Callable[[str], None]) -> None:
 
 
 def describe(request: Received) -> str:
-    """The request line, headers, body (pretty if JSON) and the signature verdict, as printed by ``listen``."""
-    lines = [f"{request.method} {request.path}"]
+    """A separator with the time, the request line, headers, body (pretty if JSON), the signature verdict,
+    and where it was saved, as printed by ``listen``."""
+    lines = [f"--- {to_text(request.at)} " + "-" * 40, f"{request.method} {request.path}"]
     lines += [f"{name}: {value}" for name, value in request.header_lines or request.headers.items()]
-    lines += ["", _body_text(request.body), ""]
-    if not request.checked:
-        lines.append("signature: not checked (no --secret)")
-    elif request.verified:
-        lines.append("signature: valid")
-    else:
-        lines.append(f"signature: INVALID ({request.reason})")
+    lines += ["", _body_text(request.body), "", verdict(request)]
+    if request.saved:
+        lines.append(f"saved: {request.saved.headers} {request.saved.body}")
+    if request.save_error:
+        lines.append(f"not saved: {request.save_error}")
     return "\n".join(lines) + "\n"
+
+
+def verdict(request: Received) -> str:
+    """``signature: valid``, ``signature: INVALID (<reason>)`` or ``signature: not checked (no --secret)``."""
+    if not request.checked:
+        return "signature: not checked (no --secret)"
+    if request.verified:
+        return "signature: valid"
+    answer = f", answered {REJECTED_STATUS}" if request.rejected else ""
+    return f"signature: INVALID ({request.reason}){answer}"
 
 
 def _body_text(body: bytes) -> str:

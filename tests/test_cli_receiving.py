@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -132,6 +133,33 @@ def test_verify_reports_bad_options_in_one_line_with_exit_2(args: list[str], fra
     assert "!!secret!!" not in result.output
 
 
+def test_verify_reads_the_headers_from_a_file_and_header_options_win(tmp_path: Path) -> None:
+    secret = new_secret()
+    path = tmp_path / "request.headers"
+    path.write_text(
+        "# saved by hand\nContent-Type: application/json\n"
+        + f"Webhook-Signature: {signed('mautic', ['x'])['Webhook-Signature']}\n"
+    )
+    assert run_verify("--secret", secret, "--headers-file", str(path)).exit_code == 1
+    right = header_options(signed("mautic", [secret]))
+    result = run_verify("--secret", secret, "--headers-file", str(path), *right)
+    assert (result.exit_code, result.stdout) == (0, "genuine\n")
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"), [(None, "does not exist"), ("just text\n", "line 1: not a 'Name: value' header")]
+)
+def test_verify_refuses_a_bad_headers_file_in_one_line_with_exit_2(
+    tmp_path: Path, content: str | None, fragment: str
+) -> None:
+    path = tmp_path / "0001.headers"
+    if content is not None:
+        path.write_text(content)
+    result = run_verify("--secret", "k", "--headers-file", str(path))
+    assert result.exit_code == 2
+    assert fragment in one_error_line(result)
+
+
 def test_verify_as_a_real_program(tmp_path: Path) -> None:
     headers = header_options(signed("github", ["k"]))
     command = [*dispatcher_command(), "verify", "--secret", "k", *CASES["github"][0], *headers]
@@ -199,7 +227,8 @@ def test_listen_prints_each_request_and_answers_with_the_status(listener: list[L
     response = requests.post(one.url + "hooks/lead?x=1", data=BODY, headers=headers, timeout=5)
     assert response.status_code == 202 and response.content == b""
     lines = one.until("signature:")
-    assert lines[0] == "POST /hooks/lead?x=1"
+    assert re.fullmatch(r"--- \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z -{40}", lines[0]), lines[0]
+    assert lines[1] == "POST /hooks/lead?x=1"
     assert "X-Lead-Source: Web Form" in lines
     assert f"Webhook-Signature: {headers['Webhook-Signature']}" in lines
     assert lines[lines.index("{") :] == [
@@ -237,7 +266,7 @@ def test_listen_without_a_secret_checks_nothing_and_shows_text_bodies(listener: 
     listener.append(one := Listener(tmp_path))
     requests.put(one.url + "x", data=b"plain \xff text", timeout=5)
     lines = one.until("signature:")
-    assert lines[0] == "PUT /x"
+    assert lines[1] == "PUT /x"
     assert "plain \ufffd text" in lines
     assert lines[-1] == "signature: not checked (no --secret)"
     assert one.stop(signal.SIGINT) == (0, "")  # Ctrl-C: quiet too
@@ -245,9 +274,63 @@ def test_listen_without_a_secret_checks_nothing_and_shows_text_bodies(listener: 
 
 @pytest.mark.parametrize(
     ("args", "fragment"),
-    [(["--status", "99"], "--status"), (["--scheme", "standard", "--signature-header", "X"], "header names are fixed")],
+    [
+        (["--status", "99"], "--status"),
+        (["--scheme", "standard", "--signature-header", "X"], "header names are fixed"),
+        (["--reject-invalid"], "needs a secret to check them with (--secret)"),
+        (["--save", "/etc/hostname"], "--save"),
+    ],
 )
 def test_listen_refuses_bad_options_before_listening(args: list[str], fragment: str) -> None:
     result = CliRunner().invoke(cli, ["listen", "--port", "0", *args])
     assert result.exit_code == 2
     assert fragment in one_error_line(result)
+
+
+def test_listen_reject_invalid_answers_401_and_still_prints_and_saves(listener: list[Listener], tmp_path: Path) -> None:
+    listener.append(one := Listener(tmp_path, "--secret", "k", "--reject-invalid", "--save", "captures"))
+    assert requests.post(one.url, data=BODY, headers=signed("mautic", ["k"]), timeout=5).status_code == 200
+    assert one.until("signature:")[-1] == "signature: valid"
+    assert one.line() == "saved: captures/0001.headers captures/0001.body"
+    assert requests.post(one.url, data=BODY + b" ", headers=signed("mautic", ["k"]), timeout=5).status_code == 401
+    assert one.until("signature:")[-1].endswith("does not match the body for any secret), answered 401")
+    assert one.line() == "saved: captures/0002.headers captures/0002.body"
+    assert (tmp_path / "captures" / "0002.body").read_bytes() == BODY + b" "
+    comments = (tmp_path / "captures" / "0002.headers").read_text().splitlines()[:3]
+    assert comments[0] == "# POST /" and comments[2].startswith("# signature: INVALID (")
+    assert one.stop() == (0, "")
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_delivery_captured_by_listen_save_verifies_with_the_verify_command(
+    listener: list[Listener], tmp_path: Path, case: str
+) -> None:
+    """The README's promise, end to end: process sends, listen --save keeps it, verify says genuine."""
+    scheme_options, signing = CASES[case]
+    secret = new_secret(signing.scheme)
+    listener.append(one := Listener(tmp_path, "--secret", secret, *scheme_options, "--save", "captures"))
+    db = ["--db", str(tmp_path / "queue.db")]
+    signature = ["--signature" if option == "--scheme" else option for option in scheme_options]
+    runner = CliRunner()
+    added = runner.invoke(
+        cli, [*db, "endpoint", "add", one.url + "hooks", "--secret", secret, *signature, "--allow-private"]
+    )
+    assert added.exit_code == 0, added.output
+    assert runner.invoke(cli, [*db, "enqueue", "lead.created", '{"name": "Zo\u00eb"}']).exit_code == 0
+    sent = runner.invoke(cli, [*db, "process", "--time-limit", "10s"])
+    assert sent.exit_code == 0, sent.output
+    assert one.until("signature:")[-1] == "signature: valid"
+    assert one.line() == "saved: captures/0001.headers captures/0001.body"
+    command = [
+        *dispatcher_command(),
+        "verify",
+        "--secret",
+        secret,
+        *scheme_options,
+        "--headers-file",
+        "captures/0001.headers",
+    ]
+    with (tmp_path / "captures" / "0001.body").open("rb") as body:
+        verified = subprocess.run(command, stdin=body, capture_output=True, timeout=30, cwd=tmp_path)
+    assert (verified.returncode, verified.stdout, verified.stderr) == (0, b"genuine\n", b"")
+    assert one.stop() == (0, "")

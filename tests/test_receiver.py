@@ -6,15 +6,19 @@ import http.client
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 
+from dispatcher.capture import Capture, read_headers
+from dispatcher.clock import ManualClock
 from dispatcher.errors import DispatcherError
 from dispatcher.models import Signing
 from dispatcher.receiver import Received, Receiver, describe
-from dispatcher.signing import new_secret, sign
+from dispatcher.signing import SignatureError, new_secret, sign, verify
 
 BODY = b'{"batch_id":"b1","events":[{"id":1,"type":"lead.created","data":{"name":"Zo\xc3\xab"}}]}'
 
@@ -122,7 +126,7 @@ def test_the_printer_gets_headers_as_sent_the_body_pretty_and_the_verdict() -> N
         post(receiver.address + "hooks/lead", BODY, headers)
     [text] = printed
     lines = text.splitlines()
-    assert lines[0] == "POST /hooks/lead"
+    assert lines[1] == "POST /hooks/lead"
     assert "X-Mixed-CASE: Value: with colon" in lines
     assert f"X-LeaseFetcher-Signature: {headers['X-LeaseFetcher-Signature']}" in lines
     assert '  "batch_id": "b1",' in lines and '        "name": "Zo\u00eb"' in lines
@@ -136,9 +140,13 @@ def test_an_invalid_signature_is_printed_with_its_reason() -> None:
     assert printed[0].splitlines()[-1] == "signature: INVALID (no Webhook-Signature header)"
 
 
+AT = datetime(2026, 11, 22, 10, 0, 0, tzinfo=UTC)
+
+
 def test_describe_shows_other_bodies_as_text() -> None:
-    received = Received("/", {"A": "1"}, b"not json \xff", verified=False, checked=False)
+    received = Received("/", {"A": "1"}, b"not json \xff", verified=False, checked=False, at=AT)
     assert describe(received).splitlines() == [
+        "--- 2026-11-22T10:00:00.000Z " + "-" * 40,
         "POST /",
         "A: 1",
         "",
@@ -146,7 +154,7 @@ def test_describe_shows_other_bodies_as_text() -> None:
         "",
         "signature: not checked (no --secret)",
     ]
-    assert "(empty body)" in describe(Received("/", {}, b"", verified=True))
+    assert "(empty body)" in describe(Received("/", {}, b"", verified=True, at=AT))
 
 
 def test_printed_requests_never_interleave() -> None:
@@ -214,3 +222,81 @@ def test_bad_options_fail_at_construction(secrets: list[str], options: dict[str,
     with pytest.raises(DispatcherError, match=fragment) as caught:
         Receiver(secrets, **options)  # type: ignore[arg-type]
     assert "!!not base64!!" not in str(caught.value)
+
+
+def test_each_printed_request_starts_with_a_separator_and_the_time_it_arrived() -> None:
+    printed: list[str] = []
+    clock = ManualClock(AT)
+    with Receiver([], printer=printed.append, clock=clock) as receiver:
+        post(receiver.url, b"{}", {})
+        clock.advance(1.5)
+        post(receiver.url, b"{}", {})
+    assert [text.splitlines()[0] for text in printed] == [
+        "--- 2026-11-22T10:00:00.000Z " + "-" * 40,
+        "--- 2026-11-22T10:00:01.500Z " + "-" * 40,
+    ]
+
+
+@pytest.mark.parametrize("case", SIGNINGS)
+def test_reject_invalid_answers_401_to_a_bad_signature_and_still_keeps_it(case: str) -> None:
+    signing = SIGNINGS[case]
+    secret = new_secret(signing.scheme)
+    printed: list[str] = []
+    with receiver_for(signing, [secret], status=202, reject_invalid=True, printer=printed.append) as receiver:
+        genuine = post(receiver.url, BODY, signed_headers(signing, [secret]))
+        forged = post(receiver.url, BODY + b" ", signed_headers(signing, [secret]))
+        unsigned = post(receiver.url, BODY, {})
+    assert (genuine.status_code, forged.status_code, unsigned.status_code) == (202, 401, 401)
+    assert [request.rejected for request in receiver.requests] == [False, True, True]
+    assert printed[0].splitlines()[-1] == "signature: valid"
+    verdict = printed[1].splitlines()[-1]
+    assert verdict.startswith("signature: INVALID (") and verdict.endswith("), answered 401")
+
+
+def test_reject_invalid_needs_a_secret() -> None:
+    with pytest.raises(DispatcherError, match="needs a secret") as caught:
+        Receiver([], reject_invalid=True)
+    assert caught.value.exit_code == 2
+
+
+def test_saved_requests_are_numbered_on_after_the_files_already_there(tmp_path: Path) -> None:
+    earlier = {"0007.body": b"earlier body", "0007.headers": b"X-Earlier: 1\n", "notes.txt": b"mine"}
+    for name, content in earlier.items():
+        (tmp_path / name).write_bytes(content)
+    printed: list[str] = []
+    with Receiver(["k"], capture=Capture(tmp_path), printer=printed.append) as receiver:
+        for number in range(3):
+            post(receiver.url, b'{"n": %d}' % number, {"X-N": str(number)})
+    assert [(tmp_path / f"{n:04d}.body").read_bytes() for n in (8, 9, 10)] == [b'{"n": 0}', b'{"n": 1}', b'{"n": 2}']
+    assert [read_headers(tmp_path / f"{n:04d}.headers")["X-N"] for n in (8, 9, 10)] == ["0", "1", "2"]
+    assert all((tmp_path / name).read_bytes() == content for name, content in earlier.items())
+    assert printed[0].splitlines()[-1] == f"saved: {tmp_path / '0008.headers'} {tmp_path / '0008.body'}"
+    assert receiver.requests[2].saved is not None and receiver.requests[2].saved.body == tmp_path / "0010.body"
+
+
+@pytest.mark.parametrize("case", SIGNINGS)
+def test_a_saved_request_verifies_from_its_files(tmp_path: Path, case: str) -> None:
+    signing = SIGNINGS[case]
+    secret = new_secret(signing.scheme)
+    with receiver_for(signing, [secret], capture=Capture(tmp_path)) as receiver:
+        post(receiver.url, BODY, signed_headers(signing, [secret]))
+        post(receiver.url, BODY + b" ", signed_headers(signing, [secret]))
+
+    def check(number: str) -> None:
+        body, headers = (tmp_path / f"{number}.body").read_bytes(), read_headers(tmp_path / f"{number}.headers")
+        verify(body, headers, [secret], signing.scheme, signing.header, signing.prefix)
+
+    check("0001")
+    with pytest.raises(SignatureError):
+        check("0002")
+
+
+def test_a_request_that_cannot_be_saved_is_still_answered_and_printed(tmp_path: Path) -> None:
+    folder = tmp_path / "captures"
+    capture = Capture(folder)
+    folder.rmdir()  # gone after listen started, like a disk taken away
+    printed: list[str] = []
+    with Receiver(["k"], capture=capture, printer=printed.append) as receiver:
+        assert post(receiver.url, BODY, {}).status_code == 200
+    assert printed[0].splitlines()[-1] == "not saved: No such file or directory"
+    assert receiver.requests[0].saved is None

@@ -12,17 +12,32 @@ import click
 
 from ..clock import SystemClock
 from ..demo import run_demo
+from ..permissions import Group, find_group, share_with_group
 from ..process import RunOptions, run
 from .interrupts import stop_on_signals
 from .root import DURATION, POSITIVE_INTEGER, TIME, json_option, open_store, print_json, print_table
 
 
+def _group(ctx: click.Context, param: click.Parameter, name: str | None) -> Group | None:
+    return None if name is None else find_group(name)  # an unknown group fails before anything is created
+
+
 @click.command()
+@click.option(
+    "--group",
+    callback=_group,
+    help="Let this group read and write the database too (mode 0660), e.g. the web server's www-data.",
+)
 @click.pass_context
-def init(ctx: click.Context) -> None:
+def init(ctx: click.Context, group: Group | None) -> None:
     """Create the database, or upgrade its schema."""
     open_store(ctx)
     click.echo(f"database ready: {ctx.obj}")
+    if group:
+        sharing = share_with_group(Path(ctx.obj), group)
+        click.echo(f"group {group.name} can read and write {sharing.database} (mode 0660)")
+        if sharing.problem:
+            click.echo(f"Warning: {sharing.problem}; fix: {sharing.fix}", err=True)
 
 
 @click.command()

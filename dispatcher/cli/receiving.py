@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
 from .. import signing
+from ..capture import Capture, read_headers
 from ..errors import DispatcherError
 from ..receiver import Receiver, serve_until_stopped
 from ..wire import parse_header
@@ -31,6 +33,11 @@ def _headers(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
 @click.option(
     "--header", "headers", multiple=True, callback=_headers, help="A request header, 'Name: value'; repeat for each."
 )
+@click.option(
+    "--headers-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A file of 'Name: value' lines, e.g. one saved by listen --save; --header adds to it.",
+)
 @click.option("--tolerance", type=click.IntRange(0), default=300, show_default=True, help="Timestamp leeway, seconds.")
 def verify(
     secrets: tuple[str, ...],
@@ -38,11 +45,13 @@ def verify(
     signature_header: str | None,
     signature_prefix: str | None,
     headers: dict[str, str],
+    headers_file: Path | None,
     tolerance: int,
 ) -> None:
     """Check the signature of a request whose body is on stdin; prints genuine, or exits 1."""
+    given = {**(read_headers(headers_file) if headers_file else {}), **headers}
     body = sys.stdin.buffer.read()
-    signing.verify(body, headers, secrets, scheme, signature_header, signature_prefix, tolerance)
+    signing.verify(body, given, secrets, scheme, signature_header, signature_prefix, tolerance)
     click.echo("genuine")
 
 
@@ -54,6 +63,13 @@ def verify(
 @click.option("--signature-header", help=_HEADER_HELP)
 @click.option("--signature-prefix", help=_PREFIX_HELP)
 @click.option("--status", type=click.IntRange(100, 599), default=200, show_default=True, help="The answer's status.")
+@click.option("--reject-invalid", is_flag=True, help="Answer 401 when the signature does not verify.")
+@click.option(
+    "--save",
+    "save_to",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Save each request in this folder, as 0001.headers and 0001.body, for verify.",
+)
 def listen(
     host: str,
     port: int,
@@ -62,6 +78,8 @@ def listen(
     signature_header: str | None,
     signature_prefix: str | None,
     status: int,
+    reject_invalid: bool,
+    save_to: Path | None,
 ) -> None:
     """Print every request that arrives, with its signature checked, until Ctrl-C."""
     receiver = Receiver(
@@ -73,5 +91,7 @@ def listen(
         signature_header=signature_header,
         signature_prefix=signature_prefix,
         printer=click.echo,
+        reject_invalid=reject_invalid,
+        capture=Capture(save_to) if save_to else None,
     )
     serve_until_stopped(receiver, click.echo)
