@@ -172,7 +172,7 @@ def endpoint_update(
         changes["events"] = events
     if headers or clear_headers:
         changes["headers"] = headers
-    item = endpoints.update(store, endpoint_id, **changes)
+    item = endpoints.update(store, endpoint_id, now=SystemClock().now(), **changes)
     _warn_if_refused(store, item)
     _show_endpoint(store, item, as_json, show_secret=False)
 
