@@ -62,6 +62,8 @@ CREATE TABLE IF NOT EXISTS endpoints (
     consecutive_failures INTEGER NOT NULL DEFAULT 0,
     last_success_at      TEXT,
     last_error           TEXT,
+    -- When last_error happened: status tells an old refusal from a new one.
+    last_error_at        TEXT,
     -- The lease: one run, one worker per endpoint at a time.
     lease_id             TEXT,
     lease_expires_at     TEXT,
@@ -184,4 +186,4 @@ CREATE TABLE IF NOT EXISTS dispatcher_schema (
     version INTEGER NOT NULL
 );
 DELETE FROM dispatcher_schema;
-INSERT INTO dispatcher_schema (version) VALUES (5);
+INSERT INTO dispatcher_schema (version) VALUES (6);

@@ -1,6 +1,7 @@
 """Durations as users type them: ``500ms``, ``5s``, ``5m``, ``2h``, ``7d``, or bare seconds.
 
-Kept to the millisecond, so every duration prints back exactly as it is stored.
+Kept to the millisecond, so every duration prints back exactly as it is stored; ages and waits
+shown to people are rounded instead (:func:`format_rough`).
 """
 
 from __future__ import annotations
@@ -35,3 +36,16 @@ def format_duration(seconds: float) -> str:
         if millis and millis % size == 0:
             return f"{millis // size}{unit}"
     return f"{millis}ms"
+
+
+_ROUGH_UNITS = (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1))
+
+
+def format_rough(seconds: float) -> str:
+    """The two largest units, rounded down, for people: ``8m38s``, ``2h5m``, ``3d4h``, ``0s``."""
+    whole = max(0, math.floor(seconds))
+    for (unit, size), (smaller, smaller_size) in zip(_ROUGH_UNITS, _ROUGH_UNITS[1:]):
+        if whole >= size:
+            rest = whole % size // smaller_size
+            return f"{whole // size}{unit}" + (f"{rest}{smaller}" if rest else "")
+    return f"{whole}s"

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from .clock import to_text
+from .clock import SystemClock, to_text
 from .destinations import RefusedDestination, UnresolvedHost, public_url
 from .durations import format_duration
 from .errors import DispatcherError
@@ -29,6 +29,7 @@ from .settings import (
     check_order,
     check_timeout,
     effective,
+    value_of,
 )
 from .signing import check_secret, check_signing, header_name, new_secret
 from .store import Store
@@ -74,6 +75,20 @@ FOLLOWS_GLOBAL = (
     "disable_after",
     "notify_command",
     "allow_private",
+)
+# The settings that decide whether a request can succeed at all: changing one makes the batch
+# waiting for its retry due at once, rather than when the schedule said (up to hours later).
+RETRY_AT_ONCE = (
+    "url",
+    "secret",
+    "format",
+    "signature",
+    "signature_header",
+    "signature_prefix",
+    "headers",
+    "success",
+    "allow_private",
+    "ca_bundle",
 )
 
 Header = str | tuple[str, str]  # "Name: value" or (name, value)
@@ -166,12 +181,17 @@ def add(store: Store, url: str, **settings: Any) -> Endpoint:
     return store.endpoint(store.insert_endpoint(_checked(fields)))
 
 
-def update(store: Store, endpoint_id: int, **changes: Any) -> Endpoint:
-    """Change the given settings; others stay. None returns a global one to the global default."""
+def update(store: Store, endpoint_id: int, now: datetime | None = None, **changes: Any) -> Endpoint:
+    """Change the given settings; others stay. None returns a global one to the global default.
+
+    A change to one of :data:`RETRY_AT_ONCE` makes the batch waiting for its retry due at
+    ``now`` (default: the system clock's), in the same transaction.
+    """
     _refuse_unknown(changes)
     changes = _none_is_default(changes)
     current = store.endpoint(endpoint_id)
-    fields = {**_settings_of(current), **changes}
+    before = _settings_of(current)
+    fields = {**before, **changes}
     if "secret" not in changes:
         try:
             check_secret(current.secret, fields["signature"])
@@ -185,8 +205,27 @@ def update(store: Store, endpoint_id: int, **changes: Any) -> Endpoint:
     if checked["signature"] != current.signing.scheme:
         # Old secrets signed for the old scheme, which receivers no longer check; a standard one may not even suit.
         row["retired_secrets"] = ()
-    store.update_endpoint(endpoint_id, row)
+    retry_at_once = any(checked[name] != before[name] for name in RETRY_AT_ONCE)
+    store.update_endpoint(endpoint_id, row, due_at=to_text(now or SystemClock().now()) if retry_at_once else None)
     return store.endpoint(endpoint_id)
+
+
+def retry_now(store: Store, endpoint_id: int, now: datetime) -> tuple[Endpoint, int]:
+    """Make the batch the endpoint is waiting to retry due at ``now``; returns the endpoint and
+    how many batches were waiting (0 or 1). A disabled endpoint still waits for `enable`."""
+    waiting = store.update_endpoint(endpoint_id, {}, due_at=to_text(now))
+    return store.endpoint(endpoint_id), waiting
+
+
+def inherited(endpoint: Endpoint, defaults: Settings) -> tuple[str, ...]:
+    """The settings in force for the endpoint that come from the global config: it has no value of
+    its own, and nothing else decides (the raw format sends one event per request)."""
+    in_force = effective(endpoint, defaults)
+    return tuple(
+        name
+        for name in FOLLOWS_GLOBAL
+        if getattr(endpoint, name) is None and value_of(in_force, name) == value_of(defaults, name)
+    )
 
 
 def _refuse_unknown(settings: dict[str, Any]) -> None:
@@ -233,7 +272,8 @@ def rotate_secret(
     Only the schemes that carry several signatures (``timestamped``,
     ``standard``) can use the old secret; the others sign with the new one at
     once. Returns the endpoint and the time until which requests also carry
-    the old secret's signature (None: they do not).
+    the old secret's signature (None: they do not). A batch waiting for its
+    retry is due at once: the new secret may be the one the receiver expects.
     """
     if not 0 <= grace <= MAX_GRACE:
         raise DispatcherError(f"invalid grace period: use 0s to {format_duration(MAX_GRACE)}")
@@ -246,7 +286,7 @@ def rotate_secret(
     still_valid = [old for old in endpoint.retired_secrets if old.until > now_text and old.secret != new]
     until = to_text(now + timedelta(seconds=grace))
     retiring = [RetiredSecret(endpoint.secret, until)] if grace > 0 else []
-    store.update_endpoint(endpoint_id, {"secret": new, "retired_secrets": retiring + still_valid})
+    store.update_endpoint(endpoint_id, {"secret": new, "retired_secrets": retiring + still_valid}, due_at=now_text)
     old_signs_until = until if retiring and scheme in MULTI_SECRET_SCHEMES else None
     return store.endpoint(endpoint_id), old_signs_until
 

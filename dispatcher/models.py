@@ -180,6 +180,7 @@ class Pruned:
 @dataclass(frozen=True)
 class EndpointStatus:
     endpoint: int
+    name: str | None
     url: str
     enabled: bool
     pending: int
@@ -188,8 +189,12 @@ class EndpointStatus:
     dead: int
     consecutive_failures: int
     last_success_at: str | None
-    last_error: str | None
+    last_error: str | None  # kept after a success: consecutive_failures says whether it still fails
+    last_error_at: str | None
     oldest_pending_age_s: float | None
+    # When the next request is due: its waiting batch's retry time, or now when events wait for
+    # a first try; None when nothing waits or the endpoint is disabled.
+    next_attempt_at: str | None
 
 
 @dataclass(frozen=True)

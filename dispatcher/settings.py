@@ -11,13 +11,18 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
+from .clock import to_text
 from .destinations import Reach, format_networks, parse_networks
 from .durations import format_duration, parse_duration
 from .errors import DispatcherError
 from .models import Endpoint, Settings
 from .retry import DEFAULT_POLICY, RetryPolicy, parse_policy
+
+if TYPE_CHECKING:  # the store reads settings; a run-time import would be circular
+    from .store import Store
 
 MAX_BATCH_SIZE = 1000
 MAX_TIMEOUT = 3600.0
@@ -182,10 +187,25 @@ def effective(endpoint: Endpoint, defaults: Settings) -> Settings:
     )
 
 
+def value_of(settings: Settings, name: str) -> Any:
+    """The value of delivery setting ``name`` (a config key) in ``settings``."""
+    return settings.reach.allow_private if name == "allow_private" else getattr(settings, name)
+
+
 def normalized(name: str, text: str) -> str:
     """``text`` checked as setting ``name`` and spelled as stored: ``120s`` becomes ``2m``."""
     setting = key(name)
     return str(setting.format(setting.parse(text)))
+
+
+# The global settings that decide where requests may go: setting one makes every batch waiting
+# for its retry due at once, as the endpoint's own (endpoints.RETRY_AT_ONCE) do for its batch.
+RETRY_AT_ONCE = ("allow_private", "allow_networks")
+
+
+def set_value(store: Store, name: str, text: str, now: datetime) -> None:
+    """Store global setting ``name``, checked and spelled as :func:`normalized` does."""
+    store.set_config(name, normalized(name, text), due_at=to_text(now) if name in RETRY_AT_ONCE else None)
 
 
 def in_force(stored: Mapping[str, str]) -> dict[str, str]:

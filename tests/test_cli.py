@@ -47,8 +47,8 @@ ENDPOINT_KEYS = set(
     " signature_header signature_prefix headers success allow_private ca_bundle retired_secrets created_at".split()
 )
 STATUS_KEYS = set(
-    "endpoint url enabled pending in_flight delivered dead consecutive_failures last_success_at last_error"
-    " oldest_pending_age_s".split()
+    "endpoint name url enabled pending in_flight delivered dead consecutive_failures last_success_at last_error"
+    " last_error_at oldest_pending_age_s next_attempt_at".split()
 )
 ATTEMPT_KEYS = set(
     "id endpoint batch_id event_ids started_at duration_ms status_code error response_excerpt test".split()

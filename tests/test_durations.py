@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dispatcher.durations import format_duration, parse_duration
+from dispatcher.durations import format_duration, format_rough, parse_duration
 from dispatcher.errors import DispatcherError
 
 
@@ -114,3 +114,21 @@ def test_format_uses_the_largest_exact_unit(seconds: float, text: str) -> None:
 )
 def test_format_round_trips(seconds: float) -> None:
     assert parse_duration(format_duration(seconds)) == seconds
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [
+        (0, "0s"),
+        (0.999, "0s"),
+        (59.9, "59s"),
+        (60, "1m"),
+        (518.318, "8m38s"),
+        (3605, "1h"),
+        (7500, "2h5m"),
+        (3 * 86400 + 4 * 3600 + 59 * 60, "3d4h"),
+        (36_500 * 86400, "36500d"),
+    ],
+)
+def test_format_rough_shows_the_two_largest_units_rounded_down(seconds: float, shown: str) -> None:
+    assert format_rough(seconds) == shown

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from .. import humane
 from ..clock import SystemClock
 from ..demo import run_demo
 from ..permissions import Group, find_group, share_with_group
@@ -74,24 +75,12 @@ def process(
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """One row per endpoint: what is pending, delivered, dead, and its health."""
-    rows = [asdict(row) for row in open_store(ctx).status(SystemClock().now())]
+    now = SystemClock().now()
+    statuses = open_store(ctx).status(now)
     if as_json:
-        print_json(rows)
+        print_json([asdict(row) for row in statuses])
         return
-    print_table(
-        rows,
-        [
-            "endpoint",
-            "enabled",
-            "pending",
-            "in_flight",
-            "delivered",
-            "dead",
-            "consecutive_failures",
-            "oldest_pending_age_s",
-            "last_error",
-        ],
-    )
+    print_table(humane.status_rows(statuses, now), humane.STATUS_COLUMNS)
 
 
 class _Status(click.ParamType):  # type: ignore[type-arg]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import settings
+from ..clock import SystemClock
 from .root import json_option, open_store, print_json
 
 
@@ -42,5 +43,5 @@ def config_get(ctx: click.Context, name: str) -> None:
 def config_set(ctx: click.Context, name: str, value: str) -> None:
     """Change a global default."""
     store = open_store(ctx)
-    store.set_config(name, settings.normalized(name, value))
+    settings.set_value(store, name, value, SystemClock().now())
     click.echo(f"{name} = {settings.in_force(store.config())[name]}".rstrip())

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from .. import endpoints, ping
+from .. import endpoints, humane, ping
 from ..clock import SystemClock
 from ..destinations import public_url
 from ..formats import FORMATS
@@ -73,24 +73,18 @@ def _endpoint_options(command: Any) -> Any:
 
 
 def _show_endpoint(store: Store, item: Endpoint, as_json: bool, show_secret: bool) -> None:
-    data = endpoints.as_json(item, defaults_from(store.config()), show_secret)
+    defaults = defaults_from(store.config())
     if as_json:
-        print_json(data)
+        print_json(endpoints.as_json(item, defaults, show_secret))
         return
-    for name, value in data.items():
-        shown = ", ".join(map(_text, value)) if isinstance(value, list) else value
-        click.echo(f"{name}: {'' if shown is None else shown}")
+    for line in humane.endpoint_lines(item, defaults, show_secret):
+        click.echo(line)
 
 
 def _warn_if_refused(store: Store, item: Endpoint) -> None:
     warning = endpoints.reach_warning(item, defaults_from(store.config()))
     if warning:
         click.echo(f"Warning: {warning}", err=True)
-
-
-def _text(item: str | dict[str, str]) -> str:
-    """A list item on one line: a pattern, a header, or a retired secret's fields."""
-    return item if isinstance(item, str) else " ".join(f"{key}={value}" for key, value in item.items())
 
 
 _SHOW_SECRET = click.option("--show-secret", is_flag=True, help="Include the signing secret (never shown otherwise).")
@@ -178,7 +172,7 @@ def endpoint_update(
         changes["events"] = events
     if headers or clear_headers:
         changes["headers"] = headers
-    item = endpoints.update(store, endpoint_id, **changes)
+    item = endpoints.update(store, endpoint_id, now=SystemClock().now(), **changes)
     _warn_if_refused(store, item)
     _show_endpoint(store, item, as_json, show_secret=False)
 
@@ -216,6 +210,22 @@ def endpoint_delete(ctx: click.Context, endpoint_id: int, yes: bool) -> None:
         click.confirm(f"Delete endpoint {item.id} ({public_url(item.url)}) and everything queued for it?", abort=True)
     store.delete_endpoint(endpoint_id)
     click.echo(f"deleted endpoint {endpoint_id}")
+
+
+@endpoint.command("retry")
+@click.argument("endpoint_id", type=POSITIVE_INTEGER)
+@json_option
+@click.pass_context
+def endpoint_retry(ctx: click.Context, endpoint_id: int, as_json: bool) -> None:
+    """Make the batch an endpoint waits to retry due now; the next `process` sends it."""
+    store = open_store(ctx)
+    item, waiting = endpoints.retry_now(store, endpoint_id, SystemClock().now())
+    if as_json:
+        print_json({"id": item.id, "due_now": waiting, "enabled": item.enabled})
+        return
+    done = f"{waiting} waiting batch due now" if waiting else "nothing waiting"
+    disabled = f" (disabled: `dispatcher endpoint enable {item.id}` resumes it)" if not item.enabled else ""
+    click.echo(f"endpoint {item.id}: {done}{disabled}")
 
 
 @endpoint.command("rotate-secret")

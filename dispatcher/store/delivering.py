@@ -367,10 +367,18 @@ def _record(
         ),
     )
     conn.execute(
-        "UPDATE endpoints SET consecutive_failures = ?, last_error = ?, lease_id = NULL, "
+        "UPDATE endpoints SET consecutive_failures = ?, last_error = ?, last_error_at = ?, lease_id = NULL, "
         "lease_expires_at = NULL, enabled = enabled AND ? IS NULL, "
         "disabled_reason = coalesce(?, disabled_reason), disabled_at = coalesce(?, disabled_at) "
         "WHERE id = ?",
-        (failures, error, disabled_reason, disabled_reason, now_text if disabled_reason else None, batch.endpoint_id),
+        (
+            failures,
+            error,
+            now_text,
+            disabled_reason,
+            disabled_reason,
+            now_text if disabled_reason else None,
+            batch.endpoint_id,
+        ),
     )
     return Recorded(state, failures, disabled_reason)

@@ -17,11 +17,13 @@ class Inspecting(Connection):
         now_text = to_text(now)
         rows = self.db.query(
             """
-            SELECT e.id, e.url, e.enabled, e.consecutive_failures, e.last_success_at,
-                   e.last_error, e.lease_expires_at > :now AS leased,
+            SELECT e.id, e.name, e.url, e.enabled, e.consecutive_failures, e.last_success_at,
+                   e.last_error, e.last_error_at, e.lease_expires_at > :now AS leased,
                    (SELECT count(*) FROM pending AS p WHERE p.endpoint_id = e.id) AS unbatched,
                    (SELECT json_array_length(b.event_ids) FROM batches AS b
                     WHERE b.endpoint_id = e.id AND b.state = 'pending') AS open_batch,
+                   (SELECT b.due_at FROM batches AS b
+                    WHERE b.endpoint_id = e.id AND b.state = 'pending') AS open_batch_due_at,
                    (SELECT count(*) FROM deliveries AS d JOIN batches AS b ON b.id = d.batch_id
                     WHERE d.endpoint_id = e.id AND b.state = 'delivered') AS delivered,
                    (SELECT count(*) FROM deliveries AS d JOIN batches AS b ON b.id = d.batch_id
@@ -42,9 +44,11 @@ class Inspecting(Connection):
             open_batch = row["open_batch"] or 0
             in_flight = open_batch if row["leased"] else 0
             oldest = row["oldest_pending_at"]
+            due_at = row["open_batch_due_at"] or (now_text if row["unbatched"] else None)
             result.append(
                 EndpointStatus(
                     endpoint=row["id"],
+                    name=row["name"],
                     url=public_url(row["url"]),
                     enabled=bool(row["enabled"]),
                     pending=row["unbatched"] + open_batch - in_flight,
@@ -54,7 +58,9 @@ class Inspecting(Connection):
                     consecutive_failures=row["consecutive_failures"],
                     last_success_at=row["last_success_at"],
                     last_error=row["last_error"],
+                    last_error_at=row["last_error_at"],
                     oldest_pending_age_s=(round((now - from_text(oldest)).total_seconds(), 3) if oldest else None),
+                    next_attempt_at=due_at if row["enabled"] else None,
                 )
             )
         return result

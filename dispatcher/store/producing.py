@@ -18,11 +18,15 @@ class Producing(Connection):
     def config(self) -> dict[str, str]:
         return {row["key"]: row["value"] for row in self.db.query("SELECT key, value FROM config")}
 
-    def set_config(self, key: str, value: str) -> None:
-        self.db.execute(
-            "INSERT INTO config (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (key, value),
-        )
+    def set_config(self, key: str, value: str, due_at: str | None = None) -> int:
+        """Store a global setting. With ``due_at``, every batch waiting for its retry becomes due
+        then, in the same transaction; returns how many did."""
+        with self.write() as conn:
+            conn.execute(
+                "INSERT INTO config (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+            return 0 if due_at is None else _make_due(conn, due_at)
 
     # --- producers ------------------------------------------------------------
 
@@ -72,15 +76,17 @@ class Producing(Connection):
         table.insert(endpoint_row(fields))
         return int(table.last_pk or 0)
 
-    def update_endpoint(self, endpoint_id: int, fields: dict[str, Any]) -> None:
+    def update_endpoint(self, endpoint_id: int, fields: dict[str, Any], due_at: str | None = None) -> int:
+        """Change the given settings. With ``due_at``, the endpoint's batch waiting for its retry
+        becomes due then, in the same transaction; returns how many did (0 or 1)."""
         row = endpoint_row(fields)
-        if not row:
-            self.endpoint(endpoint_id)
-            return
-        assignments = ", ".join(f"{column} = :{column}" for column in row)
-        cursor = self.db.execute(f"UPDATE endpoints SET {assignments} WHERE id = :id", {**row, "id": endpoint_id})
-        if cursor.rowcount == 0:
-            raise NotFound(f"no endpoint {endpoint_id}")
+        with self.write() as conn:
+            if not conn.execute("SELECT 1 FROM endpoints WHERE id = ?", (endpoint_id,)).fetchone():
+                raise NotFound(f"no endpoint {endpoint_id}")
+            if row:
+                assignments = ", ".join(f"{column} = :{column}" for column in row)
+                conn.execute(f"UPDATE endpoints SET {assignments} WHERE id = :id", {**row, "id": endpoint_id})
+            return 0 if due_at is None else _make_due(conn, due_at, endpoint_id)
 
     def endpoint(self, endpoint_id: int) -> Endpoint:
         rows = list(self.db.query("SELECT * FROM endpoints WHERE id = ?", (endpoint_id,)))
@@ -101,10 +107,7 @@ class Producing(Connection):
             )
             if cursor.rowcount == 0:
                 raise NotFound(f"no endpoint {endpoint_id}")
-            conn.execute(
-                "UPDATE batches SET due_at = ? WHERE endpoint_id = ? AND state = 'pending' AND due_at > ?",
-                (now, endpoint_id, now),
-            )
+            _make_due(conn, now, endpoint_id)
 
     def disable_endpoint(self, endpoint_id: int, reason: str, now: str) -> None:
         cursor = self.db.execute(
@@ -121,6 +124,17 @@ class Producing(Connection):
             conn.execute("UPDATE dispatcher_prune SET events_checked_through = 0")
         if cursor.rowcount == 0:
             raise NotFound(f"no endpoint {endpoint_id}")
+
+
+def _make_due(conn: sqlite3.Connection, now: str, endpoint_id: int | None = None) -> int:
+    """Make the batches waiting for a later retry due at ``now``: the endpoint's one, or every
+    endpoint's; returns how many. Through the index of open batches, not the whole table."""
+    which = "endpoint_id = :id" if endpoint_id is not None else "endpoint_id IN (SELECT id FROM endpoints)"
+    cursor = conn.execute(
+        f"UPDATE batches SET due_at = :now WHERE {which} AND state = 'pending' AND due_at > :now",
+        {"now": now, "id": endpoint_id},
+    )
+    return cursor.rowcount
 
 
 def _insert_unqueued(conn: sqlite3.Connection, rows: Iterable[tuple[str, str, str]]) -> tuple[int, int]:

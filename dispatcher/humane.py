@@ -1,0 +1,83 @@
+"""Values as people read them in the CLI's tables and listings; JSON keeps the machine values."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from . import endpoints
+from .clock import from_text
+from .durations import format_rough
+from .models import Endpoint, EndpointStatus, Settings
+from .settings import KEYS, effective, value_of
+
+STATUS_COLUMNS = (
+    "endpoint",
+    "name",
+    "enabled",
+    "pending",
+    "in_flight",
+    "delivered",
+    "dead",
+    "consecutive_failures",
+    "oldest_pending",
+    "next_attempt",
+    "last_error",
+)
+
+
+def yes_no(value: bool) -> str:
+    return "yes" if value else "no"
+
+
+def due_in(at: str, now: datetime) -> str:
+    """``now`` once ``at`` is reached, else how long until it: ``in 4m12s``."""
+    wait = (from_text(at) - now).total_seconds()
+    return f"in {format_rough(wait)}" if wait >= 1 else "now"
+
+
+def status_rows(statuses: Sequence[EndpointStatus], now: datetime) -> list[dict[str, Any]]:
+    """`status` as a table: one row per endpoint, keyed by :data:`STATUS_COLUMNS`."""
+    return [
+        {
+            "endpoint": row.endpoint,
+            "name": row.name,
+            "enabled": yes_no(row.enabled),
+            "pending": row.pending,
+            "in_flight": row.in_flight,
+            "delivered": row.delivered,
+            "dead": row.dead,
+            "consecutive_failures": row.consecutive_failures,
+            "oldest_pending": None if row.oldest_pending_age_s is None else format_rough(row.oldest_pending_age_s),
+            "next_attempt": None if row.next_attempt_at is None else due_in(row.next_attempt_at, now),
+            # An error from before the last success is history, not the endpoint's state.
+            "last_error": row.last_error if row.consecutive_failures else None,
+        }
+        for row in statuses
+    ]
+
+
+def endpoint_lines(endpoint: Endpoint, defaults: Settings, show_secret: bool) -> list[str]:
+    """`endpoint show`: ``name: value`` lines; settings spelled as `config` spells them, those the
+    endpoint follows from the global config marked ``(global)``."""
+    data = endpoints.as_json(endpoint, defaults, show_secret)
+    in_force = effective(endpoint, defaults)
+    following = endpoints.inherited(endpoint, defaults)
+    lines = []
+    for name, value in data.items():
+        if name in endpoints.FOLLOWS_GLOBAL:
+            shown = KEYS[name].format(value_of(in_force, name)) + (" (global)" if name in following else "")
+        elif isinstance(value, bool):
+            shown = yes_no(value)
+        elif isinstance(value, list):
+            shown = ", ".join(map(_item, value))
+        else:
+            shown = "" if value is None else str(value)
+        lines.append(f"{name}: {shown}")
+    return lines
+
+
+def _item(item: str | dict[str, str]) -> str:
+    """A list item on one line: a pattern, a header, or a retired secret's fields."""
+    return item if isinstance(item, str) else " ".join(f"{key}={value}" for key, value in item.items())
