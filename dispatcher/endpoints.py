@@ -11,7 +11,6 @@ import os
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from .clock import SystemClock, to_text
 from .destinations import RefusedDestination, UnresolvedHost, public_url
@@ -33,6 +32,7 @@ from .settings import (
 )
 from .signing import check_secret, check_signing, header_name, new_secret
 from .store import Store
+from .urls import check_url, destination
 from .wire import MULTI_SECRET_SCHEMES, check_headers, check_success, parse_header
 
 DEFAULT_GRACE = 24 * 3600.0  # how long a rotated-out secret still signs, as Svix does
@@ -94,13 +94,6 @@ RETRY_AT_ONCE = (
 Header = str | tuple[str, str]  # "Name: value" or (name, value)
 
 
-def check_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise DispatcherError(f"invalid URL {url!r}: use an http:// or https:// URL with a host")
-    return url
-
-
 def check_ca_bundle(path: str) -> str:
     """A readable file of PEM certificates, kept as an absolute path: cron runs elsewhere."""
     absolute = os.path.abspath(os.path.expanduser(path))
@@ -115,9 +108,9 @@ def reach_warning(endpoint: Endpoint, defaults: Settings) -> str | None:
     A warning, not an error: DNS may change, and the setting may be lifted later. A name that
     does not resolve (yet) is no warning either.
     """
-    parts = urlsplit(endpoint.url)
+    where = destination(endpoint.url)
     try:
-        effective(endpoint, defaults).reach.resolve(parts.hostname or "", parts.port or 0)
+        effective(endpoint, defaults).reach.resolve(where.host, where.port)
     except RefusedDestination as refusal:
         return f"requests to this URL will fail: {refusal}"
     except UnresolvedHost:

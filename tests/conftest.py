@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import traceback
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -28,6 +32,47 @@ SECRET = "test-secret"
 settings.register_profile("ci", max_examples=300, deadline=None, derandomize=True)
 settings.register_profile("explore", max_examples=30_000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+# The names tests may look up, and their addresses: no test asks real DNS (see no_real_dns).
+TEST_DNS = {"public.test": "93.184.215.14", "private.test": "10.0.0.5"}
+# Reserved for documentation and tests (RFC 2606, RFC 6761); other names under them are not found.
+_RESERVED = ("test", "example", "invalid", "localhost", "example.com", "example.net", "example.org")
+
+
+@pytest.fixture(autouse=True)
+def no_real_dns(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """getaddrinfo without DNS: IP addresses and localhost as usual, TEST_DNS's names from the
+    table, other reserved names not found; any other name fails the test that looked it up.
+
+    A real lookup makes a test depend on the network (example.com stalled one for 5 s) and
+    could send a test's requests to a stranger's server.
+    """
+    real = socket.getaddrinfo
+    strangers: list[str] = []  # also caught when asked from a thread, where a failure goes unseen
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        name = (host.decode() if isinstance(host, bytes) else host or "").lower().removesuffix(".")
+        if not name or name == "localhost" or _is_address(name):
+            return real(host, port, *args, **kwargs)
+        if name in TEST_DNS:
+            return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (TEST_DNS[name], int(port or 0)))]
+        if any(name == reserved or name.endswith(f".{reserved}") for reserved in _RESERVED):
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        strangers.append(name)
+        pytest.fail(f"looked up {host!r} in DNS: use an IP address, a name in TEST_DNS or one under .invalid")
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    yield TEST_DNS
+    assert not strangers, f"looked up {strangers} in DNS"
+
+
+def _is_address(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name.partition("%")[0])  # fe80::1%eth0: a zone is no lookup either
+    except ValueError:
+        return False
+    return True
 
 
 @pytest.fixture
@@ -58,6 +103,42 @@ def invoke(db_path: Path):
         return CliRunner().invoke(cli, ["--db", str(db_path), *args], input=input)
 
     return run
+
+
+Outcome = Result | subprocess.CompletedProcess[str]
+
+
+def outcome(result: Outcome) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of an in-process or subprocess run."""
+    if isinstance(result, subprocess.CompletedProcess):
+        return result.returncode, result.stdout, result.stderr
+    # In-process, an exception escaping the CLI is caught by CliRunner; run for
+    # real it would have been a traceback in the user's terminal.
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        assert result.exc_info is not None
+        pytest.fail("the CLI let an exception escape:\n" + "".join(traceback.format_exception(*result.exc_info)))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def ok(result: Outcome) -> str:
+    """stdout of a run that must have succeeded."""
+    code, stdout, stderr = outcome(result)
+    assert code == 0, f"exit {code}\nstdout: {stdout}\nstderr: {stderr}"
+    return stdout
+
+
+def assert_one_line_error(result: Outcome, exit_code: int | None = 2) -> str:
+    """The contract for every error; exit_code None means any non-zero code."""
+    code, stdout, stderr = outcome(result)
+    assert "Traceback" not in stdout + stderr
+    lines = stderr.splitlines()
+    assert len(lines) == 1, f"expected one line on stderr, got:\n{stderr}"
+    assert lines[0].startswith("Error:"), lines[0]
+    if exit_code is None:
+        assert code != 0
+    else:
+        assert code == exit_code, f"exit {code}: {lines[0]}"
+    return lines[0]
 
 
 def dispatcher_command() -> list[str]:

@@ -18,7 +18,6 @@ import re
 import socket
 import sqlite3
 import subprocess
-import traceback
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -35,11 +34,10 @@ from dispatcher.cli import cli
 from dispatcher.queue import Queue
 from dispatcher.store import Store
 
-from .conftest import dispatcher_command
+from .conftest import Outcome, assert_one_line_error, dispatcher_command, ok, outcome
 
 Invoke = Callable[..., Result]
 RunDispatcher = Callable[..., subprocess.CompletedProcess[str]]
-Outcome = Result | subprocess.CompletedProcess[str]
 
 ENDPOINT_KEYS = set(
     "id name url events enabled disabled_reason disabled_at order batch_size timeout max_attempts retry max_age"
@@ -84,41 +82,8 @@ TIME_LIMIT = ("--time-limit", "2s")
 # --- reading what the CLI did ---------------------------------------------------
 
 
-def outcome(result: Outcome) -> tuple[int, str, str]:
-    """(exit code, stdout, stderr) of an in-process or subprocess run."""
-    if isinstance(result, subprocess.CompletedProcess):
-        return result.returncode, result.stdout, result.stderr
-    # In-process, an exception escaping the CLI is caught by CliRunner; run for
-    # real it would have been a traceback in the user's terminal.
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        assert result.exc_info is not None
-        pytest.fail("the CLI let an exception escape:\n" + "".join(traceback.format_exception(*result.exc_info)))
-    return result.exit_code, result.stdout, result.stderr
-
-
-def ok(result: Outcome) -> str:
-    """stdout of a run that must have succeeded."""
-    code, stdout, stderr = outcome(result)
-    assert code == 0, f"exit {code}\nstdout: {stdout}\nstderr: {stderr}"
-    return stdout
-
-
 def as_json(result: Outcome) -> Any:
     return json.loads(ok(result))
-
-
-def assert_one_line_error(result: Outcome, exit_code: int | None = 2) -> str:
-    """The contract for every error; exit_code None means any non-zero code."""
-    code, stdout, stderr = outcome(result)
-    assert "Traceback" not in stdout + stderr
-    lines = stderr.splitlines()
-    assert len(lines) == 1, f"expected one line on stderr, got:\n{stderr}"
-    assert lines[0].startswith("Error:"), lines[0]
-    if exit_code is None:
-        assert code != 0
-    else:
-        assert code == exit_code, f"exit {code}: {lines[0]}"
-    return lines[0]
 
 
 def parse_added(stdout: str) -> tuple[int, str]:

@@ -2,14 +2,18 @@
 stderr and a non-zero exit. No exception ever reaches the user as a traceback.
 
 The values are what people mistype (huge and negative numbers, durations beyond a lifetime,
-URLs with odd ports, half headers) and anything at all.
+URLs with odd ports, brackets and hosts, half headers) and anything at all. A refused
+`endpoint add` or `endpoint update` leaves the database as it was.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
+import sqlite3
 import tempfile
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import click
@@ -20,7 +24,8 @@ from hypothesis import strategies as st
 
 from dispatcher.cli import cli
 
-from .test_cli import assert_one_line_error, ok, outcome
+from .conftest import assert_one_line_error, ok, outcome
+from .factories import ODD_URLS
 
 # These serve, send or wait on the network by design; test_cli covers their options.
 NOT_FUZZED = {("listen",), ("process",), ("demo",), ("endpoint", "test")}
@@ -32,7 +37,7 @@ TYPED = [
     "lead.*", "fixed:5m", "exponential:1s:100:1s", "schedule:", "standard", "whsec_AAAA", "true", "asc", "200",
     "/nonexistent/file", "/etc/hostname", "@/nonexistent", "-", "failed", "raw", "mautic", "retry", "\x00", "é",
 ]  # fmt: skip
-VALUES = st.one_of(st.sampled_from(TYPED), st.text(max_size=16))
+VALUES = st.one_of(st.sampled_from(TYPED), ODD_URLS, st.text(max_size=16))
 
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], click.Command]]:
@@ -75,6 +80,11 @@ def stocked_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def contents(db: Path) -> list[str]:
+    with closing(sqlite3.connect(db)) as conn:
+        return list(conn.iterdump())
+
+
 @given(invocations(), VALUES)
 def test_any_command_line_does_its_job_or_fails_in_one_line(
     stocked_database: Path, args: list[str], stdin: str
@@ -86,3 +96,25 @@ def test_any_command_line_does_its_job_or_fails_in_one_line(
         code, _, _ = outcome(result)  # fails the test if an exception escaped
         if code != 0:
             assert_one_line_error(result, exit_code=None)
+            if args[:2] in (["endpoint", "add"], ["endpoint", "update"]):
+                assert contents(db) == contents(stocked_database)
+
+
+@given(st.sampled_from([("endpoint", "add"), ("endpoint", "update", "1", "--url")]), ODD_URLS)
+def test_any_url_is_kept_as_given_or_refused_in_one_line_with_nothing_saved(
+    stocked_database: Path, command: tuple[str, ...], url: str
+) -> None:
+    """Its hosts are IP addresses or names under .invalid: the reach check of an accepted URL asks no DNS."""
+    with tempfile.TemporaryDirectory() as folder:
+        db = Path(folder) / "queue.db"
+        shutil.copyfile(stocked_database, db)
+        runner = CliRunner()
+        result = runner.invoke(cli, ["--db", str(db), *command, url, "--json"])
+        code, stdout, _ = outcome(result)
+        if code == 0:
+            endpoint_id = str(json.loads(stdout)["id"])
+            shown = runner.invoke(cli, ["--db", str(db), "endpoint", "show", endpoint_id, "--json", "--show-secret"])
+            assert json.loads(ok(shown))["url"] == url
+        else:
+            assert_one_line_error(result)
+            assert contents(db) == contents(stocked_database)
