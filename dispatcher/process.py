@@ -70,6 +70,7 @@ class _Run:
         self.rng = rng
         self.writers = threading.Lock()
         self.store = Store.open(path, self.writers)
+        self.store.require_endpoint(options.endpoint_id)
         config = self.store.config()
         self.defaults: Settings = defaults_from(config)
         self.failing_after: int = config_value(config, "notify_failing_after")

@@ -73,7 +73,7 @@ def _refusal(payload: Payload, error: Exception, where: str = "") -> DispatcherE
 
 
 def open(path: str | Path) -> Queue:  # noqa: A001 - the public name is dispatcher.open
-    """Open (creating if needed) the queue in the SQLite file at ``path``."""
+    """Open the queue in the SQLite file at ``path``, creating the file and its tables if needed."""
     return Queue(Store.open(path))
 
 

@@ -79,6 +79,7 @@ def test_update_changes_the_wire_and_clears_headers(invoke: Invoke) -> None:
     ids=" ".join,
 )
 def test_bad_wire_options_are_one_line_errors(invoke: Invoke, options: tuple[str, ...]) -> None:
+    ok(invoke("init"))
     message = assert_one_line_error(invoke("endpoint", "add", "https://example.com/hook", *options), exit_code=None)
     assert "plain" not in message or "secret" not in options  # a secret is never echoed
     assert as_json(invoke("endpoint", "list", "--json")) == []

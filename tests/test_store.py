@@ -378,3 +378,30 @@ def test_an_existing_files_permissions_are_left_alone(db_path: Path) -> None:
     db_path.chmod(0o640)
     Store.open(db_path).close()
     assert db_path.stat().st_mode & 0o777 == 0o640
+
+
+def test_opening_without_create_refuses_a_missing_file_and_makes_none(tmp_path: Path) -> None:
+    missing = tmp_path / "typo.db"
+    with pytest.raises(DispatcherError, match="no database at .*typo.db") as refused:
+        Store.open(missing, create=False)
+    assert refused.value.exit_code == 2
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_opening_without_create_takes_an_existing_file(db_path: Path, store: Store) -> None:
+    Queue(store).enqueue("a", {})
+    reopened = Store.open(db_path, create=False)
+    assert reopened.conn.execute("SELECT count(*) FROM events").fetchone()[0] == 1
+    reopened.close()
+
+
+def test_filters_by_an_endpoint_that_does_not_exist_are_refused(store: Store) -> None:
+    add(store)
+    for look in (
+        lambda: store.attempts(99),
+        lambda: store.dead(99),
+        lambda: recovery.count_replayable(store, Selection(endpoint_id=99)),
+        lambda: recovery.replay(store, Selection(endpoint_id=99)),
+    ):
+        with pytest.raises(DispatcherError, match="^no endpoint 99$"):
+            look()

@@ -15,14 +15,14 @@ from ..clock import SystemClock
 from ..demo import run_demo
 from ..process import RunOptions, run
 from ..queue import Queue
-from .root import DURATION, POSITIVE_INTEGER, TIME, json_option, open_store, print_json, print_table
+from .root import DURATION, POSITIVE_INTEGER, TIME, WholeNumber, json_option, open_store, print_json, print_table
 
 
 @click.command()
 @click.pass_context
 def init(ctx: click.Context) -> None:
     """Create the database, or upgrade its schema."""
-    open_store(ctx)
+    open_store(ctx, create=True)
     click.echo(f"database ready: {ctx.obj}")
 
 
@@ -32,7 +32,7 @@ def init(ctx: click.Context) -> None:
 @click.pass_context
 def enqueue(ctx: click.Context, event_type: str, payload: str) -> None:
     """Queue one event. PAYLOAD is JSON text, - for stdin, or @FILE; default {}."""
-    click.echo(Queue(open_store(ctx)).enqueue(event_type, _payload_source(payload)))
+    click.echo(Queue(open_store(ctx, create=True)).enqueue(event_type, _payload_source(payload)))
 
 
 def _payload_source(argument: str) -> str | bytes:
@@ -49,12 +49,13 @@ def _payload_source(argument: str) -> str | bytes:
 
 @click.command()
 @click.option("--time-limit", type=DURATION, default="50s", show_default=True, help="Start no request after this.")
-@click.option("--workers", type=click.IntRange(1, 256), default=8, show_default=True, help="Endpoints served at once.")
+@click.option("--workers", type=WholeNumber(1, 256), default=8, show_default=True, help="Endpoints served at once.")
 @click.option("--endpoint", "endpoint_id", type=POSITIVE_INTEGER, help="Serve only this endpoint.")
 @click.option("--quiet", is_flag=True, help="Print nothing unless something is wrong.")
 @click.pass_context
 def process(ctx: click.Context, time_limit: float, workers: int, endpoint_id: int | None, quiet: bool) -> None:
     """Deliver due events (run me from cron every minute)."""
+    open_store(ctx)  # a mistyped --db is refused, not made into an empty queue
     summary = run(ctx.obj, RunOptions(time_limit=time_limit, workers=workers, endpoint_id=endpoint_id))
     if not quiet:
         click.echo(summary.line())

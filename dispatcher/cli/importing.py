@@ -28,7 +28,7 @@ SHOWN_SKIPPED = 20
 def import_(ctx: click.Context, file: str, event_type: str | None, file_format: str | None, skip_bad: bool) -> None:
     """Queue the events of a JSON Lines or CSV file (- for stdin): all of them, or none."""
     with importing.open_source(_file_source(file), file_format) as source:
-        store = open_store(ctx)
+        store = open_store(ctx, create=True)
         with _progress_bar(source.size) as progress:
             result = importing.import_events(store, source, event_type=event_type, skip_bad=skip_bad, progress=progress)
     for number, reason in result.skipped[:SHOWN_SKIPPED]:

@@ -73,6 +73,7 @@ class Inspecting(Connection):
         ``status`` is an HTTP status code, "ok" or "failed"; ``since`` and
         ``until`` bound the start time (inclusive, exclusive).
         """
+        self.require_endpoint(endpoint_id)
         where = ["1 = 1"]
         params: dict[str, Any] = {"limit": limit}
         if endpoint_id is not None:
