@@ -204,8 +204,8 @@ class RunSummary:
     def line(self) -> str:
         """The one line ``process`` prints."""
         return (
-            f"{_count(self.requests, 'request')}, {_count(self.delivered, 'event')} delivered, "
-            f"{_count(self.failures, 'failure')}, {_count(self.retries, 'retry', 'retries')} scheduled, "
+            f"{counted(self.requests, 'request')}, {counted(self.delivered, 'event')} delivered, "
+            f"{counted(self.failures, 'failure')}, {counted(self.retries, 'retry', 'retries')} scheduled, "
             f"{self.dead} dead"
         )
 
@@ -218,5 +218,6 @@ class RunSummary:
         self.errors.extend(other.errors)
 
 
-def _count(number: int, singular: str, plural: str | None = None) -> str:
+def counted(number: int, singular: str, plural: str | None = None) -> str:
+    """``1 event``, ``2 events``: every count a person reads goes through here."""
     return f"{number} {singular if number == 1 else plural or singular + 's'}"

@@ -109,13 +109,19 @@ def test_skip_bad_imports_the_good_lines(invoke: Invoke, db_path: Path, tmp_path
     assert [payload for _, _, payload in stored_events(db_path)] == ['{"id": 1}', '{"id": 3}', '{"id": 6}']
 
 
+def test_counts_of_one_are_singular(invoke: Invoke, tmp_path: Path) -> None:
+    content = jsonl('{"id": 1}', "oops")
+    result = invoke("import", str(write(tmp_path, "e.jsonl", content)), "--type", "t", "--skip-bad")
+    assert ok(result) == "imported 1 event, skipped 1 bad line\n"
+
+
 def test_skip_bad_shows_the_first_20(invoke: Invoke, db_path: Path, tmp_path: Path) -> None:
     content = jsonl(*["oops"] * 25, '{"id": 1}')
     code, stdout, stderr = outcome(
         invoke("import", str(write(tmp_path, "e.jsonl", content)), "--type", "t", "--skip-bad")
     )
     assert code == 0
-    assert stdout == "imported 1 events, skipped 25 bad lines\n"
+    assert stdout == "imported 1 event, skipped 25 bad lines\n"
     shown = stderr.splitlines()
     assert shown[:20] == [
         f"skipped line {n}: invalid payload: Expecting value: line 1 column 1 (char 0)" for n in range(1, 21)

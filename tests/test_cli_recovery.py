@@ -47,6 +47,9 @@ def test_dead_lists_each_dead_delivery(invoke: Invoke, dead_and_delivered: dict[
 def test_replay_dead_after_the_receiver_is_fixed(invoke: Invoke, dead_and_delivered: dict[str, Any]) -> None:
     down = str(dead_and_delivered["down"])
     assert ok(invoke("replay", "--dead", "--endpoint", down, "--dry-run")) == "3 deliveries would be replayed\n"
+    assert ok(invoke("replay", "--dead", "--event", str(dead_and_delivered["ids"][0]), "--dry-run")) == (
+        "1 delivery would be replayed\n"
+    )
     assert as_json(invoke("dead", "--json"))  # a dry run changes nothing
     assert ok(invoke("replay", "--dead", "--endpoint", down)) == "3 deliveries replayed\n"
     assert as_json(invoke("dead", "--json")) == []
@@ -70,13 +73,14 @@ def test_replay_by_event_and_since(invoke: Invoke, dead_and_delivered: dict[str,
     "options", [(), ("--since", "yesterday"), ("--event", "x"), ("--until", "5x")], ids=lambda o: " ".join(o) or "none"
 )
 def test_replay_refuses_no_filter_and_bad_values(invoke: Invoke, options: tuple[str, ...]) -> None:
+    ok(invoke("init"))
     assert_one_line_error(invoke("replay", *options), exit_code=None)
 
 
 def test_prune_removes_delivered_work(invoke: Invoke, dead_and_delivered: dict[str, Any]) -> None:
     assert as_json(invoke("prune", "--json")) == {"batches": 0, "deliveries": 0, "attempts": 0, "events": 0}
     pruned = ok(invoke("prune", "--older-than", "0s"))
-    assert pruned == "pruned 0 events, 3 deliveries, 1 batches, 1 attempts\n"
+    assert pruned == "pruned 0 events, 3 deliveries, 1 batch, 1 attempt\n"
     assert len(as_json(invoke("dead", "--json"))) == 3  # dead ones wait for replay
     assert as_json(invoke("prune", "--older-than", "0s", "--dead", "--json"))["events"] == 3
 

@@ -11,6 +11,7 @@ from typing import BinaryIO
 import click
 
 from .. import importing
+from ..models import counted
 from .root import open_store
 
 # Bad lines shown one by one with --skip-bad; the rest are counted.
@@ -35,9 +36,9 @@ def import_(ctx: click.Context, file: str, event_type: str | None, file_format: 
         click.echo(f"skipped line {number}: {reason}", err=True)
     if result.skipped_count > SHOWN_SKIPPED:
         click.echo(f"... and {result.skipped_count - SHOWN_SKIPPED} more", err=True)
-    line = f"imported {result.imported} events"
+    line = f"imported {counted(result.imported, 'event')}"
     if skip_bad:
-        line += f", skipped {result.skipped_count} bad lines"
+        line += f", skipped {counted(result.skipped_count, 'bad line')}"
     click.echo(line)
 
 

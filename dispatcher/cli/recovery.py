@@ -10,7 +10,7 @@ import click
 from .. import recovery
 from ..clock import SystemClock
 from ..errors import DispatcherError
-from ..models import Selection
+from ..models import Selection, counted
 from ..settings import config_value
 from .root import DURATION, POSITIVE_INTEGER, TIME, json_option, open_store, print_json, print_table
 
@@ -53,14 +53,14 @@ def replay(
     selection = Selection(event_id, endpoint_id, dead_only, since, until)
     count = recovery.count_replayable(store, selection)
     if dry_run:
-        click.echo(f"{count} deliveries would be replayed")
+        click.echo(f"{counted(count, 'delivery', 'deliveries')} would be replayed")
         return
     if count >= PROGRESS_FROM:
         with click.progressbar(length=count, label="replaying", file=sys.stderr) as bar:
             replayed = recovery.replay(store, selection, lambda done: bar.update(done))
     else:
         replayed = recovery.replay(store, selection)
-    click.echo(f"{replayed} deliveries replayed")
+    click.echo(f"{counted(replayed, 'delivery', 'deliveries')} replayed")
 
 
 @click.command()
@@ -80,6 +80,6 @@ def prune(ctx: click.Context, older_than: float | None, dead: bool, as_json: boo
         print_json(asdict(pruned))
     else:
         click.echo(
-            f"pruned {pruned.events} events, {pruned.deliveries} deliveries, "
-            f"{pruned.batches} batches, {pruned.attempts} attempts"
+            f"pruned {counted(pruned.events, 'event')}, {counted(pruned.deliveries, 'delivery', 'deliveries')}, "
+            f"{counted(pruned.batches, 'batch', 'batches')}, {counted(pruned.attempts, 'attempt')}"
         )
