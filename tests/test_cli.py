@@ -461,6 +461,22 @@ def test_endpoint_list(invoke: Invoke) -> None:
 
 
 @pytest.mark.parametrize(
+    ("command", "said"),
+    [
+        (("endpoint", "list"), "no endpoints yet (add one with: dispatcher endpoint add URL)\n"),
+        (("status",), "no endpoints yet (add one with: dispatcher endpoint add URL)\n"),
+        (("attempts",), "no attempts\n"),
+        (("dead",), "no dead deliveries\n"),
+    ],
+    ids=" ".join,
+)
+def test_empty_results_say_so(invoke: Invoke, command: tuple[str, ...], said: str) -> None:
+    ok(invoke("init"))
+    assert ok(invoke(*command)) == said
+    assert as_json(invoke(*command, "--json")) == []
+
+
+@pytest.mark.parametrize(
     ("options", "changes"),
     [
         (("--name", "second"), {"name": "second"}),
@@ -882,6 +898,8 @@ BAD_INPUT = {
     "unknown order": ("endpoint", "add", "https://example.com", "--order", "sideways"),
     "empty event pattern": ("endpoint", "add", "https://example.com", "--event", " "),
     "empty secret": ("endpoint", "add", "https://example.com", "--secret", ""),
+    "name with a newline": ("endpoint", "add", "https://example.com", "--name", "crm\nid: 2"),
+    "name with a terminal escape": ("endpoint", "add", "https://example.com", "--name", "\x1b[31mcrm"),
     "endpoint id not a number": ("endpoint", "show", "one"),
     "endpoint id beyond 64 bits": ("endpoint", "show", "9" * 23),
     "event filter beyond 64 bits": ("replay", "--event", "9" * 23, "--dry-run"),

@@ -15,7 +15,17 @@ from ..clock import SystemClock
 from ..demo import run_demo
 from ..process import RunOptions, run
 from ..queue import Queue
-from .root import DURATION, POSITIVE_INTEGER, TIME, WholeNumber, json_option, open_store, print_json, print_table
+from .root import (
+    DURATION,
+    NO_ENDPOINTS,
+    POSITIVE_INTEGER,
+    TIME,
+    WholeNumber,
+    json_option,
+    open_store,
+    print_json,
+    print_table,
+)
 
 
 @click.command()
@@ -87,6 +97,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
             "oldest_pending_age_s",
             "last_error",
         ],
+        empty=NO_ENDPOINTS,
     )
 
 
@@ -133,7 +144,9 @@ def attempts(
     for row in rows:
         row["event_ids"] = "(test)" if row["test"] else ",".join(map(str, row["event_ids"]))
         row["status_code"] = row["status_code"] or "-"
-    print_table(rows, ["id", "endpoint", "started_at", "duration_ms", "status_code", "event_ids", "error"])
+    print_table(
+        rows, ["id", "endpoint", "started_at", "duration_ms", "status_code", "event_ids", "error"], empty="no attempts"
+    )
 
 
 @click.command()

@@ -15,7 +15,16 @@ from ..settings import MAX_ATTEMPTS, MAX_BATCH_SIZE, MAX_DISABLE_AFTER, defaults
 from ..signing import SCHEMES
 from ..store import Store
 from ..wire import SUCCESS_RULES
-from .root import DURATION, POSITIVE_INTEGER, WholeNumber, json_option, open_store, print_json, print_table
+from .root import (
+    DURATION,
+    NO_ENDPOINTS,
+    POSITIVE_INTEGER,
+    WholeNumber,
+    json_option,
+    open_store,
+    print_json,
+    print_table,
+)
 
 
 @click.group()
@@ -135,7 +144,7 @@ def endpoint_list(ctx: click.Context, as_json: bool) -> None:
         return
     for row in rows:
         row["events"] = ",".join(row["events"])
-    print_table(rows, ["id", "name", "url", "events", "enabled", "batch_size", "order"])
+    print_table(rows, ["id", "name", "url", "events", "enabled", "batch_size", "order"], empty=NO_ENDPOINTS)
 
 
 @endpoint.command("show")

@@ -28,7 +28,7 @@ def dead(ctx: click.Context, endpoint_id: int | None, as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    print_table(rows, ["endpoint", "event_id", "type", "attempts", "died_at", "last_error"])
+    print_table(rows, ["endpoint", "event_id", "type", "attempts", "died_at", "last_error"], empty="no dead deliveries")
 
 
 @click.command()

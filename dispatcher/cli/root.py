@@ -153,7 +153,14 @@ def print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2))
 
 
-def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
+NO_ENDPOINTS = "no endpoints yet (add one with: dispatcher endpoint add URL)"
+
+
+def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], empty: str) -> None:
+    """Rows under a header; ``empty`` says so when there are none (a bare header reads as a fault)."""
+    if not rows:
+        click.echo(empty)
+        return
     cells = [[("" if row[c] is None else str(row[c])) for c in columns] for row in rows]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
     click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip())
