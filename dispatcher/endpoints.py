@@ -118,6 +118,16 @@ def reach_warning(endpoint: Endpoint, defaults: Settings) -> str | None:
     return None
 
 
+def warnings(endpoint: Endpoint, defaults: Settings) -> list[str]:
+    """What a person setting up ``endpoint`` should hear about, though it is no error."""
+    found = [reach_warning(endpoint, defaults)]
+    if endpoint.format == "raw" and endpoint.batch_size not in (None, 1):
+        # Kept rather than refused: it applies again if the format changes back.
+        size = endpoint.batch_size
+        found.append(f"the raw format sends one event per request: batch size {size} applies only to other formats")
+    return [warning for warning in found if warning]
+
+
 def check_events(patterns: Sequence[str]) -> tuple[str, ...]:
     cleaned = tuple(pattern.strip() for pattern in patterns)
     if not cleaned or any(not pattern for pattern in cleaned):

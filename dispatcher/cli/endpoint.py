@@ -97,9 +97,8 @@ def _show_endpoint(store: Store, item: Endpoint, as_json: bool, show_secret: boo
         click.echo(f"{name}: {'' if shown is None else shown}")
 
 
-def _warn_if_refused(store: Store, item: Endpoint) -> None:
-    warning = endpoints.reach_warning(item, defaults_from(store.config()))
-    if warning:
+def _warn(store: Store, item: Endpoint) -> None:
+    for warning in endpoints.warnings(item, defaults_from(store.config())):
         click.echo(f"Warning: {warning}", err=True)
 
 
@@ -123,7 +122,7 @@ def endpoint_add(
     store = open_store(ctx, create=True)
     given = {name: value for name, value in options.items() if value not in (None, ())}
     item = endpoints.add(store, url, events=events or ("*",), **given)
-    _warn_if_refused(store, item)
+    _warn(store, item)
     if as_json:
         _show_endpoint(store, item, as_json=True, show_secret=show_secret)
     else:
@@ -194,7 +193,7 @@ def endpoint_update(
     if headers or clear_headers:
         changes["headers"] = headers
     item = endpoints.update(store, endpoint_id, **changes)
-    _warn_if_refused(store, item)
+    _warn(store, item)
     _show_endpoint(store, item, as_json, show_secret=False)
 
 
