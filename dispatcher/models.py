@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .clock import check_window
 from .destinations import Reach
 from .retry import RetryPolicy
 
@@ -154,6 +155,9 @@ class Selection:
     dead_only: bool = False
     since: str | None = None  # the event's queue time, inclusive
     until: str | None = None  # exclusive
+
+    def __post_init__(self) -> None:
+        check_window(self.since, self.until)
 
     def is_empty(self) -> bool:
         return self == Selection()

@@ -77,6 +77,20 @@ def test_replay_refuses_no_filter_and_bad_values(invoke: Invoke, options: tuple[
     assert_one_line_error(invoke("replay", *options), exit_code=None)
 
 
+@pytest.mark.parametrize(
+    "window",
+    [("--since", "1h", "--until", "2h"), ("--since", "2026-11-22T10:00:00Z", "--until", "2026-11-22T10:00:00Z")],
+    ids=["swapped", "empty"],
+)
+@pytest.mark.parametrize("command", [("replay",), ("replay", "--dry-run"), ("attempts",)], ids=" ".join)
+def test_a_time_window_that_nothing_fits_is_refused(
+    invoke: Invoke, dead_and_delivered: dict[str, Any], command: tuple[str, ...], window: tuple[str, ...]
+) -> None:
+    message = assert_one_line_error(invoke(*command, *window))
+    assert message.startswith("Error: invalid time window: since (")
+    assert len(as_json(invoke("dead", "--json"))) == 3  # nothing was replayed
+
+
 def test_prune_removes_delivered_work(invoke: Invoke, dead_and_delivered: dict[str, Any]) -> None:
     assert as_json(invoke("prune", "--json")) == {"batches": 0, "deliveries": 0, "attempts": 0, "events": 0}
     pruned = ok(invoke("prune", "--older-than", "0s"))

@@ -395,6 +395,15 @@ def test_opening_without_create_takes_an_existing_file(db_path: Path, store: Sto
     reopened.close()
 
 
+def test_a_time_window_that_nothing_fits_is_refused(store: Store) -> None:
+    since, until = "2026-11-22T10:00:00.000Z", "2026-11-22T09:00:00.000Z"
+    with pytest.raises(DispatcherError, match="^invalid time window: since .* must be before until"):
+        store.attempts(since=since, until=until)
+    with pytest.raises(DispatcherError, match="^invalid time window"):
+        Selection(since=since, until=until)
+    assert store.attempts(since=until, until=since) == []
+
+
 def test_filters_by_an_endpoint_that_does_not_exist_are_refused(store: Store) -> None:
     add(store)
     for look in (
