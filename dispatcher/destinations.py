@@ -21,7 +21,6 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .errors import DispatcherError
@@ -98,10 +97,6 @@ def parse_networks(text: str) -> tuple[Network, ...]:
         except ValueError:
             raise DispatcherError(f"invalid network {item!r}: use CIDR notation, like 10.0.0.0/8") from None
     return tuple(networks)
-
-
-def format_networks(networks: Sequence[Network]) -> str:
-    return ", ".join(str(network) for network in networks)
 
 
 def _kind(address: Address) -> str | None:

@@ -13,11 +13,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .destinations import Reach, format_networks, parse_networks
+from .destinations import Reach, parse_networks
 from .durations import format_duration, parse_duration
 from .errors import DispatcherError
 from .models import Endpoint, Settings
-from .retry import DEFAULT_POLICY, RetryPolicy, parse_policy
+from .retry import DEFAULT_POLICY, parse_policy
 
 MAX_BATCH_SIZE = 1000
 MAX_TIMEOUT = 3600.0
@@ -90,46 +90,37 @@ def _optional(parse: Callable[[str], Any]) -> Callable[[str], Any]:
     return lambda text: None if text.strip() in ("", NONE) else parse(text)
 
 
-def _optional_text(format: Callable[[Any], str]) -> Callable[[Any], str]:
-    return lambda value: NONE if value is None else format(value)
-
-
 @dataclass(frozen=True)
 class _Key:
     parse: Callable[[str], Any]  # text -> checked value
-    format: Callable[[Any], str]  # value -> text, as stored and shown
     default: str  # the built-in value, as text
     secret: bool = False  # shown only as "(set)"
 
 
-_TEXT = _Key(str.strip, str, "")
+_TEXT = _Key(str.strip, "")
 
 KEYS: dict[str, _Key] = {
     # Delivery: an endpoint's own value wins over these.
-    "order": _Key(check_order, str, "asc"),
-    "batch_size": _Key(lambda text: check_batch_size(_parse_int(text)), str, "10"),
-    "timeout": _Key(lambda text: check_timeout(parse_duration(text)), format_duration, "15s"),
-    "max_attempts": _Key(lambda text: check_max_attempts(_parse_int(text)), str, "8"),
-    "retry": _Key(parse_policy, RetryPolicy.spec, DEFAULT_POLICY.spec()),
-    "max_age": _Key(_optional(lambda text: check_max_age(parse_duration(text))), _optional_text(format_duration), NONE),
-    "disable_after": _Key(lambda text: check_disable_after(_parse_int(text)), str, "20"),
-    "notify_command": _Key(_optional(check_notify_command), _optional_text(str), NONE),
-    "allow_private": _Key(_parse_bool, lambda value: "true" if value else "false", "false"),
+    "order": _Key(check_order, "asc"),
+    "batch_size": _Key(lambda text: check_batch_size(_parse_int(text)), "10"),
+    "timeout": _Key(lambda text: check_timeout(parse_duration(text)), "15s"),
+    "max_attempts": _Key(lambda text: check_max_attempts(_parse_int(text)), "8"),
+    "retry": _Key(parse_policy, DEFAULT_POLICY.spec()),
+    "max_age": _Key(_optional(lambda text: check_max_age(parse_duration(text))), NONE),
+    "disable_after": _Key(lambda text: check_disable_after(_parse_int(text)), "20"),
+    "notify_command": _Key(_optional(check_notify_command), NONE),
+    "allow_private": _Key(_parse_bool, "false"),
     # Global only.
-    "allow_networks": _Key(
-        lambda text: () if text.strip() in ("", NONE) else parse_networks(text),
-        lambda networks: format_networks(networks) or NONE,
-        NONE,
-    ),
-    "retention": _Key(_optional(parse_duration), _optional_text(format_duration), "7d"),
-    "notify_failing_after": _Key(lambda text: check_disable_after(_parse_int(text)), str, "0"),
+    "allow_networks": _Key(lambda text: () if text.strip() in ("", NONE) else parse_networks(text), NONE),
+    "retention": _Key(_optional(parse_duration), "7d"),
+    "notify_failing_after": _Key(lambda text: check_disable_after(_parse_int(text)), "0"),
     "smtp_host": _TEXT,
-    "smtp_port": _Key(lambda text: _within("port", _parse_int(text), 1, 65535), str, "25"),
+    "smtp_port": _Key(lambda text: _within("port", _parse_int(text), 1, 65535), "25"),
     "smtp_from": _TEXT,
     "smtp_to": _TEXT,
-    "smtp_starttls": _Key(_parse_bool, lambda value: "true" if value else "false", "false"),
+    "smtp_starttls": _Key(_parse_bool, "false"),
     "smtp_user": _TEXT,
-    "smtp_password": _Key(str, str, "", secret=True),
+    "smtp_password": _Key(str, "", secret=True),
 }
 
 
@@ -182,18 +173,17 @@ def effective(endpoint: Endpoint, defaults: Settings) -> Settings:
     )
 
 
-def normalized(name: str, text: str) -> str:
-    """``text`` checked as setting ``name`` and spelled as stored: ``120s`` becomes ``2m``."""
+def checked(name: str, text: str) -> str:
+    """``text`` checked as setting ``name``, as it is kept: in the user's own spelling (``2h`` stays
+    ``2h``, ``120s`` stays ``120s``), trimmed unless it is a secret."""
     setting = key(name)
-    return str(setting.format(setting.parse(text)))
+    setting.parse(text)
+    return text if setting.secret else text.strip()
 
 
 def in_force(stored: Mapping[str, str]) -> dict[str, str]:
-    """Every global setting's value in force, spelled as users type it; secrets only as "(set)"."""
-    shown = {}
-    for name, setting in KEYS.items():
-        if setting.secret:
-            shown[name] = "(set)" if stored.get(name) else ""
-        else:
-            shown[name] = setting.format(config_value(stored, name))
-    return shown
+    """Every global setting's value in force, as it was set (else built in); secrets only as "(set)"."""
+    return {
+        name: ("(set)" if stored.get(name) else "") if setting.secret else stored.get(name, setting.default)
+        for name, setting in KEYS.items()
+    }

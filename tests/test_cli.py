@@ -834,13 +834,17 @@ def test_config_list_shows_the_defaults(invoke: Invoke) -> None:
     [
         ("timeout", "2m", "2m"),
         ("timeout", "500ms", "500ms"),
+        ("retention", "48h", "48h"),
+        ("timeout", "120s", "120s"),
+        ("timeout", " 0.5s", "0.5s"),
+        ("allow_private", "yes", "yes"),
         ("batch_size", "2", "2"),
         ("order", "desc", "desc"),
         ("max_attempts", "3", "3"),
     ],
 )
 def test_config_set_then_get(invoke: Invoke, name: str, value: str, shown: str) -> None:
-    ok(invoke("config", "set", name, value))
+    assert ok(invoke("config", "set", name, value)) == f"{name} = {shown}\n"
     assert ok(invoke("config", "get", name)) == f"{shown}\n"
     assert config_lines(ok(invoke("config", "list"))) == {**CONFIG_DEFAULTS, name: shown}
 

@@ -42,5 +42,5 @@ def config_get(ctx: click.Context, name: str) -> None:
 def config_set(ctx: click.Context, name: str, value: str) -> None:
     """Change a global default."""
     store = open_store(ctx, create=True)
-    store.set_config(name, settings.normalized(name, value))
+    store.set_config(name, settings.checked(name, value))
     click.echo(f"{name} = {settings.in_force(store.config())[name]}".rstrip())
