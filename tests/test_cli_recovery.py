@@ -69,6 +69,13 @@ def test_replay_by_event_and_since(invoke: Invoke, dead_and_delivered: dict[str,
     assert ok(invoke("replay", "--until", "2000-01-01T00:00:00Z", "--dry-run")) == "0 deliveries would be replayed\n"
 
 
+def test_replay_json(invoke: Invoke, dead_and_delivered: dict[str, Any]) -> None:
+    down = str(dead_and_delivered["down"])
+    assert as_json(invoke("replay", "--dead", "--endpoint", down, "--dry-run", "--json")) == {"would_replay": 3}
+    assert as_json(invoke("replay", "--dead", "--endpoint", down, "--json")) == {"replayed": 3}
+    assert as_json(invoke("replay", "--dead", "--json")) == {"replayed": 0}
+
+
 @pytest.mark.parametrize(
     "options", [(), ("--since", "yesterday"), ("--event", "x"), ("--until", "5x")], ids=lambda o: " ".join(o) or "none"
 )
@@ -149,13 +156,13 @@ def test_bad_failure_options_are_one_line_errors(invoke: Invoke, options: tuple[
 @pytest.mark.parametrize(
     ("name", "value", "shown"),
     [
-        ("retry", "exponential:1s", "exponential:1s:2"),
+        ("retry", "exponential:1s", "exponential:1s"),  # as typed: the factor 2 is implied
         ("max_age", "7d", "7d"),
         ("max_age", "none", "none"),
         ("disable_after", "0", "0"),
         ("retention", "36h", "36h"),
         ("smtp_to", "a@example.com, b@example.com", "a@example.com, b@example.com"),
-        ("smtp_starttls", "yes", "true"),
+        ("smtp_starttls", "yes", "yes"),
         ("smtp_password", "hunter2", "(set)"),
     ],
 )

@@ -38,6 +38,7 @@ def dead(ctx: click.Context, endpoint_id: int | None, as_json: bool) -> None:
 @click.option("--since", type=TIME, help="Events queued at or after this time (ISO 8601, or 2h for 2h ago).")
 @click.option("--until", type=TIME, help="Events queued before this time.")
 @click.option("--dry-run", is_flag=True, help="Only print how many deliveries would be replayed.")
+@json_option
 @click.pass_context
 def replay(
     ctx: click.Context,
@@ -47,20 +48,27 @@ def replay(
     since: str | None,
     until: str | None,
     dry_run: bool,
+    as_json: bool,
 ) -> None:
     """Send delivered or dead deliveries again, as fresh work (their history stays)."""
     store = open_store(ctx)
     selection = Selection(event_id, endpoint_id, dead_only, since, until)
     count = recovery.count_replayable(store, selection)
     if dry_run:
-        click.echo(f"{counted(count, 'delivery', 'deliveries')} would be replayed")
+        if as_json:
+            print_json({"would_replay": count})
+        else:
+            click.echo(f"{counted(count, 'delivery', 'deliveries')} would be replayed")
         return
     if count >= PROGRESS_FROM:
         with click.progressbar(length=count, label="replaying", file=sys.stderr) as bar:
             replayed = recovery.replay(store, selection, lambda done: bar.update(done))
     else:
         replayed = recovery.replay(store, selection)
-    click.echo(f"{counted(replayed, 'delivery', 'deliveries')} replayed")
+    if as_json:
+        print_json({"replayed": replayed})
+    else:
+        click.echo(f"{counted(replayed, 'delivery', 'deliveries')} replayed")
 
 
 @click.command()
