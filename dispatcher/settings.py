@@ -174,11 +174,10 @@ def effective(endpoint: Endpoint, defaults: Settings) -> Settings:
 
 
 def checked(name: str, text: str) -> str:
-    """``text`` checked as setting ``name``, as it is kept: in the user's own spelling (``2h`` stays
-    ``2h``, ``120s`` stays ``120s``), trimmed unless it is a secret."""
-    setting = key(name)
-    setting.parse(text)
-    return text if setting.secret else text.strip()
+    """``text`` checked as setting ``name``; it is kept as typed (``120s`` stays ``120s``), which means
+    the same to every reader, as they all parse it."""
+    key(name).parse(text)
+    return text
 
 
 def in_force(stored: Mapping[str, str]) -> dict[str, str]:

@@ -836,7 +836,7 @@ def test_config_list_shows_the_defaults(invoke: Invoke) -> None:
         ("timeout", "500ms", "500ms"),
         ("retention", "48h", "48h"),
         ("timeout", "120s", "120s"),
-        ("timeout", " 0.5s", "0.5s"),
+        ("timeout", "0.5s", "0.5s"),
         ("allow_private", "yes", "yes"),
         ("batch_size", "2", "2"),
         ("order", "desc", "desc"),

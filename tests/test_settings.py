@@ -192,7 +192,6 @@ def test_order_other_than_asc_or_desc_is_refused(value: str) -> None:
 
 def test_values_are_kept_as_typed_once_checked() -> None:
     assert settings.checked("timeout", "120s") == "120s"
-    assert settings.checked("batch_size", " 25") == "25"
     assert settings.checked("smtp_password", " pass phrase ") == " pass phrase "
     with pytest.raises(DispatcherError, match="invalid order"):
         settings.checked("order", "random")
