@@ -11,6 +11,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from .errors import DispatcherError
+
 
 class Clock(Protocol):
     def now(self) -> datetime: ...
@@ -54,6 +56,12 @@ class ManualClock:
 def to_text(moment: datetime) -> str:
     """The stored form, the same as the schema's strftime('%Y-%m-%dT%H:%M:%fZ')."""
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+
+
+def check_window(since: str | None, until: str | None) -> None:
+    """Refuse a window of stored times that nothing can fall in: a swapped pair is a mistake, not a question."""
+    if since is not None and until is not None and since >= until:
+        raise DispatcherError(f"invalid time window: since ({since}) must be before until ({until})")
 
 
 def from_text(text: str) -> datetime:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import endpoints
+from .models import counted
 from .process import RunOptions, run
 from .queue import open as open_queue
 from .receiver import Received, Receiver
@@ -25,7 +26,7 @@ def run_demo(path: Path, say: Callable[[str], None]) -> bool:
         ids = [event["id"] for event in batch["events"]]
         verdict = "signature verified" if request.verified else "SIGNATURE MISMATCH"
         # The end of the id: time-ordered ids made in the same millisecond begin alike.
-        say(f"  received batch {batch['batch_id'][-8:]}: {len(ids)} events ({ids[0]}..{ids[-1]}), {verdict}")
+        say(f"  received batch {batch['batch_id'][-8:]}: {counted(len(ids), 'event')} ({ids[0]}..{ids[-1]}), {verdict}")
 
     with Receiver([secret], on_request=show) as receiver:
         store = Store.open(path)

@@ -8,6 +8,7 @@ and a fixed header may not take the signature header's name.
 from __future__ import annotations
 
 import os
+import unicodedata
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -102,6 +103,13 @@ def check_ca_bundle(path: str) -> str:
     return absolute
 
 
+def check_name(name: str) -> str:
+    """A label printed in one line of a list: a newline or terminal escape would break it or forge others."""
+    if any(unicodedata.category(char) in ("Cc", "Zl", "Zp") for char in name):
+        raise DispatcherError(f"invalid name {name!r}: no control characters or line breaks")
+    return name
+
+
 def reach_warning(endpoint: Endpoint, defaults: Settings) -> str | None:
     """Why `process` would refuse to send to this endpoint's URL as things stand, or None.
 
@@ -116,6 +124,16 @@ def reach_warning(endpoint: Endpoint, defaults: Settings) -> str | None:
     except UnresolvedHost:
         pass
     return None
+
+
+def warnings(endpoint: Endpoint, defaults: Settings) -> list[str]:
+    """What a person setting up ``endpoint`` should hear about, though it is no error."""
+    found = [reach_warning(endpoint, defaults)]
+    if endpoint.format == "raw" and endpoint.batch_size not in (None, 1):
+        # Kept rather than refused: it applies again if the format changes back.
+        size = endpoint.batch_size
+        found.append(f"the raw format sends one event per request: batch size {size} applies only to other formats")
+    return [warning for warning in found if warning]
 
 
 def check_events(patterns: Sequence[str]) -> tuple[str, ...]:
@@ -133,6 +151,7 @@ def _pairs(headers: Sequence[Header]) -> tuple[tuple[str, str], ...]:
 
 _CHECKS: dict[str, Callable[[Any], Any]] = {
     "url": check_url,
+    "name": check_name,
     "events": check_events,
     "order": check_order,
     "batch_size": check_batch_size,

@@ -25,6 +25,7 @@ from typing import BinaryIO
 
 from .clock import SystemClock, to_text
 from .errors import DispatcherError
+from .models import counted
 from .payloads import check_type, payload_text, within_limit
 from .store import Store
 
@@ -337,8 +338,7 @@ def _header(fields: list[str], number: int) -> list[str]:
 def _csv_payload(header: list[str], fields: list[str]) -> str:
     """A JSON object of the row, every value a string: no type is guessed."""
     if len(fields) != len(header):
-        count = f"{len(fields)} field" if len(fields) == 1 else f"{len(fields)} fields"
-        raise DispatcherError(f"invalid CSV: {count}, where the header has {len(header)}")
+        raise DispatcherError(f"invalid CSV: {counted(len(fields), 'field')}, where the header has {len(header)}")
     if not _is_utf8(fields):
         raise DispatcherError("invalid payload: not UTF-8")
     return payload_text(dict(zip(header, fields)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .clock import check_window
 from .destinations import Reach
 from .retry import RetryPolicy
 
@@ -157,6 +158,9 @@ class Selection:
     since: str | None = None  # the event's queue time, inclusive
     until: str | None = None  # exclusive
 
+    def __post_init__(self) -> None:
+        check_window(self.since, self.until)
+
     def is_empty(self) -> bool:
         return self == Selection()
 
@@ -238,10 +242,10 @@ class RunSummary:
 
     def line(self) -> str:
         """The one line ``process`` prints."""
-        disabled = f", {_count(len(self.disabled), 'endpoint')} disabled" if self.disabled else ""
+        disabled = f", {counted(len(self.disabled), 'endpoint')} disabled" if self.disabled else ""
         return (
-            f"{_count(self.requests, 'request')}, {_count(self.delivered, 'event')} delivered, "
-            f"{_count(self.failures, 'failure')}, {_count(self.retries, 'retry', 'retries')} scheduled, "
+            f"{counted(self.requests, 'request')}, {counted(self.delivered, 'event')} delivered, "
+            f"{counted(self.failures, 'failure')}, {counted(self.retries, 'retry', 'retries')} scheduled, "
             f"{self.dead} dead{disabled}{', interrupted' if self.interrupted else ''}"
         )
 
@@ -255,5 +259,6 @@ class RunSummary:
         self.errors.extend(other.errors)
 
 
-def _count(number: int, singular: str, plural: str | None = None) -> str:
+def counted(number: int, singular: str, plural: str | None = None) -> str:
+    """``1 event``, ``2 events``: every count a person reads goes through here."""
     return f"{number} {singular if number == 1 else plural or singular + 's'}"

@@ -6,6 +6,7 @@ endpoints by hand (like RequestBin). Runs on a background thread; not a producti
 
 from __future__ import annotations
 
+import errno
 import json
 import signal
 import threading
@@ -112,7 +113,12 @@ class Receiver:
             def log_message(self, format: str, *args: object) -> None:
                 pass  # the caller reports requests its own way
 
-        self.server = ThreadingHTTPServer((host, port), Handler)
+        try:
+            self.server = ThreadingHTTPServer((host, port), Handler)
+        except OSError as error:
+            busy = error.errno == errno.EADDRINUSE
+            reason = f"port {port} is in use on {host}" if busy else f"cannot listen on {host} port {port}: {error}"
+            raise DispatcherError(reason, exit_code=1) from None
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property

@@ -192,10 +192,11 @@ def value_of(settings: Settings, name: str) -> Any:
     return settings.reach.allow_private if name == "allow_private" else getattr(settings, name)
 
 
-def normalized(name: str, text: str) -> str:
-    """``text`` checked as setting ``name`` and spelled as stored: ``120s`` becomes ``2m``."""
-    setting = key(name)
-    return str(setting.format(setting.parse(text)))
+def checked(name: str, text: str) -> str:
+    """``text`` checked as setting ``name``; it is kept as typed (``120s`` stays ``120s``), which means
+    the same to every reader, as they all parse it."""
+    key(name).parse(text)
+    return text
 
 
 # The global settings that decide where requests may go: setting one makes every batch waiting
@@ -204,16 +205,13 @@ RETRY_AT_ONCE = ("allow_private", "allow_networks")
 
 
 def set_value(store: Store, name: str, text: str, now: datetime) -> None:
-    """Store global setting ``name``, checked and spelled as :func:`normalized` does."""
-    store.set_config(name, normalized(name, text), due_at=to_text(now) if name in RETRY_AT_ONCE else None)
+    """Store global setting ``name``, checked and kept as typed (see :func:`checked`)."""
+    store.set_config(name, checked(name, text), due_at=to_text(now) if name in RETRY_AT_ONCE else None)
 
 
 def in_force(stored: Mapping[str, str]) -> dict[str, str]:
-    """Every global setting's value in force, spelled as users type it; secrets only as "(set)"."""
-    shown = {}
-    for name, setting in KEYS.items():
-        if setting.secret:
-            shown[name] = "(set)" if stored.get(name) else ""
-        else:
-            shown[name] = setting.format(config_value(stored, name))
-    return shown
+    """Every global setting's value in force, as it was set (else built in); secrets only as "(set)"."""
+    return {
+        name: ("(set)" if stored.get(name) else "") if setting.secret else stored.get(name, setting.default)
+        for name, setting in KEYS.items()
+    }

@@ -214,12 +214,59 @@ def attempts_of(invoke: Invoke, *options: str) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize(
     "command",
-    [("init",), ("status",), ("config", "list"), ("endpoint", "list"), ("attempts",), ("enqueue", "lead.created")],
+    [
+        ("init",),
+        ("enqueue", "lead.created"),
+        ("endpoint", "add", "https://example.com/hook"),
+        ("config", "set", "timeout", "5s"),
+        ("import", "-", "--format", "jsonl", "--type", "lead.created"),
+    ],
     ids=" ".join,
 )
-def test_commands_create_the_schema(invoke: Invoke, db_path: Path, command: tuple[str, ...]) -> None:
-    ok(invoke(*command))
+def test_commands_that_store_something_create_the_database(
+    invoke: Invoke, db_path: Path, command: tuple[str, ...]
+) -> None:
+    ok(invoke(*command, input="{}\n"))
     assert SCHEMA_TABLES <= table_names(db_path)
+
+
+READ_COMMANDS = [
+    ("process", *TIME_LIMIT),
+    ("status",),
+    ("attempts",),
+    ("dead",),
+    ("replay", "--dead"),
+    ("prune",),
+    ("endpoint", "list"),
+    ("endpoint", "show", "1"),
+    ("endpoint", "update", "1", "--name", "x"),
+    ("endpoint", "enable", "1"),
+    ("endpoint", "disable", "1"),
+    ("endpoint", "delete", "1", "--yes"),
+    ("endpoint", "rotate-secret", "1"),
+    ("endpoint", "test", "1"),
+    ("config", "list"),
+    ("config", "get", "timeout"),
+]
+
+
+@pytest.mark.parametrize("command", READ_COMMANDS, ids=" ".join)
+def test_commands_that_only_read_or_deliver_refuse_a_missing_database(
+    invoke: Invoke, db_path: Path, command: tuple[str, ...]
+) -> None:
+    message = assert_one_line_error(invoke(*command))
+    assert message == f"Error: no database at {db_path} (create it with: dispatcher init)"
+    assert list(db_path.parent.iterdir()) == []
+
+
+def test_a_cron_line_with_a_mistyped_database_complains(tmp_path: Path) -> None:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*dispatcher_command(), *args], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+
+    ok(run("--db", "queue.db", "init"))
+    cron = run("--db", "queeu.db", "process", "--quiet")
+    assert assert_one_line_error(cron) == "Error: no database at queeu.db (create it with: dispatcher init)"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["queue.db"]
 
 
 @pytest.mark.parametrize(
@@ -379,6 +426,22 @@ def test_endpoint_list(invoke: Invoke) -> None:
 
 
 @pytest.mark.parametrize(
+    ("command", "said"),
+    [
+        (("endpoint", "list"), "no endpoints yet (add one with: dispatcher endpoint add URL)\n"),
+        (("status",), "no endpoints yet (add one with: dispatcher endpoint add URL)\n"),
+        (("attempts",), "no attempts\n"),
+        (("dead",), "no dead deliveries\n"),
+    ],
+    ids=" ".join,
+)
+def test_empty_results_say_so(invoke: Invoke, command: tuple[str, ...], said: str) -> None:
+    ok(invoke("init"))
+    assert ok(invoke(*command)) == said
+    assert as_json(invoke(*command, "--json")) == []
+
+
+@pytest.mark.parametrize(
     ("options", "changes"),
     [
         (("--name", "second"), {"name": "second"}),
@@ -490,6 +553,19 @@ def test_unknown_endpoint_id(invoke: Invoke, command: tuple[str, ...]) -> None:
     name, *options = command
     message = assert_one_line_error(invoke("endpoint", name, "999", *options), exit_code=None)
     assert "999" in message
+
+
+@pytest.mark.parametrize(
+    "command", [("process", *TIME_LIMIT), ("attempts",), ("dead",), ("replay", "--dry-run"), ("replay",)], ids=" ".join
+)
+def test_filtering_by_an_endpoint_that_does_not_exist_is_an_error(
+    invoke: Invoke, db_path: Path, command: tuple[str, ...]
+) -> None:
+    add_endpoint(invoke)
+    enqueue(invoke, "lead.created", "{}")
+    message = assert_one_line_error(invoke(*command, "--endpoint", "99"))
+    assert message == "Error: no endpoint 99"
+    assert query(db_path, "SELECT count(*) FROM pending") == [(1,)]
 
 
 # --- enqueue -------------------------------------------------------------------
@@ -714,6 +790,7 @@ def test_attempts_limit_and_endpoint_filter(invoke: Invoke, httpserver: HTTPServ
 
 
 def test_config_list_shows_the_defaults(invoke: Invoke) -> None:
+    ok(invoke("init"))
     assert config_lines(ok(invoke("config", "list"))) == CONFIG_DEFAULTS
 
 
@@ -722,13 +799,17 @@ def test_config_list_shows_the_defaults(invoke: Invoke) -> None:
     [
         ("timeout", "2m", "2m"),
         ("timeout", "500ms", "500ms"),
+        ("retention", "48h", "48h"),
+        ("timeout", "120s", "120s"),
+        ("timeout", "0.5s", "0.5s"),
+        ("allow_private", "yes", "yes"),
         ("batch_size", "2", "2"),
         ("order", "desc", "desc"),
         ("max_attempts", "3", "3"),
     ],
 )
 def test_config_set_then_get(invoke: Invoke, name: str, value: str, shown: str) -> None:
-    ok(invoke("config", "set", name, value))
+    assert ok(invoke("config", "set", name, value)) == f"{name} = {shown}\n"
     assert ok(invoke("config", "get", name)) == f"{shown}\n"
     assert config_lines(ok(invoke("config", "list"))) == {**CONFIG_DEFAULTS, name: shown}
 
@@ -748,6 +829,7 @@ def test_config_set_then_get(invoke: Invoke, name: str, value: str, shown: str) 
     ids=" ".join,
 )
 def test_config_refuses_bad_input(invoke: Invoke, command: tuple[str, ...]) -> None:
+    ok(invoke("init"))
     assert_one_line_error(invoke("config", *command))
     assert config_lines(ok(invoke("config", "list"))) == CONFIG_DEFAULTS
 
@@ -785,6 +867,8 @@ BAD_INPUT = {
     "unknown order": ("endpoint", "add", "https://example.com", "--order", "sideways"),
     "empty event pattern": ("endpoint", "add", "https://example.com", "--event", " "),
     "empty secret": ("endpoint", "add", "https://example.com", "--secret", ""),
+    "name with a newline": ("endpoint", "add", "https://example.com", "--name", "crm\nid: 2"),
+    "name with a terminal escape": ("endpoint", "add", "https://example.com", "--name", "\x1b[31mcrm"),
     "endpoint id not a number": ("endpoint", "show", "one"),
     "endpoint id beyond 64 bits": ("endpoint", "show", "9" * 23),
     "event filter beyond 64 bits": ("replay", "--event", "9" * 23, "--dry-run"),
@@ -808,10 +892,41 @@ BAD_INPUT = {
 
 @pytest.mark.parametrize("args", BAD_INPUT.values(), ids=BAD_INPUT.keys())
 def test_bad_input_is_one_line_exit_2(invoke: Invoke, db_path: Path, args: tuple[str, ...]) -> None:
+    ok(invoke("init"))
     assert_one_line_error(invoke(*args))
-    if db_path.exists():
-        assert query(db_path, "SELECT count(*) FROM endpoints") == [(0,)]
-        assert stored_events(db_path) == []
+    assert query(db_path, "SELECT count(*) FROM endpoints") == [(0,)]
+    assert stored_events(db_path) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("attempts", "--limit", "0"), "--limit must be a whole number, at least 1, not 0"),
+        (("attempts", "--limit", "abc"), "--limit: 'abc' is not a whole number"),
+        (("attempts", "--limit", "9" * 20), f"--limit must be a whole number from 1 to {2**63 - 1}, not {'9' * 20}"),
+        (("process", "--workers", "300"), "--workers must be a whole number from 1 to 256, not 300"),
+        (("endpoint", "show", "one"), "ENDPOINT_ID: 'one' is not a whole number"),
+        (("endpoint", "add", "https://example.com", "--batch-size", "0"), "--batch-size must be a whole number from 1"),
+        (("endpoint", "add", "https://example.com", "--max-attempts", "x"), "--max-attempts: 'x' is not a whole"),
+        (("endpoint", "add", "https://example.com", "--disable-after", "-1"), "--disable-after must be a whole number"),
+        (("listen", "--port", "70000"), "--port must be a whole number from 0 to 65535, not 70000"),
+        (("verify", "--secret", "s", "--tolerance", "-5"), "--tolerance must be a whole number, at least 0, not -5"),
+    ],
+    ids=lambda value: " ".join(value) if isinstance(value, tuple) else "",
+)
+def test_numbers_are_refused_in_words(invoke: Invoke, args: tuple[str, ...], message: str) -> None:
+    ok(invoke("init"))
+    assert assert_one_line_error(invoke(*args)).startswith(f"Error: {message}")
+
+
+@pytest.mark.parametrize("command", [("status",), ("endpoint", "list")], ids=" ".join)
+@pytest.mark.parametrize("given", [("--db", "other.db"), ("--db=other.db",)], ids=["--db x", "--db=x"])
+def test_the_database_option_after_the_command_says_where_it_goes(
+    invoke: Invoke, command: tuple[str, ...], given: tuple[str, ...]
+) -> None:
+    ok(invoke("init"))
+    message = assert_one_line_error(invoke(*command, *given))
+    assert message == f"Error: --db goes before the command: dispatcher --db other.db {' '.join(command)}"
 
 
 def test_bad_input_in_the_real_program(run_dispatcher: RunDispatcher) -> None:
@@ -854,9 +969,10 @@ def command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> Iterator[
             yield (*prefix, name)
 
 
+@pytest.mark.parametrize("flag", ["--help", "-h"])
 @pytest.mark.parametrize("path", list(command_paths(cli)), ids=lambda path: " ".join(path) or "dispatcher")
-def test_help(invoke: Invoke, db_path: Path, path: tuple[str, ...]) -> None:
-    stdout = ok(invoke(*path, "--help"))
+def test_help(invoke: Invoke, db_path: Path, path: tuple[str, ...], flag: str) -> None:
+    stdout = ok(invoke(*path, flag))
     first_line = stdout.splitlines()[0]
     assert first_line.startswith("Usage:")
     assert " ".join(path) in first_line

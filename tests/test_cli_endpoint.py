@@ -79,6 +79,7 @@ def test_update_changes_the_wire_and_clears_headers(invoke: Invoke) -> None:
     ids=" ".join,
 )
 def test_bad_wire_options_are_one_line_errors(invoke: Invoke, options: tuple[str, ...]) -> None:
+    ok(invoke("init"))
     message = assert_one_line_error(invoke("endpoint", "add", "https://example.com/hook", *options), exit_code=None)
     assert "plain" not in message or "secret" not in options  # a secret is never echoed
     assert as_json(invoke("endpoint", "list", "--json")) == []
@@ -177,6 +178,26 @@ def test_add_and_update_warn_when_the_guard_would_refuse_the_url(db_path: Path) 
     assert run("config", "set", "allow_networks", "169.254.0.0/16").exit_code == 0
     assert run("endpoint", "update", str(endpoint_id), "--name", "metadata").stderr == ""
     assert run("endpoint", "add", "http://[::1]:8080/hook").stderr.startswith("Warning: ")
+
+
+def test_a_batch_size_on_a_raw_endpoint_is_kept_with_a_warning(db_path: Path) -> None:
+    runner = CliRunner()
+
+    def run(*args: str) -> Result:
+        return runner.invoke(cli, ["--db", str(db_path), *args])
+
+    added = run("endpoint", "add", "https://example.com/hook", "--format", "raw", "--batch-size", "5", "--json")
+    assert added.exit_code == 0
+    assert added.stderr == (
+        "Warning: the raw format sends one event per request: batch size 5 applies only to other formats\n"
+    )
+    endpoint_id = str(json.loads(added.stdout)["id"])
+    assert json.loads(run("endpoint", "show", endpoint_id, "--json").stdout)["batch_size"] == 1
+    assert run("endpoint", "update", endpoint_id, "--format", "batch").stderr == ""
+    assert json.loads(run("endpoint", "show", endpoint_id, "--json").stdout)["batch_size"] == 5
+    assert run("endpoint", "update", endpoint_id, "--format", "raw").stderr.startswith("Warning: the raw format")
+    assert run("endpoint", "update", endpoint_id, "--batch-size", "1").stderr == ""
+    assert run("endpoint", "add", "https://example.com/raw", "--format", "raw").stderr == ""
 
 
 def test_json_output_holds_no_secret_unless_asked(invoke: Invoke) -> None:

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
+import re
+import subprocess
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
+from tests.conftest import dispatcher_command
 from tests.test_cli import (
     Invoke,
     RunDispatcher,
@@ -109,13 +115,68 @@ def test_skip_bad_imports_the_good_lines(invoke: Invoke, db_path: Path, tmp_path
     assert [payload for _, _, payload in stored_events(db_path)] == ['{"id": 1}', '{"id": 3}', '{"id": 6}']
 
 
+def test_counts_of_one_are_singular(invoke: Invoke, tmp_path: Path) -> None:
+    content = jsonl('{"id": 1}', "oops")
+    result = invoke("import", str(write(tmp_path, "e.jsonl", content)), "--type", "t", "--skip-bad")
+    assert ok(result) == "imported 1 event, skipped 1 bad line\n"
+
+
+def test_import_json_lists_every_skipped_line(invoke: Invoke, tmp_path: Path) -> None:
+    content = jsonl('{"id": 1}', "NaN", *["oops"] * 25)
+    result = invoke("import", str(write(tmp_path, "e.jsonl", content)), "--type", "t", "--skip-bad", "--json")
+    summary = json.loads(ok(result))
+    assert result.stderr == ""  # the JSON holds the bad lines
+    assert (summary["imported"], summary["skipped"]) == (1, 26)
+    assert [line["line"] for line in summary["skipped_lines"]] == list(range(2, 28))
+    assert summary["skipped_lines"][1] == {
+        "line": 3,
+        "reason": "invalid payload: Expecting value: line 1 column 1 (char 0)",
+    }
+    clean = invoke("import", str(write(tmp_path, "good.jsonl", numbered(2))), "--type", "t", "--json")
+    assert json.loads(ok(clean)) == {"imported": 2, "skipped": 0, "skipped_lines": []}
+
+
+def test_a_terminal_sees_a_progress_bar_with_the_size_rate_and_time_left(db_path: Path, tmp_path: Path) -> None:
+    path = write(tmp_path, "e.jsonl", numbered(30_000))
+    size = f"{path.stat().st_size / 1_000_000:.1f}"
+    terminal, stderr = pty.openpty()
+    with os.fdopen(terminal, "rb") as screen:
+        result = subprocess.run(
+            [*dispatcher_command(), "--db", str(db_path), "import", str(path), "--type", "t"],
+            stderr=stderr,
+            stdout=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+        os.close(stderr)
+        shown = _read_all(screen).decode()
+    assert ok(result) == "imported 30000 events\n"
+    lines = [re.sub(r"\x1b\[[?\d;]*[a-zA-Z]", "", line).strip() for line in re.split(r"[\r\n]", shown)]
+    lines = [line for line in lines if line.startswith("importing")]
+    assert re.search(rf"100%  {re.escape(size)} of {re.escape(size)} MB, [\d.]+ MB/s, 0:00 left$", lines[-1])
+    assert any(
+        re.search(rf"%  [\d.]+ of {re.escape(size)} MB, [\d.]+ MB/s, \d+:\d\d left$", line) for line in lines[:-1]
+    )
+
+
+def _read_all(screen: BinaryIO) -> bytes:
+    """What the program wrote to its terminal, up to the point it closed (EIO on Linux)."""
+    shown = b""
+    try:
+        while chunk := os.read(screen.fileno(), 65536):
+            shown += chunk
+    except OSError:
+        pass
+    return shown
+
+
 def test_skip_bad_shows_the_first_20(invoke: Invoke, db_path: Path, tmp_path: Path) -> None:
     content = jsonl(*["oops"] * 25, '{"id": 1}')
     code, stdout, stderr = outcome(
         invoke("import", str(write(tmp_path, "e.jsonl", content)), "--type", "t", "--skip-bad")
     )
     assert code == 0
-    assert stdout == "imported 1 events, skipped 25 bad lines\n"
+    assert stdout == "imported 1 event, skipped 25 bad lines\n"
     shown = stderr.splitlines()
     assert shown[:20] == [
         f"skipped line {n}: invalid payload: Expecting value: line 1 column 1 (char 0)" for n in range(1, 21)

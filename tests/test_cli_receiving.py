@@ -5,6 +5,7 @@ from __future__ import annotations
 import queue
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -270,6 +271,21 @@ def test_listen_without_a_secret_checks_nothing_and_shows_text_bodies(listener: 
     assert "plain \ufffd text" in lines
     assert lines[-1] == "signature: not checked (no --secret)"
     assert one.stop(signal.SIGINT) == (0, "")  # Ctrl-C: quiet too
+
+
+@pytest.fixture
+def listening_port() -> Iterator[int]:
+    """A port on 127.0.0.1 that something else already listens on."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        yield taken.getsockname()[1]
+
+
+def test_listen_on_a_busy_port_names_it(listening_port: int) -> None:
+    result = CliRunner().invoke(cli, ["listen", "--port", str(listening_port)])
+    assert result.exit_code == 1
+    assert one_error_line(result) == f"Error: port {listening_port} is in use on 127.0.0.1"
 
 
 @pytest.mark.parametrize(

@@ -47,6 +47,9 @@ def test_dead_lists_each_dead_delivery(invoke: Invoke, dead_and_delivered: dict[
 def test_replay_dead_after_the_receiver_is_fixed(invoke: Invoke, dead_and_delivered: dict[str, Any]) -> None:
     down = str(dead_and_delivered["down"])
     assert ok(invoke("replay", "--dead", "--endpoint", down, "--dry-run")) == "3 deliveries would be replayed\n"
+    assert ok(invoke("replay", "--dead", "--event", str(dead_and_delivered["ids"][0]), "--dry-run")) == (
+        "1 delivery would be replayed\n"
+    )
     assert as_json(invoke("dead", "--json"))  # a dry run changes nothing
     assert ok(invoke("replay", "--dead", "--endpoint", down)) == "3 deliveries replayed\n"
     assert as_json(invoke("dead", "--json")) == []
@@ -66,17 +69,39 @@ def test_replay_by_event_and_since(invoke: Invoke, dead_and_delivered: dict[str,
     assert ok(invoke("replay", "--until", "2000-01-01T00:00:00Z", "--dry-run")) == "0 deliveries would be replayed\n"
 
 
+def test_replay_json(invoke: Invoke, dead_and_delivered: dict[str, Any]) -> None:
+    down = str(dead_and_delivered["down"])
+    assert as_json(invoke("replay", "--dead", "--endpoint", down, "--dry-run", "--json")) == {"would_replay": 3}
+    assert as_json(invoke("replay", "--dead", "--endpoint", down, "--json")) == {"replayed": 3}
+    assert as_json(invoke("replay", "--dead", "--json")) == {"replayed": 0}
+
+
 @pytest.mark.parametrize(
     "options", [(), ("--since", "yesterday"), ("--event", "x"), ("--until", "5x")], ids=lambda o: " ".join(o) or "none"
 )
 def test_replay_refuses_no_filter_and_bad_values(invoke: Invoke, options: tuple[str, ...]) -> None:
+    ok(invoke("init"))
     assert_one_line_error(invoke("replay", *options), exit_code=None)
+
+
+@pytest.mark.parametrize(
+    "window",
+    [("--since", "1h", "--until", "2h"), ("--since", "2026-11-22T10:00:00Z", "--until", "2026-11-22T10:00:00Z")],
+    ids=["swapped", "empty"],
+)
+@pytest.mark.parametrize("command", [("replay",), ("replay", "--dry-run"), ("attempts",)], ids=" ".join)
+def test_a_time_window_that_nothing_fits_is_refused(
+    invoke: Invoke, dead_and_delivered: dict[str, Any], command: tuple[str, ...], window: tuple[str, ...]
+) -> None:
+    message = assert_one_line_error(invoke(*command, *window))
+    assert message.startswith("Error: invalid time window: since (")
+    assert len(as_json(invoke("dead", "--json"))) == 3  # nothing was replayed
 
 
 def test_prune_removes_delivered_work(invoke: Invoke, dead_and_delivered: dict[str, Any]) -> None:
     assert as_json(invoke("prune", "--json")) == {"batches": 0, "deliveries": 0, "attempts": 0, "events": 0}
     pruned = ok(invoke("prune", "--older-than", "0s"))
-    assert pruned == "pruned 0 events, 3 deliveries, 1 batches, 1 attempts\n"
+    assert pruned == "pruned 0 events, 3 deliveries, 1 batch, 1 attempt\n"
     assert len(as_json(invoke("dead", "--json"))) == 3  # dead ones wait for replay
     assert as_json(invoke("prune", "--older-than", "0s", "--dead", "--json"))["events"] == 3
 
@@ -131,13 +156,13 @@ def test_bad_failure_options_are_one_line_errors(invoke: Invoke, options: tuple[
 @pytest.mark.parametrize(
     ("name", "value", "shown"),
     [
-        ("retry", "exponential:1s", "exponential:1s:2"),
+        ("retry", "exponential:1s", "exponential:1s"),  # as typed: the factor 2 is implied
         ("max_age", "7d", "7d"),
         ("max_age", "none", "none"),
         ("disable_after", "0", "0"),
         ("retention", "36h", "36h"),
         ("smtp_to", "a@example.com, b@example.com", "a@example.com, b@example.com"),
-        ("smtp_starttls", "yes", "true"),
+        ("smtp_starttls", "yes", "yes"),
         ("smtp_password", "hunter2", "(set)"),
     ],
 )

@@ -121,6 +121,9 @@ def test_invalid_url_is_refused_and_nothing_inserted(store: Store, db_path: Path
         {"batch_size": 0},
         {"timeout": 0.0},
         {"max_attempts": 0},
+        {"name": "crm\nid: 2"},
+        {"name": "crm\x1b[2J"},
+        {"name": "crm\u2028"},
     ],
 )
 def test_invalid_options_are_refused_and_nothing_inserted(
@@ -160,6 +163,13 @@ def test_update_with_invalid_value_changes_nothing(store: Store) -> None:
     endpoint = endpoints.add(store, "https://example.com/hook")
     with pytest.raises(DispatcherError):
         endpoints.update(store, endpoint.id, url="ftp://example.com", batch_size=3)
+    assert store.endpoint(endpoint.id) == endpoint
+
+
+def test_update_refuses_a_name_with_a_line_break(store: Store) -> None:
+    endpoint = endpoints.add(store, "https://example.com/hook", name="crm")
+    with pytest.raises(DispatcherError, match=r"^invalid name 'a\\rb': no control characters or line breaks$"):
+        endpoints.update(store, endpoint.id, name="a\rb")
     assert store.endpoint(endpoint.id) == endpoint
 
 

@@ -20,6 +20,7 @@ from werkzeug import Request, Response
 
 from dispatcher import endpoints
 from dispatcher.clock import ManualClock, from_text
+from dispatcher.errors import NotFound
 from dispatcher.process import RunOptions, run
 from dispatcher.queue import open as open_queue
 from dispatcher.store import Store
@@ -272,6 +273,16 @@ def test_only_the_chosen_endpoint_is_served(db_path: Path, store: Store, receive
     run(db_path, RunOptions(time_limit=5, endpoint_id=two))
 
     assert [request.path for request, _ in receiver.log] == ["/two"]
+
+
+def test_a_run_for_an_endpoint_that_does_not_exist_is_refused(
+    db_path: Path, store: Store, receiver: HTTPServer
+) -> None:
+    add_endpoint(store, receiver)
+    enqueue(db_path, 1)
+    with pytest.raises(NotFound, match="^no endpoint 99$"):
+        run(db_path, RunOptions(time_limit=5, endpoint_id=99))
+    assert receiver.log == []
 
 
 @pytest.mark.parametrize("workers", [1, 4])

@@ -112,18 +112,18 @@ def test_unknown_key_is_an_error(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "text", "value", "stored"),
+    ("name", "text", "value"),
     [
-        ("order", "desc", "desc", "desc"),
-        ("batch_size", "100", 100, "100"),
-        ("timeout", "2m", 120.0, "2m"),
-        ("timeout", "90", 90.0, "90s"),
-        ("max_attempts", "20", 20, "20"),
+        ("order", "desc", "desc"),
+        ("batch_size", "100", 100),
+        ("timeout", "2m", 120.0),
+        ("timeout", "90", 90.0),
+        ("max_attempts", "20", 20),
     ],
 )
-def test_keys_parse_and_format(name: str, text: str, value: Any, stored: str) -> None:
+def test_keys_parse_and_keep_the_spelling(name: str, text: str, value: Any) -> None:
     assert key(name).parse(text) == value
-    assert key(name).format(value) == stored
+    assert settings.checked(name, text) == text
 
 
 @pytest.mark.parametrize(
@@ -190,11 +190,12 @@ def test_order_other_than_asc_or_desc_is_refused(value: str) -> None:
         check_order(value)
 
 
-def test_values_are_stored_in_one_spelling() -> None:
-    assert settings.normalized("timeout", "120s") == "2m"
-    assert settings.normalized("batch_size", " 25") == "25"
+def test_values_are_kept_as_typed_once_checked() -> None:
+    assert settings.checked("timeout", "120s") == "120s"
+    assert settings.checked("smtp_password", " pass phrase ") == " pass phrase "
     with pytest.raises(DispatcherError, match="invalid order"):
-        settings.normalized("order", "random")
+        settings.checked("order", "random")
+    assert settings.in_force({"timeout": "120s"})["timeout"] == "120s"
 
 
 def test_the_values_in_force_list_every_key() -> None:

@@ -397,3 +397,39 @@ def test_upgrading_from_version_5_takes_last_error_at_from_the_attempt_log(
     upgraded = Store.open(db_path)
     assert upgraded.status(clock.now())[0].last_error_at == "2026-11-22T09:59:59.000Z"
     upgraded.close()
+
+
+def test_opening_without_create_refuses_a_missing_file_and_makes_none(tmp_path: Path) -> None:
+    missing = tmp_path / "typo.db"
+    with pytest.raises(DispatcherError, match="no database at .*typo.db") as refused:
+        Store.open(missing, create=False)
+    assert refused.value.exit_code == 2
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_opening_without_create_takes_an_existing_file(db_path: Path, store: Store) -> None:
+    Queue(store).enqueue("a", {})
+    reopened = Store.open(db_path, create=False)
+    assert reopened.conn.execute("SELECT count(*) FROM events").fetchone()[0] == 1
+    reopened.close()
+
+
+def test_a_time_window_that_nothing_fits_is_refused(store: Store) -> None:
+    since, until = "2026-11-22T10:00:00.000Z", "2026-11-22T09:00:00.000Z"
+    with pytest.raises(DispatcherError, match="^invalid time window: since .* must be before until"):
+        store.attempts(since=since, until=until)
+    with pytest.raises(DispatcherError, match="^invalid time window"):
+        Selection(since=since, until=until)
+    assert store.attempts(since=until, until=since) == []
+
+
+def test_filters_by_an_endpoint_that_does_not_exist_are_refused(store: Store) -> None:
+    add(store)
+    for look in (
+        lambda: store.attempts(99),
+        lambda: store.dead(99),
+        lambda: recovery.count_replayable(store, Selection(endpoint_id=99)),
+        lambda: recovery.replay(store, Selection(endpoint_id=99)),
+    ):
+        with pytest.raises(DispatcherError, match="^no endpoint 99$"):
+            look()

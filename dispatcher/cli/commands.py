@@ -16,7 +16,17 @@ from ..demo import run_demo
 from ..permissions import Group, find_group, share_with_group
 from ..process import RunOptions, run
 from .interrupts import stop_on_signals
-from .root import DURATION, POSITIVE_INTEGER, TIME, json_option, open_store, print_json, print_table
+from .root import (
+    DURATION,
+    NO_ENDPOINTS,
+    POSITIVE_INTEGER,
+    TIME,
+    WholeNumber,
+    json_option,
+    open_store,
+    print_json,
+    print_table,
+)
 
 
 def _group(ctx: click.Context, param: click.Parameter, name: str | None) -> Group | None:
@@ -32,7 +42,7 @@ def _group(ctx: click.Context, param: click.Parameter, name: str | None) -> Grou
 @click.pass_context
 def init(ctx: click.Context, group: Group | None) -> None:
     """Create the database, or upgrade its schema."""
-    open_store(ctx)
+    open_store(ctx, create=True)
     click.echo(f"database ready: {ctx.obj}")
     if group:
         sharing = share_with_group(Path(ctx.obj), group)
@@ -43,7 +53,7 @@ def init(ctx: click.Context, group: Group | None) -> None:
 
 @click.command()
 @click.option("--time-limit", type=DURATION, default="50s", show_default=True, help="Start no request after this.")
-@click.option("--workers", type=click.IntRange(1, 256), default=8, show_default=True, help="Endpoints served at once.")
+@click.option("--workers", type=WholeNumber(1, 256), default=8, show_default=True, help="Endpoints served at once.")
 @click.option("--endpoint", "endpoint_id", type=POSITIVE_INTEGER, help="Serve only this endpoint.")
 @click.option("--quiet", is_flag=True, help="Print nothing unless something is wrong.")
 @json_option
@@ -52,6 +62,7 @@ def process(
     ctx: click.Context, time_limit: float, workers: int, endpoint_id: int | None, quiet: bool, as_json: bool
 ) -> None:
     """Deliver due events (run me from cron every minute)."""
+    open_store(ctx)  # a mistyped --db is refused, not made into an empty queue
     options = RunOptions(time_limit=time_limit, workers=workers, endpoint_id=endpoint_id)
     with stop_on_signals() as interrupts:
         summary = run(ctx.obj, options, stop=interrupts.stop)
@@ -80,7 +91,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         print_json([asdict(row) for row in statuses])
         return
-    print_table(humane.status_rows(statuses, now), humane.STATUS_COLUMNS)
+    print_table(humane.status_rows(statuses, now), humane.STATUS_COLUMNS, empty=NO_ENDPOINTS)
 
 
 class _Status(click.ParamType):  # type: ignore[type-arg]
@@ -126,7 +137,9 @@ def attempts(
     for row in rows:
         row["event_ids"] = "(test)" if row["test"] else ",".join(map(str, row["event_ids"]))
         row["status_code"] = row["status_code"] or "-"
-    print_table(rows, ["id", "endpoint", "started_at", "duration_ms", "status_code", "event_ids", "error"])
+    print_table(
+        rows, ["id", "endpoint", "started_at", "duration_ms", "status_code", "event_ids", "error"], empty="no attempts"
+    )
 
 
 @click.command()

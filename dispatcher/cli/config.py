@@ -42,6 +42,6 @@ def config_get(ctx: click.Context, name: str) -> None:
 @click.pass_context
 def config_set(ctx: click.Context, name: str, value: str) -> None:
     """Change a global default."""
-    store = open_store(ctx)
+    store = open_store(ctx, create=True)
     settings.set_value(store, name, value, SystemClock().now())
     click.echo(f"{name} = {settings.in_force(store.config())[name]}".rstrip())

@@ -11,11 +11,20 @@ from ..clock import SystemClock
 from ..destinations import public_url
 from ..formats import FORMATS
 from ..models import Endpoint
-from ..settings import defaults_from
+from ..settings import MAX_ATTEMPTS, MAX_BATCH_SIZE, MAX_DISABLE_AFTER, defaults_from
 from ..signing import SCHEMES
 from ..store import Store
 from ..wire import SUCCESS_RULES
-from .root import DURATION, POSITIVE_INTEGER, json_option, open_store, print_json, print_table
+from .root import (
+    DURATION,
+    NO_ENDPOINTS,
+    POSITIVE_INTEGER,
+    WholeNumber,
+    json_option,
+    open_store,
+    print_json,
+    print_table,
+)
 
 
 @click.group()
@@ -33,12 +42,18 @@ _ENDPOINT_OPTIONS = [
     ),
     click.option("--secret", help="Signing secret (a new endpoint without one gets a random one)."),
     click.option("--order", type=click.Choice(["asc", "desc"]), help="Oldest or newest events first."),
-    click.option("--batch-size", type=int, help="Events per request (default 10)."),
+    click.option("--batch-size", type=WholeNumber(1, MAX_BATCH_SIZE), help="Events per request (default 10)."),
     click.option("--timeout", type=DURATION, help="Deadline for one request (default 15s)."),
-    click.option("--max-attempts", type=int, help="Requests per batch, counting the first (default 8)."),
+    click.option(
+        "--max-attempts", type=WholeNumber(1, MAX_ATTEMPTS), help="Requests per batch, counting the first (default 8)."
+    ),
     click.option("--retry", metavar="SPEC", help="Retry policy: schedule:5s,5m,..., exponential:1s or fixed:5m."),
     click.option("--max-age", type=DURATION, help="Stop retrying this long after a batch's first attempt."),
-    click.option("--disable-after", type=int, help="Disable after N consecutive failed requests (0: never)."),
+    click.option(
+        "--disable-after",
+        type=WholeNumber(0, MAX_DISABLE_AFTER),
+        help="Disable after N consecutive failed requests (0: never).",
+    ),
     click.option("--notify-command", metavar="CMD", help="Run when the endpoint is disabled; gets JSON on stdin."),
     click.option(
         "--format", type=click.Choice(FORMATS), help="Request body: batch (default), mautic, or raw (one payload)."
@@ -81,9 +96,8 @@ def _show_endpoint(store: Store, item: Endpoint, as_json: bool, show_secret: boo
         click.echo(line)
 
 
-def _warn_if_refused(store: Store, item: Endpoint) -> None:
-    warning = endpoints.reach_warning(item, defaults_from(store.config()))
-    if warning:
+def _warn(store: Store, item: Endpoint) -> None:
+    for warning in endpoints.warnings(item, defaults_from(store.config())):
         click.echo(f"Warning: {warning}", err=True)
 
 
@@ -99,10 +113,10 @@ def endpoint_add(
     ctx: click.Context, /, url: str, as_json: bool, show_secret: bool, events: tuple[str, ...], **options: Any
 ) -> None:
     """Register URL to receive events; prints its id and secret."""
-    store = open_store(ctx)
+    store = open_store(ctx, create=True)
     given = {name: value for name, value in options.items() if value not in (None, ())}
     item = endpoints.add(store, url, events=events or ("*",), **given)
-    _warn_if_refused(store, item)
+    _warn(store, item)
     if as_json:
         _show_endpoint(store, item, as_json=True, show_secret=show_secret)
     else:
@@ -123,7 +137,7 @@ def endpoint_list(ctx: click.Context, as_json: bool) -> None:
         return
     for row in rows:
         row["events"] = ",".join(row["events"])
-    print_table(rows, ["id", "name", "url", "events", "enabled", "batch_size", "order"])
+    print_table(rows, ["id", "name", "url", "events", "enabled", "batch_size", "order"], empty=NO_ENDPOINTS)
 
 
 @endpoint.command("show")
@@ -173,7 +187,7 @@ def endpoint_update(
     if headers or clear_headers:
         changes["headers"] = headers
     item = endpoints.update(store, endpoint_id, now=SystemClock().now(), **changes)
-    _warn_if_refused(store, item)
+    _warn(store, item)
     _show_endpoint(store, item, as_json, show_secret=False)
 
 

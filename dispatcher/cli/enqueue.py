@@ -17,7 +17,7 @@ from .root import open_store
 @click.pass_context
 def enqueue(ctx: click.Context, event_type: str, payload: str) -> None:
     """Queue one event. PAYLOAD is JSON text, - for stdin, or @FILE; default {}."""
-    queued = Queue(open_store(ctx)).put(event_type, _payload_source(payload))
+    queued = Queue(open_store(ctx, create=True)).put(event_type, _payload_source(payload))
     click.echo(queued.id)
     if not queued.endpoints:
         click.echo(

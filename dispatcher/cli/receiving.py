@@ -12,6 +12,7 @@ from ..capture import Capture, read_headers
 from ..errors import DispatcherError
 from ..receiver import Receiver, serve_until_stopped
 from ..wire import parse_header
+from .root import WholeNumber
 
 _SCHEME = click.Choice(signing.SCHEMES)
 _HEADER_HELP = "Where the signature is, if not the scheme's own header (not with standard)."
@@ -38,7 +39,7 @@ def _headers(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="A file of 'Name: value' lines, e.g. one saved by listen --save; --header adds to it.",
 )
-@click.option("--tolerance", type=click.IntRange(0), default=300, show_default=True, help="Timestamp leeway, seconds.")
+@click.option("--tolerance", type=WholeNumber(0), default=300, show_default=True, help="Timestamp leeway, seconds.")
 def verify(
     secrets: tuple[str, ...],
     scheme: str,
@@ -57,12 +58,12 @@ def verify(
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="0 for any free port.")
+@click.option("--port", type=WholeNumber(0, 65535), default=8000, show_default=True, help="0 for any free port.")
 @click.option("--secret", "secrets", multiple=True, help="A secret to check signatures with; repeat for several.")
 @click.option("--scheme", type=_SCHEME, default="mautic", show_default=True, help="How requests are signed.")
 @click.option("--signature-header", help=_HEADER_HELP)
 @click.option("--signature-prefix", help=_PREFIX_HELP)
-@click.option("--status", type=click.IntRange(100, 599), default=200, show_default=True, help="The answer's status.")
+@click.option("--status", type=WholeNumber(100, 599), default=200, show_default=True, help="The answer's status.")
 @click.option("--reject-invalid", is_flag=True, help="Answer 401 when the signature does not verify.")
 @click.option(
     "--save",

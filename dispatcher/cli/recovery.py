@@ -10,7 +10,7 @@ import click
 from .. import recovery
 from ..clock import SystemClock
 from ..errors import DispatcherError
-from ..models import Selection
+from ..models import Selection, counted
 from ..settings import config_value
 from .root import DURATION, POSITIVE_INTEGER, TIME, json_option, open_store, print_json, print_table
 
@@ -28,7 +28,7 @@ def dead(ctx: click.Context, endpoint_id: int | None, as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    print_table(rows, ["endpoint", "event_id", "type", "attempts", "died_at", "last_error"])
+    print_table(rows, ["endpoint", "event_id", "type", "attempts", "died_at", "last_error"], empty="no dead deliveries")
 
 
 @click.command()
@@ -38,6 +38,7 @@ def dead(ctx: click.Context, endpoint_id: int | None, as_json: bool) -> None:
 @click.option("--since", type=TIME, help="Events queued at or after this time (ISO 8601, or 2h for 2h ago).")
 @click.option("--until", type=TIME, help="Events queued before this time.")
 @click.option("--dry-run", is_flag=True, help="Only print how many deliveries would be replayed.")
+@json_option
 @click.pass_context
 def replay(
     ctx: click.Context,
@@ -47,20 +48,27 @@ def replay(
     since: str | None,
     until: str | None,
     dry_run: bool,
+    as_json: bool,
 ) -> None:
     """Send delivered or dead deliveries again, as fresh work (their history stays)."""
     store = open_store(ctx)
     selection = Selection(event_id, endpoint_id, dead_only, since, until)
     count = recovery.count_replayable(store, selection)
     if dry_run:
-        click.echo(f"{count} deliveries would be replayed")
+        if as_json:
+            print_json({"would_replay": count})
+        else:
+            click.echo(f"{counted(count, 'delivery', 'deliveries')} would be replayed")
         return
     if count >= PROGRESS_FROM:
         with click.progressbar(length=count, label="replaying", file=sys.stderr) as bar:
             replayed = recovery.replay(store, selection, lambda done: bar.update(done))
     else:
         replayed = recovery.replay(store, selection)
-    click.echo(f"{replayed} deliveries replayed")
+    if as_json:
+        print_json({"replayed": replayed})
+    else:
+        click.echo(f"{counted(replayed, 'delivery', 'deliveries')} replayed")
 
 
 @click.command()
@@ -80,6 +88,6 @@ def prune(ctx: click.Context, older_than: float | None, dead: bool, as_json: boo
         print_json(asdict(pruned))
     else:
         click.echo(
-            f"pruned {pruned.events} events, {pruned.deliveries} deliveries, "
-            f"{pruned.batches} batches, {pruned.attempts} attempts"
+            f"pruned {counted(pruned.events, 'event')}, {counted(pruned.deliveries, 'delivery', 'deliveries')}, "
+            f"{counted(pruned.batches, 'batch', 'batches')}, {counted(pruned.attempts, 'attempt')}"
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sqlite3
 import sys
 from collections.abc import Sequence
@@ -29,6 +30,13 @@ class _Cli(LazyGroup):
         except click.exceptions.NoArgsIsHelpError as error:
             click.echo(error.ctx.get_help() if error.ctx else error.format_message())
             result = 0
+        except click.NoSuchOption as error:
+            if error.option_name == "--db" and error.ctx and error.ctx.parent:
+                command = error.ctx.command_path.partition(" ")[2]
+                value = _value_of("--db", kwargs.get("args", args[0] if args else sys.argv[1:]))
+                _fail(f"--db goes before the command: dispatcher --db {shlex.quote(value)} {command}", error.exit_code)
+            hint = f" (see '{error.ctx.command_path} --help')" if error.ctx else ""
+            _fail(f"{error.format_message()}{hint}", error.exit_code)
         except click.UsageError as error:
             hint = f" (see '{error.ctx.command_path} --help')" if error.ctx else ""
             _fail(f"{error.format_message()}{hint}", error.exit_code)
@@ -43,6 +51,16 @@ class _Cli(LazyGroup):
         except OSError as error:
             _fail(str(error), 1)
         sys.exit(result if isinstance(result, int) else 0)
+
+
+def _value_of(option: str, args: Sequence[str]) -> str:
+    """What follows the last ``option`` on the command line (``--db x`` or ``--db=x``); PATH if nothing does."""
+    for i in reversed(range(len(args))):
+        if args[i] == option and i + 1 < len(args):
+            return args[i + 1]
+        if args[i].startswith(f"{option}="):
+            return args[i].partition("=")[2]
+    return "PATH"
 
 
 def _fail(message: str, code: int) -> None:
@@ -79,14 +97,55 @@ class _Time(click.ParamType):  # type: ignore[type-arg]
 
 TIME = _Time()
 
-# Ids and limits: SQLite integers are 64-bit, and a larger number would fail in the driver, not as a usage error.
-POSITIVE_INTEGER = click.IntRange(1, 2**63 - 1)
+# SQLite integers are 64-bit: a larger number would fail in the driver, not as a usage error.
+_LARGEST = 2**63 - 1
+
+
+class _Refusal(click.BadParameter):
+    """A bad value, said in full by its own message (click's prefix would only repeat the option)."""
+
+    def format_message(self) -> str:
+        return self.message
+
+
+class WholeNumber(click.ParamType):  # type: ignore[type-arg]
+    """Every integer option and argument: refused in words a person reads (click says ``1<=x<=...``)."""
+
+    name = "integer"
+
+    def __init__(self, low: int, high: int = _LARGEST) -> None:
+        self.low = low
+        self.high = high
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        name = _param_name(param)
+        try:
+            number = value if isinstance(value, int) else int(str(value).strip())
+        except ValueError:
+            raise _Refusal(f"{name}: {str(value)!r} is not a whole number", ctx, param) from None
+        if self.low <= number <= self.high:
+            return number
+        # The 64-bit bound is no limit a person set: named only to someone who went past it.
+        unbounded = number < self.low and self.high == _LARGEST
+        wanted = f", at least {self.low}" if unbounded else f" from {self.low} to {self.high}"
+        raise _Refusal(f"{name} must be a whole number{wanted}, not {number}", ctx, param)
+
+
+def _param_name(param: click.Parameter | None) -> str:
+    if isinstance(param, click.Option):
+        return param.opts[0]
+    return param.human_readable_name if param else "the value"
+
+
+# Ids and limits.
+POSITIVE_INTEGER = WholeNumber(1)
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
-def open_store(ctx: click.Context) -> Store:
-    store = Store.open(ctx.obj)
+def open_store(ctx: click.Context, create: bool = False) -> Store:
+    """The store at --db; only the commands that put something in it may create the file."""
+    store = Store.open(ctx.obj, create=create)
     ctx.call_on_close(store.close)
     return store
 
@@ -95,7 +154,14 @@ def print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2))
 
 
-def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
+NO_ENDPOINTS = "no endpoints yet (add one with: dispatcher endpoint add URL)"
+
+
+def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], empty: str) -> None:
+    """Rows under a header; ``empty`` says so when there are none (a bare header reads as a fault)."""
+    if not rows:
+        click.echo(empty)
+        return
     cells = [[("" if row[c] is None else str(row[c])) for c in columns] for row in rows]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
     click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip())
@@ -122,7 +188,7 @@ COMMANDS = {
 }
 
 
-@click.group(cls=_Cli, lazy_commands=COMMANDS)
+@click.group(cls=_Cli, lazy_commands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--db",
     envvar="DISPATCHER_DB",

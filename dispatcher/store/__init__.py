@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from .connection import BUSY_TIMEOUT_S, SCHEMA_VERSION, connect, schema_sql
+from .connection import BUSY_TIMEOUT_S, SCHEMA_VERSION, connect, require_database, schema_sql
 from .delivering import LEASE_MARGIN_S, Delivering, lease_seconds
 from .inspecting import Inspecting
 from .producing import Producing
@@ -29,14 +29,27 @@ from .recovering import Recovering
 
 class Store(Producing, Delivering, Inspecting, Recovering):
     @classmethod
-    def open(cls, path: str | Path, writers: threading.Lock | None = None) -> Store:
+    def open(cls, path: str | Path, writers: threading.Lock | None = None, create: bool = True) -> Store:
         """Connect to the SQLite file at ``path``, creating or upgrading its schema.
 
-        Threads of one process that write to the same file share ``writers``.
+        With ``create`` false a file that does not exist is refused, not made: a mistyped path
+        must not pass for an empty queue. Threads of one process that write to the same file
+        share ``writers``.
         """
+        if not create:
+            require_database(path)
         store = cls(connect(path), writers)
         store.apply_schema()
         return store
 
 
-__all__ = ["BUSY_TIMEOUT_S", "LEASE_MARGIN_S", "SCHEMA_VERSION", "Store", "connect", "lease_seconds", "schema_sql"]
+__all__ = [
+    "BUSY_TIMEOUT_S",
+    "LEASE_MARGIN_S",
+    "SCHEMA_VERSION",
+    "Store",
+    "connect",
+    "lease_seconds",
+    "require_database",
+    "schema_sql",
+]

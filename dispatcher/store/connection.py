@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import DispatcherError
+from ..errors import DispatcherError, NotFound
 
 SCHEMA_VERSION = 6
 # The tables schema.sql creates, besides its dispatcher_* bookkeeping.
@@ -92,8 +92,19 @@ def _switch_to_wal(conn: sqlite3.Connection, busy_timeout: float) -> None:
             time.sleep(0.01)
 
 
+def require_database(path: str | Path) -> None:
+    """Refuse a database file that does not exist."""
+    if _is_file_path(Path(path)) and not Path(path).exists():
+        raise NotFound(f"no database at {path} (create it with: dispatcher init)")
+
+
+def _is_file_path(path: Path) -> bool:
+    """False for SQLite's in-memory and URI names, which no file stands for."""
+    return str(path) not in ("", ":memory:") and not str(path).startswith("file:")
+
+
 def _create_private(path: Path) -> None:
-    if str(path) in ("", ":memory:") or str(path).startswith("file:"):
+    if not _is_file_path(path):
         return
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
@@ -165,6 +176,13 @@ class Connection:
                 self.conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.DatabaseError as error:
             raise DispatcherError(f"cannot set up the database: {error}", exit_code=1) from None
+
+    def require_endpoint(self, endpoint_id: int | None) -> None:
+        """Refuse an endpoint id that names none: a mistyped filter must not pass for an empty result."""
+        if endpoint_id is None:
+            return
+        if not self.conn.execute("SELECT 1 FROM endpoints WHERE id = ?", (endpoint_id,)).fetchone():
+            raise NotFound(f"no endpoint {endpoint_id}")
 
     def schema_version(self) -> int | None:
         """The schema version this file holds; None if the dispatcher has never set it up."""

@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from ..clock import from_text, to_text
+from ..clock import check_window, from_text, to_text
 from ..destinations import public_url
 from ..models import Attempt, EndpointStatus
 from .connection import Connection
@@ -79,6 +79,8 @@ class Inspecting(Connection):
         ``status`` is an HTTP status code, "ok" or "failed"; ``since`` and
         ``until`` bound the start time (inclusive, exclusive).
         """
+        check_window(since, until)
+        self.require_endpoint(endpoint_id)
         where = ["1 = 1"]
         params: dict[str, Any] = {"limit": limit}
         if endpoint_id is not None:

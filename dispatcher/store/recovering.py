@@ -19,6 +19,7 @@ CHUNK = 500
 class Recovering(Connection):
     def dead(self, endpoint_id: int | None = None) -> list[DeadLetter]:
         """One record per dead delivery, oldest death first."""
+        self.require_endpoint(endpoint_id)
         where, params = "b.state = 'dead' AND b.finished_at IS NOT NULL", {}
         if endpoint_id is not None:
             where += " AND b.endpoint_id = :endpoint"
@@ -32,6 +33,7 @@ class Recovering(Connection):
         return [DeadLetter(*row) for row in rows]
 
     def count_replayable(self, selection: Selection) -> int:
+        self.require_endpoint(selection.endpoint_id)
         where, params = _replayable(selection)
         row = self.conn.execute(f"SELECT count(*) FROM {_REPLAYABLE_FROM} WHERE {where}", params).fetchone()
         return int(row[0])
@@ -46,6 +48,7 @@ class Recovering(Connection):
         finishing after the replay began (its own work, delivered again) are
         not replayed twice.
         """
+        self.require_endpoint(selection.endpoint_id)
         where, params = _replayable(selection)
         states = ("dead",) if selection.dead_only else ("delivered", "dead")
         # Both bounds first: a delivery replayed by the first pass may die again before the second.
