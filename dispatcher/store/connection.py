@@ -16,7 +16,7 @@ import sqlite_utils
 
 from ..errors import DispatcherError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 # The tables schema.sql creates, besides its dispatcher_* bookkeeping.
 OUR_TABLES = ("config", "endpoints", "events", "batches", "pending", "deliveries", "attempts")
 BUSY_TIMEOUT_S = 30.0
