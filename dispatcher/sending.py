@@ -214,8 +214,11 @@ def _prepared(target: _Target, body: bytes, headers: dict[str, str]) -> requests
     return prepared
 
 
-def _redacted(headers: CaseInsensitiveDict[str]) -> Headers:
-    return tuple((name, REDACTED if name.lower() in SECRET_HEADERS else value) for name, value in headers.items())
+def _redacted(headers: CaseInsensitiveDict[str | bytes]) -> Headers:
+    return tuple(
+        (name, REDACTED if name.lower() in SECRET_HEADERS else value if isinstance(value, str) else value.decode())
+        for name, value in headers.items()
+    )
 
 
 _REQUESTS_DEFAULTS = requests.utils.default_headers()

@@ -126,7 +126,9 @@ class Inspecting(Connection):
         row = rows[0]
         request = None
         if row["request_line"] is not None:
-            request = SentRequest(row["request_line"], headers_from_json(row["request_headers"]) or (), row["body_sha256"])
+            request = SentRequest(
+                row["request_line"], headers_from_json(row["request_headers"]) or (), row["body_sha256"]
+            )
         return AttemptRecord(
             attempt=_attempt(row),
             ok=bool(row["ok"]),
