@@ -42,19 +42,20 @@ HEADERS_CAP = 16 * 1024
 
 def headers_json(headers: Headers, cap: int | None = None) -> tuple[str, int]:
     """``headers`` as compact JSON of [name, value] pairs, and how many pairs were dropped to fit ``cap``."""
-    text = json.dumps(headers, separators=_COMPACT)
+    text = _COMPACT.encode(headers)
     if cap is None or len(text) <= cap:
         return text, 0
     size, kept = len("[]") - len(","), 0
     for pair in headers:
-        size += len(",") + len(json.dumps(pair, separators=_COMPACT))
+        size += len(",") + len(_COMPACT.encode(pair))
         if size > cap:
             break
         kept += 1
-    return json.dumps(headers[:kept], separators=_COMPACT), len(headers) - kept
+    return _COMPACT.encode(headers[:kept]), len(headers) - kept
 
 
-_COMPACT = (",", ":")
+# One encoder for every attempt: json.dumps makes a new one per call when given separators.
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
 
 
 def headers_from_json(text: str | None) -> Headers | None:
