@@ -165,7 +165,20 @@ CREATE TABLE IF NOT EXISTS attempts (
     error            TEXT,
     response_excerpt TEXT,
     -- 1 for `endpoint test` sends: logged, but never part of a batch or the endpoint's health.
-    test             INTEGER NOT NULL DEFAULT 0 CHECK (test IN (0, 1))
+    test             INTEGER NOT NULL DEFAULT 0 CHECK (test IN (0, 1)),
+    -- What `dispatcher attempts show` tells, NULL in attempts made before schema 6 ("not
+    -- recorded"). The endpoint's body format and signature scheme then (set even when nothing
+    -- was sent); the request line (the URL without its login) and headers (a compact JSON array
+    -- of [name, value] as sent, Authorization redacted), NULL when nothing was sent; the SHA-256
+    -- of the body, which is rebuilt from the batch's events rather than kept; the response
+    -- headers (JSON as well, cut to 16 KiB) and how many of them did not fit.
+    body_format      TEXT,
+    signature_scheme TEXT,
+    request_line     TEXT,
+    request_headers  TEXT,
+    body_sha256      TEXT,
+    response_headers TEXT,
+    response_headers_cut INTEGER
 );
 CREATE INDEX IF NOT EXISTS attempts_by_endpoint ON attempts (endpoint_id, id);
 CREATE INDEX IF NOT EXISTS attempts_by_batch ON attempts (batch_id);

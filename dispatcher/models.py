@@ -99,6 +99,18 @@ class Batch:
     first_attempt_at: str | None = None  # None until its first request
 
 
+Headers = tuple[tuple[str, str], ...]  # (name, value) in order, names in the case they were sent
+
+
+@dataclass(frozen=True)
+class SentRequest:
+    """A request as the attempt log keeps it: everything but the body, secrets redacted."""
+
+    line: str  # "POST <url>", the URL without its user:password@
+    headers: Headers  # as they went out; Authorization and Proxy-Authorization values redacted
+    body_sha256: str  # the body itself is rebuilt from the batch's events when asked for
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What one request came to. ``ok`` only for a 2xx within the deadline."""
@@ -109,8 +121,11 @@ class Outcome:
     status_code: int | None = None
     error: str | None = None
     response_excerpt: str | None = None
-    response_headers: tuple[tuple[str, str], ...] = ()  # shown by `endpoint test`, not stored
+    response_headers: Headers = ()
     retry_after: float | None = None  # seconds a 429 or 503 asked us to wait
+    request: SentRequest | None = None  # None: nothing went out
+    body_format: str | None = None  # the endpoint's then; None for a bare Sender.post
+    signature_scheme: str | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +149,25 @@ class Attempt:
     error: str | None
     response_excerpt: str | None
     test: bool  # an `endpoint test` request, outside the queue
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """One attempt as the log keeps it, with what its body is rebuilt from.
+
+    The request fields are None in attempts made before they were kept (schema 6).
+    """
+
+    attempt: Attempt
+    ok: bool
+    body_format: str | None
+    signature_scheme: str | None
+    request: SentRequest | None
+    response_headers: Headers | None
+    response_headers_cut: int  # headers the response had beyond what was kept
+    events: tuple[Event, ...]  # the batch's events still stored, in sending order
+    endpoint_format: str  # the endpoint's now
+    endpoint_signature_scheme: str
 
 
 @dataclass(frozen=True)

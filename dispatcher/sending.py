@@ -6,6 +6,8 @@ connection pools are not documented as thread-safe) and keeps its connections al
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import re
 import time
 from dataclasses import dataclass
@@ -19,9 +21,9 @@ from requests.structures import CaseInsensitiveDict
 
 from . import transport
 from .clock import Clock, to_text
-from .destinations import Reach, RefusedDestination, UnresolvedHost
+from .destinations import Reach, RefusedDestination, UnresolvedHost, public_url
 from .errors import DispatcherError
-from .models import Batch, Endpoint, Outcome, Settings
+from .models import Batch, Endpoint, Headers, Outcome, SentRequest, Settings
 from .retry import MAX_RETRY_AFTER
 from .wire import build_request, is_success
 
@@ -32,6 +34,9 @@ RETRY_AFTER_STATUSES = (429, 503)
 GUARDED = Reach()
 # How long a host name's checked address is reused before it is looked up and checked again.
 RESOLVED_FOR_S = 30.0
+# Headers whose values the attempt log never keeps (lower case).
+SECRET_HEADERS = frozenset({"authorization", "proxy-authorization"})
+REDACTED = "[redacted]"
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,7 @@ class _Target:
     port: int
     host_header: str  # spelled as http.client would for the URL itself
     login: dict[str, str]  # Basic auth from a user:password@ in the URL, as requests makes it
+    request_line: str  # as the attempt log shows it: without the login
 
 
 class Sender:
@@ -73,13 +79,22 @@ class Sender:
         does not suit a new scheme) fails like a refused request: it is
         retried on schedule, counts toward disabling, and the reason is kept.
         """
+        scheme = endpoint.signing.scheme
         try:
             body, headers = build_request(endpoint, batch, clock.now())
         except DispatcherError as error:
-            return Outcome(ok=False, started_at=to_text(clock.now()), duration_ms=0, error=f"not sent: {error}")
-        return self.post(
+            return Outcome(
+                ok=False,
+                started_at=to_text(clock.now()),
+                duration_ms=0,
+                error=f"not sent: {error}",
+                body_format=endpoint.format,
+                signature_scheme=scheme,
+            )
+        outcome = self.post(
             endpoint.url, body, headers, settings.timeout, clock, endpoint.success, settings.reach, endpoint.ca_bundle
         )
+        return dataclasses.replace(outcome, body_format=endpoint.format, signature_scheme=scheme)
 
     def post(
         self,
@@ -99,10 +114,14 @@ class Sender:
         status: int | None = None
         excerpt: str | None = None
         error: str | None = None
-        response_headers: tuple[tuple[str, str], ...] = ()
+        response_headers: Headers = ()
         retry_after: float | None = None
+        sent: SentRequest | None = None
         try:
-            prepared, addresses = self._prepared(url, body, headers, reach)
+            target = self._targets.get(url) or self._target(url)
+            prepared = _prepared(target, body, headers)
+            sent = SentRequest(target.request_line, _redacted(prepared.headers), hashlib.sha256(body).hexdigest())
+            addresses = self._checked_addresses(target, reach)
             transport.sending.deadline, transport.sending.addresses = deadline, addresses
             try:
                 response = self.adapter.send(
@@ -149,29 +168,8 @@ class Sender:
             response_excerpt=excerpt,
             response_headers=response_headers,
             retry_after=retry_after,
+            request=sent,
         )
-
-    def _prepared(
-        self, url: str, body: bytes, headers: dict[str, str], reach: Reach
-    ) -> tuple[requests.PreparedRequest, tuple[str, ...]]:
-        """The POST as requests sends it, from a template prepared once per URL, and the checked
-        addresses it is to go to.
-
-        ``Session.post`` prepares every request from scratch (URL parsing, merging
-        session and environment settings), which on a fast receiver costs as much
-        as the exchange itself. The wire is the same: Host, requests' default
-        headers, then ours, in order.
-        """
-        target = self._targets.get(url) or self._target(url)
-        addresses = self._checked_addresses(target, reach)
-        prepared = target.template.copy()
-        prepared.headers = CaseInsensitiveDict(
-            {"Host": target.host_header, **_REQUESTS_DEFAULTS, **headers, "Content-Length": str(len(body))}
-        )
-        if target.login and "authorization" not in prepared.headers:  # a fixed header of the endpoint's wins
-            prepared.headers.update(target.login)
-        prepared.body = body
-        return prepared, addresses
 
     def _target(self, url: str) -> _Target:
         template = requests.Request("POST", url).prepare()
@@ -181,7 +179,8 @@ class Sender:
         port = parts.port or default_port
         shown = f"[{host}]" if ":" in host else host
         login = {"Authorization": str(template.headers["Authorization"])} if "Authorization" in template.headers else {}
-        target = _Target(template, host, port, shown if port == default_port else f"{shown}:{port}", login)
+        host_header = shown if port == default_port else f"{shown}:{port}"
+        target = _Target(template, host, port, host_header, login, f"POST {public_url(str(template.url))}")
         self._targets[url] = target
         return target
 
@@ -195,6 +194,31 @@ class Sender:
         )
         self._resolved[key] = (addresses, time.monotonic() + RESOLVED_FOR_S)
         return addresses
+
+
+def _prepared(target: _Target, body: bytes, headers: dict[str, str]) -> requests.PreparedRequest:
+    """The POST as requests sends it, from a template prepared once per URL.
+
+    ``Session.post`` prepares every request from scratch (URL parsing, merging
+    session and environment settings), which on a fast receiver costs as much
+    as the exchange itself. The wire is the same: Host, requests' default
+    headers, then ours, in order.
+    """
+    prepared = target.template.copy()
+    prepared.headers = CaseInsensitiveDict(
+        {"Host": target.host_header, **_REQUESTS_DEFAULTS, **headers, "Content-Length": str(len(body))}
+    )
+    if target.login and "authorization" not in prepared.headers:  # a fixed header of the endpoint's wins
+        prepared.headers.update(target.login)
+    prepared.body = body
+    return prepared
+
+
+def _redacted(headers: CaseInsensitiveDict[str | bytes]) -> Headers:
+    return tuple(
+        (name, REDACTED if name.lower() in SECRET_HEADERS else value if isinstance(value, str) else value.decode())
+        for name, value in headers.items()
+    )
 
 
 _REQUESTS_DEFAULTS = requests.utils.default_headers()

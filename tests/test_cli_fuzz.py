@@ -47,6 +47,8 @@ def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> Iterator[tupl
         assert command is not None
         if isinstance(command, click.Group):
             yield from _commands(command, (*prefix, name))
+            if command.invoke_without_command:  # a command of its own too: `attempts` lists
+                yield (*prefix, name), command
         elif (*prefix, name) not in NOT_FUZZED:
             yield (*prefix, name), command
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from dispatcher import endpoints, recovery
-from dispatcher.clock import ManualClock, to_text
+from dispatcher.clock import ManualClock
 from dispatcher.errors import DispatcherError
 from dispatcher.models import Outcome, Selection
 from dispatcher.queue import Queue
@@ -380,22 +380,23 @@ def test_an_existing_files_permissions_are_left_alone(db_path: Path) -> None:
     assert db_path.stat().st_mode & 0o777 == 0o640
 
 
-def test_upgrading_from_version_5_takes_last_error_at_from_the_attempt_log(
-    store: Store, clock: ManualClock, db_path: Path
-) -> None:
-    endpoint_id = store.insert_endpoint({"url": "https://example.com/hook", "secret": "s"})
-    store.insert_event("lead.created", "{}")
-    claim = store.claim_batch(endpoint_id, "lease", clock.now(), BUILT_IN)
-    assert claim is not None
-    failed = Outcome(ok=False, started_at="2026-11-22T09:59:59.000Z", duration_ms=1000, error="HTTP 500")
-    store.record_outcome(claim[2], "lease", failed, clock.now() + timedelta(minutes=5), clock.now())
-    assert store.status(clock.now())[0].last_error_at == to_text(clock.now())
-    # Back to version 5, which had no such column.
-    store.conn.executescript(
-        "ALTER TABLE endpoints DROP COLUMN last_error_at; UPDATE dispatcher_schema SET version = 5;"
-    )
+def test_upgrading_from_version_5_takes_last_error_at_from_the_attempt_log(db_path: Path) -> None:
+    """A file as version 5 left it: an endpoint whose last request failed, after an earlier failure
+    and a failed test send (which is no part of its health)."""
+    with sqlite3.connect(db_path) as conn:
+        conn.executescript((Path(__file__).parent / "data" / "schema_v5.sql").read_text())
+        conn.execute(
+            "INSERT INTO endpoints (url, secret, last_error) VALUES ('https://example.com/hook', 's', 'HTTP 500')"
+        )
+        conn.executemany(
+            "INSERT INTO attempts (endpoint_id, batch_id, started_at, duration_ms, ok, error, test) "
+            "VALUES (1, 'b1', ?, 1000, 0, 'HTTP 500', ?)",
+            [("2026-11-22T09:00:00.000Z", 0), ("2026-11-22T09:59:59.000Z", 0), ("2026-11-22T10:30:00.000Z", 1)],
+        )
+    conn.close()
     upgraded = Store.open(db_path)
-    assert upgraded.status(clock.now())[0].last_error_at == "2026-11-22T09:59:59.000Z"
+    now = datetime(2026, 11, 22, 11, 0, tzinfo=UTC)
+    assert upgraded.status(now)[0].last_error_at == "2026-11-22T09:59:59.000Z"
     upgraded.close()
 
 

@@ -11,10 +11,12 @@ from typing import Any
 import click
 
 from .. import humane
+from ..attempt_detail import attempt_detail
 from ..clock import SystemClock
 from ..demo import run_demo
 from ..permissions import Group, find_group, share_with_group
 from ..process import RunOptions, run
+from .attempt import describe_attempt
 from .interrupts import stop_on_signals
 from .root import (
     DURATION,
@@ -105,7 +107,7 @@ class _Status(click.ParamType):  # type: ignore[type-arg]
         self.fail(f"{value!r} is not an HTTP status code, ok or failed", param, ctx)
 
 
-@click.command()
+@click.group(invoke_without_command=True)
 @click.option("--endpoint", "endpoint_id", type=POSITIVE_INTEGER, help="Only this endpoint.")
 @click.option("--event", "event_id", type=POSITIVE_INTEGER, help="Only requests that carried this event.")
 @click.option("--status", type=_Status(), help="Only this HTTP status code, or ok, or failed.")
@@ -126,7 +128,12 @@ def attempts(
     limit: int,
     as_json: bool,
 ) -> None:
-    """The request log, oldest of the newest LIMIT first."""
+    """The request log, oldest of the newest LIMIT first; `attempts show ID` tells one in full."""
+    if ctx.invoked_subcommand is not None:
+        given = [param.opts[0] for param in ctx.command.params if _given(ctx, param)]
+        if given:
+            raise click.UsageError(f"{given[0]} filters the list; it does not go with {ctx.invoked_subcommand}")
+        return
     found = open_store(ctx).attempts(
         endpoint_id, "failed" if failed else status, event_id=event_id, since=since, until=until, limit=limit
     )
@@ -140,6 +147,25 @@ def attempts(
     print_table(
         rows, ["id", "endpoint", "started_at", "duration_ms", "status_code", "event_ids", "error"], empty="no attempts"
     )
+
+
+def _given(ctx: click.Context, param: click.Parameter) -> bool:
+    source = ctx.get_parameter_source(param.name or "")
+    return source not in (None, click.core.ParameterSource.DEFAULT)
+
+
+@attempts.command("show")
+@click.argument("attempt_id", metavar="ID", type=POSITIVE_INTEGER)
+@json_option
+@click.pass_context
+def show_attempt(ctx: click.Context, attempt_id: int, as_json: bool) -> None:
+    """One attempt in full: the request as sent and the response."""
+    detail = attempt_detail(open_store(ctx), attempt_id)
+    if as_json:
+        print_json(asdict(detail))
+        return
+    for line in describe_attempt(detail):
+        click.echo(line)
 
 
 @click.command()

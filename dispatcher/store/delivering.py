@@ -16,7 +16,7 @@ from ..clock import to_text
 from ..models import Batch, Endpoint, Event, Outcome, Recorded, Settings
 from ..settings import effective
 from .connection import Connection
-from .rows import dicts, endpoint_from_row, events_in_order
+from .rows import HEADERS_CAP, dicts, endpoint_from_row, events_in_order, headers_json
 
 # A lease outlives the request it covers by this much, so a live worker never
 # loses its endpoint mid-request, and a killed one's batch is resent soon after.
@@ -131,9 +131,12 @@ class Delivering(Connection):
 
 
 def _insert_attempt(conn: sqlite3.Connection, endpoint_id: int, batch_id: str, outcome: Outcome, test: bool) -> None:
+    request = outcome.request
+    response_headers, cut = headers_json(outcome.response_headers, HEADERS_CAP) if outcome.status_code else (None, None)
     conn.execute(
-        "INSERT INTO attempts (endpoint_id, batch_id, started_at, duration_ms, ok, "
-        "status_code, error, response_excerpt, test) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO attempts (endpoint_id, batch_id, started_at, duration_ms, ok, status_code, error, "
+        "response_excerpt, test, body_format, signature_scheme, request_line, request_headers, body_sha256, "
+        "response_headers, response_headers_cut) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             endpoint_id,
             batch_id,
@@ -144,6 +147,13 @@ def _insert_attempt(conn: sqlite3.Connection, endpoint_id: int, batch_id: str, o
             outcome.error,
             outcome.response_excerpt,
             int(test),
+            outcome.body_format,
+            outcome.signature_scheme,
+            request and request.line,
+            request and headers_json(request.headers)[0],
+            request and request.body_sha256,
+            response_headers,
+            cut,
         ),
     )
 

@@ -1,4 +1,4 @@
-"""Read-only views for people: per-endpoint status and the attempt log."""
+"""Read-only views for people: per-endpoint status, the attempt log and one attempt in full."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from typing import Any
 
 from ..clock import check_window, from_text, to_text
 from ..destinations import public_url
-from ..models import Attempt, EndpointStatus
+from ..errors import NotFound
+from ..models import Attempt, AttemptRecord, EndpointStatus, SentRequest
 from .connection import Connection
+from .rows import events_in_order, headers_from_json
 
 
 class Inspecting(Connection):
@@ -112,18 +114,53 @@ class Inspecting(Connection):
             """,
             params,
         )
-        return [
-            Attempt(
-                id=row["id"],
-                endpoint=row["endpoint_id"],
-                batch_id=row["batch_id"],
-                event_ids=tuple(json.loads(row["event_ids"] or "[]")),
-                started_at=row["started_at"],
-                duration_ms=row["duration_ms"],
-                status_code=row["status_code"],
-                error=row["error"],
-                response_excerpt=row["response_excerpt"],
-                test=bool(row["test"]),
+        return [_attempt(row) for row in rows]
+
+    def attempt_record(self, attempt_id: int) -> AttemptRecord:
+        """One attempt with all the log keeps of it, and its batch's events that are still stored."""
+        rows = list(
+            self.db.query(
+                """
+                SELECT a.*, b.event_ids, e.body_format AS endpoint_format, e.signature_scheme AS endpoint_scheme
+                FROM attempts AS a JOIN endpoints AS e ON e.id = a.endpoint_id
+                LEFT JOIN batches AS b ON b.id = a.batch_id
+                WHERE a.id = ?
+                """,
+                (attempt_id,),
             )
-            for row in rows
-        ]
+        )
+        if not rows:
+            raise NotFound(f"no attempt {attempt_id}")
+        row = rows[0]
+        request = None
+        if row["request_line"] is not None:
+            request = SentRequest(
+                row["request_line"], headers_from_json(row["request_headers"]) or (), row["body_sha256"]
+            )
+        return AttemptRecord(
+            attempt=_attempt(row),
+            ok=bool(row["ok"]),
+            body_format=row["body_format"],
+            signature_scheme=row["signature_scheme"],
+            request=request,
+            response_headers=headers_from_json(row["response_headers"]),
+            response_headers_cut=row["response_headers_cut"] or 0,
+            events=tuple(events_in_order(self.conn, row["event_ids"] or "[]")),
+            endpoint_format=row["endpoint_format"],
+            endpoint_signature_scheme=row["endpoint_scheme"],
+        )
+
+
+def _attempt(row: dict[str, Any]) -> Attempt:
+    return Attempt(
+        id=row["id"],
+        endpoint=row["endpoint_id"],
+        batch_id=row["batch_id"],
+        event_ids=tuple(json.loads(row["event_ids"] or "[]")),
+        started_at=row["started_at"],
+        duration_ms=row["duration_ms"],
+        status_code=row["status_code"],
+        error=row["error"],
+        response_excerpt=row["response_excerpt"],
+        test=bool(row["test"]),
+    )

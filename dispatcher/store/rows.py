@@ -7,7 +7,7 @@ import json
 import sqlite3
 from typing import Any
 
-from ..models import Endpoint, Event, RetiredSecret, Signing
+from ..models import Endpoint, Event, Headers, RetiredSecret, Signing
 from ..retry import parse_policy
 
 # Columns that add, update and rotate-secret may set, and how each maps to the table.
@@ -34,6 +34,32 @@ ENDPOINT_COLUMNS = {
     "ca_bundle": "ca_bundle",
     "retired_secrets": "retired_secrets",
 }
+
+
+# The most JSON text of response headers an attempt keeps; a receiver sending more is cut short.
+HEADERS_CAP = 16 * 1024
+
+
+def headers_json(headers: Headers, cap: int | None = None) -> tuple[str, int]:
+    """``headers`` as compact JSON of [name, value] pairs, and how many pairs were dropped to fit ``cap``."""
+    text = _COMPACT.encode(headers)
+    if cap is None or len(text) <= cap:
+        return text, 0
+    size, kept = len("[]") - len(","), 0
+    for pair in headers:
+        size += len(",") + len(_COMPACT.encode(pair))
+        if size > cap:
+            break
+        kept += 1
+    return _COMPACT.encode(headers[:kept]), len(headers) - kept
+
+
+# One encoder for every attempt: json.dumps makes a new one per call when given separators.
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+
+
+def headers_from_json(text: str | None) -> Headers | None:
+    return None if text is None else tuple((name, value) for name, value in json.loads(text))
 
 
 def dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
