@@ -11,9 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).parent.parent / "bench" / "run.py"
 
 
+@pytest.mark.slow
 def test_the_benchmark_smoke_run_measures_every_case(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, str(BENCH), "--smoke", "--out", str(tmp_path)], capture_output=True, text=True, timeout=300

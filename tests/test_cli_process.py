@@ -82,6 +82,7 @@ class CountingReceiver:
         (signal.SIGTERM, 143, ("--quiet",)),  # cron's `timeout`, systemd: the summary is printed all the same
     ],
 )
+@pytest.mark.slow
 def test_a_signal_stops_the_run_cleanly_and_the_next_run_sends_the_rest_at_once(
     db_path: Path,
     store: Store,

@@ -52,6 +52,7 @@ def received_ids(server: HTTPServer, path: str) -> list[int]:
     ]
 
 
+@pytest.mark.slow
 def test_two_overlapping_runs_deliver_every_event_once_in_order(
     db_path: Path, store: Store, receiver: HTTPServer
 ) -> None:
@@ -203,6 +204,7 @@ def _lock_figures(writes: list[list[Any]]) -> str:
     return figures
 
 
+@pytest.mark.slow
 def test_eight_producers_while_process_drains_lose_nothing_and_deliver_each_event_once(
     db_path: Path, store: Store, fast_receiver: _Recording, tmp_path: Path
 ) -> None:

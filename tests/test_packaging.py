@@ -14,6 +14,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from dispatcher import store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +35,7 @@ def test_editable_install_finds_the_schema() -> None:
     assert store.schema_sql() == SCHEMA.read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_wheel_carries_the_schema_and_its_console_script_creates_the_database(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
     _run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", dist, ROOT, cwd=tmp_path)
