@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import shutil
 import socket
 import subprocess
-import sys
-import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
 from click.testing import CliRunner, Result
 from hypothesis import settings
 from pytest_httpserver import HTTPServer
@@ -23,7 +21,8 @@ from dispatcher.cli import cli
 from dispatcher.clock import ManualClock
 from dispatcher.store import Store
 
-SECRET = "test-secret"
+from .helpers import Invoke, RunDispatcher, dispatcher_command, free_port
+from .smtp_inbox import Inbox
 
 # The fuzz tests (test_fuzz, test_cli_fuzz). CI tries the same examples on every run, so a
 # submission fails on what it changed, not on the luck of the draw. Search wider, at random,
@@ -96,7 +95,7 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def invoke(db_path: Path):
+def invoke(db_path: Path) -> Invoke:
     """Run the CLI in-process against the test database: invoke("endpoint", "list")."""
 
     def run(*args: str, input: str | None = None) -> Result:
@@ -105,50 +104,8 @@ def invoke(db_path: Path):
     return run
 
 
-Outcome = Result | subprocess.CompletedProcess[str]
-
-
-def outcome(result: Outcome) -> tuple[int, str, str]:
-    """(exit code, stdout, stderr) of an in-process or subprocess run."""
-    if isinstance(result, subprocess.CompletedProcess):
-        return result.returncode, result.stdout, result.stderr
-    # In-process, an exception escaping the CLI is caught by CliRunner; run for
-    # real it would have been a traceback in the user's terminal.
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        assert result.exc_info is not None
-        pytest.fail("the CLI let an exception escape:\n" + "".join(traceback.format_exception(*result.exc_info)))
-    return result.exit_code, result.stdout, result.stderr
-
-
-def ok(result: Outcome) -> str:
-    """stdout of a run that must have succeeded."""
-    code, stdout, stderr = outcome(result)
-    assert code == 0, f"exit {code}\nstdout: {stdout}\nstderr: {stderr}"
-    return stdout
-
-
-def assert_one_line_error(result: Outcome, exit_code: int | None = 2) -> str:
-    """The contract for every error; exit_code None means any non-zero code."""
-    code, stdout, stderr = outcome(result)
-    assert "Traceback" not in stdout + stderr
-    lines = stderr.splitlines()
-    assert len(lines) == 1, f"expected one line on stderr, got:\n{stderr}"
-    assert lines[0].startswith("Error:"), lines[0]
-    if exit_code is None:
-        assert code != 0
-    else:
-        assert code == exit_code, f"exit {code}: {lines[0]}"
-    return lines[0]
-
-
-def dispatcher_command() -> list[str]:
-    """The installed console script, as cron would run it."""
-    script = shutil.which("dispatcher", path=str(Path(sys.executable).parent))
-    return [script] if script else [sys.executable, "-m", "dispatcher"]
-
-
 @pytest.fixture
-def run_dispatcher(db_path: Path):
+def run_dispatcher(db_path: Path) -> RunDispatcher:
     """Run the real `dispatcher` program in a subprocess: run_dispatcher("process")."""
 
     def run(*args: str, input: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -181,3 +138,20 @@ def receiver() -> Iterator[HTTPServer]:
     server.clear()
     if server.is_running():
         server.stop()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[Callable[..., tuple[Inbox, int]]]:
+    """Start a real SMTP server on 127.0.0.1 with the given aiosmtpd options; returns its inbox and port."""
+    controllers: list[Controller] = []
+
+    def start(**options: Any) -> tuple[Inbox, int]:
+        inbox = Inbox()
+        controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), **options)
+        controller.start()
+        controllers.append(controller)
+        return inbox, controller.port
+
+    yield start
+    for controller in controllers:
+        controller.stop()

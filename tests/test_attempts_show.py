@@ -4,23 +4,20 @@ receiver on 127.0.0.1 got and sent."""
 from __future__ import annotations
 
 import json
-import socket
 import sqlite3
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from click.testing import Result
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from dispatcher.attempt_detail import attempt_detail
 from dispatcher.store import SCHEMA_VERSION, Store
 
-Invoke = Callable[..., Result]
+from .helpers import Invoke, free_port, ok
 
 V5_SCHEMA = Path(__file__).parent / "data" / "schema_v5.sql"
 DETAIL_KEYS = set(
@@ -30,34 +27,22 @@ REQUEST_KEYS = {"line", "headers", "body", "body_state", "format", "signature_sc
 RESPONSE_KEYS = {"status_code", "headers", "headers_cut", "body_excerpt"}
 
 
-def succeeded(result: Result) -> str:
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exc_info
-    assert result.exit_code == 0, result.stderr
-    return result.stdout
-
-
 def add_endpoint(invoke: Invoke, url: str, *options: str) -> int:
-    return int(json.loads(succeeded(invoke("endpoint", "add", url, "--allow-private", "--json", *options)))["id"])
+    return int(json.loads(ok(invoke("endpoint", "add", url, "--allow-private", "--json", *options)))["id"])
 
 
 def deliver(invoke: Invoke, *payloads: str) -> dict[str, Any]:
     """Queue the payloads, run `process` once, and return the one new attempt as `attempts show --json` has it."""
     for payload in payloads:
-        succeeded(invoke("enqueue", "lead.created", payload))
-    succeeded(invoke("process", "--time-limit", "2s"))
-    newest = json.loads(succeeded(invoke("attempts", "--limit", "1", "--json")))[0]
+        ok(invoke("enqueue", "lead.created", payload))
+    ok(invoke("process", "--time-limit", "2s"))
+    newest = json.loads(ok(invoke("attempts", "--limit", "1", "--json")))[0]
     return show(invoke, newest["id"])
 
 
 def show(invoke: Invoke, attempt_id: int) -> dict[str, Any]:
-    detail: dict[str, Any] = json.loads(succeeded(invoke("attempts", "show", str(attempt_id), "--json")))
+    detail: dict[str, Any] = json.loads(ok(invoke("attempts", "show", str(attempt_id), "--json")))
     return detail
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_show_has_the_exact_request_the_receiver_got_and_its_response(invoke: Invoke, httpserver: HTTPServer) -> None:
@@ -98,7 +83,7 @@ def test_show_has_the_exact_request_the_receiver_got_and_its_response(invoke: In
     assert ["X-Request-Id", "r-9"] in response["headers"] and ["Set-Trace", "abc"] in response["headers"]
     assert (response["body_excerpt"], response["headers_cut"]) == ("thanks, queued", 0)
 
-    text = succeeded(invoke("attempts", "show", str(detail["id"])))
+    text = ok(invoke("attempts", "show", str(detail["id"])))
     assert f"> POST {httpserver.url_for('/hook')}" in text
     assert "> Authorization: [redacted]" in text and "> X-Tenant: acme" in text
     assert request["body"] in text
@@ -108,7 +93,7 @@ def test_show_has_the_exact_request_the_receiver_got_and_its_response(invoke: In
 
 
 def test_a_refused_connection_shows_the_error_and_no_response(invoke: Invoke) -> None:
-    url = f"http://127.0.0.1:{closed_port()}/hook"
+    url = f"http://127.0.0.1:{free_port()}/hook"
     add_endpoint(invoke, url)
 
     detail = deliver(invoke, '{"n": 1}')
@@ -117,7 +102,7 @@ def test_a_refused_connection_shows_the_error_and_no_response(invoke: Invoke) ->
     assert detail["response"] is None
     assert detail["request"]["line"] == f"POST {url}"
     assert detail["request"]["body_state"] == "exact"
-    text = succeeded(invoke("attempts", "show", str(detail["id"])))
+    text = ok(invoke("attempts", "show", str(detail["id"])))
     assert "failed: connection failed" in text and "< (no response)" in text
 
 
@@ -127,7 +112,7 @@ def test_a_changed_format_and_scheme_are_said_and_the_body_stays_as_sent(
     httpserver.expect_request("/hook").respond_with_data("ok")
     endpoint_id = add_endpoint(invoke, httpserver.url_for("/hook"))
     detail = deliver(invoke, '{"n": 1}')
-    succeeded(invoke("endpoint", "update", str(endpoint_id), "--format", "mautic", "--signature", "hex"))
+    ok(invoke("endpoint", "update", str(endpoint_id), "--format", "mautic", "--signature", "hex"))
 
     again = show(invoke, detail["id"])
 
@@ -136,7 +121,7 @@ def test_a_changed_format_and_scheme_are_said_and_the_body_stays_as_sent(
     assert again["request"]["body_state"] == "exact"
     assert "the endpoint's format has changed since: batch then, mautic now" in " ".join(again["notes"])
     assert "signature scheme has changed since: mautic then, hex now" in " ".join(again["notes"])
-    text = succeeded(invoke("attempts", "show", str(detail["id"])))
+    text = ok(invoke("attempts", "show", str(detail["id"])))
     assert "format has changed since" in text and "signature scheme has changed since" in text
 
 
@@ -158,15 +143,15 @@ def test_a_pruned_event_means_the_body_cannot_be_rebuilt(invoke: Invoke, httpser
 def test_a_test_request_is_shown_without_its_body(invoke: Invoke, httpserver: HTTPServer) -> None:
     httpserver.expect_request("/hook").respond_with_data("pong", headers={"X-Request-Id": "t-1"})
     endpoint_id = add_endpoint(invoke, httpserver.url_for("/hook"))
-    succeeded(invoke("endpoint", "test", str(endpoint_id)))
-    (row,) = json.loads(succeeded(invoke("attempts", "--json")))
+    ok(invoke("endpoint", "test", str(endpoint_id)))
+    (row,) = json.loads(ok(invoke("attempts", "--json")))
 
     detail = show(invoke, row["id"])
 
     assert detail["test"] is True
     assert (detail["request"]["body"], detail["request"]["body_state"]) == (None, "not kept")
     assert ["X-Request-Id", "t-1"] in detail["response"]["headers"]
-    assert "test request" in succeeded(invoke("attempts", "show", str(row["id"])))
+    assert "test request" in ok(invoke("attempts", "show", str(row["id"])))
 
 
 def test_response_headers_beyond_16_kib_are_cut_and_counted(invoke: Invoke, httpserver: HTTPServer) -> None:
@@ -184,14 +169,14 @@ def test_response_headers_beyond_16_kib_are_cut_and_counted(invoke: Invoke, http
 
 
 def test_an_unknown_attempt_is_one_line_and_exit_2(invoke: Invoke) -> None:
-    succeeded(invoke("init"))
+    ok(invoke("init"))
     result = invoke("attempts", "show", "99")
     assert (result.exit_code, result.stderr, result.stdout) == (2, "Error: no attempt 99\n", "")
 
 
 def test_the_list_options_still_list_and_do_not_go_with_show(invoke: Invoke) -> None:
-    succeeded(invoke("endpoint", "add", "http://127.0.0.1:9/hook"))
-    assert succeeded(invoke("attempts", "--endpoint", "1")) == "no attempts\n"
+    ok(invoke("endpoint", "add", "http://127.0.0.1:9/hook"))
+    assert ok(invoke("attempts", "--endpoint", "1")) == "no attempts\n"
     result = invoke("attempts", "--endpoint", "1", "show", "1")
     assert result.exit_code == 2 and result.stderr.startswith("Error: --endpoint filters the list")
 
@@ -242,7 +227,7 @@ def test_an_attempt_from_before_version_6_shows_what_it_lacks_as_not_recorded(db
             for n in (1, 2)
         ],
     }
-    text = succeeded(invoke("attempts", "show", "1"))
+    text = ok(invoke("attempts", "show", "1"))
     assert "format not recorded, signature scheme not recorded" in text
     assert "> POST (URL not recorded)" in text and "> (headers not recorded)" in text
     assert "< HTTP 200" in text and "< (headers not recorded)" in text

@@ -15,8 +15,6 @@ import json
 import os
 import random
 import re
-import socket
-import sqlite3
 import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
@@ -27,29 +25,36 @@ from typing import Any
 
 import click
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 from pytest_httpserver import HTTPServer
 
 from dispatcher.cli import cli
 from dispatcher.queue import Queue
 from dispatcher.store import Store
 
-from .conftest import Outcome, assert_one_line_error, dispatcher_command, ok, outcome
-
-Invoke = Callable[..., Result]
-RunDispatcher = Callable[..., subprocess.CompletedProcess[str]]
+from .helpers import (
+    TIME_LIMIT,
+    Invoke,
+    RunDispatcher,
+    add_endpoint,
+    as_json,
+    assert_one_line_error,
+    attempts_of,
+    closed_port_url,
+    dispatcher_command,
+    enqueue,
+    ok,
+    outcome,
+    query,
+    show,
+    status_of,
+    stored_events,
+)
 
 ENDPOINT_KEYS = set(
     "id name url events enabled disabled_reason disabled_at order batch_size timeout max_attempts retry max_age"
     " disable_after notify_command format signature"
     " signature_header signature_prefix headers success allow_private ca_bundle retired_secrets created_at".split()
-)
-STATUS_KEYS = set(
-    "endpoint name url enabled pending in_flight delivered dead consecutive_failures last_success_at last_error"
-    " last_error_at oldest_pending_age_s next_attempt_at".split()
-)
-ATTEMPT_KEYS = set(
-    "id endpoint batch_id event_ids started_at duration_ms status_code error response_excerpt test".split()
 )
 SCHEMA_TABLES = {"config", "endpoints", "events", "batches", "pending", "deliveries", "attempts"}
 CONFIG_DEFAULTS = {
@@ -74,16 +79,8 @@ CONFIG_DEFAULTS = {
     "smtp_password": "",
 }
 
-# Short enough to keep the file fast, long enough for a loopback request; a
-# failed batch's first retry (5s+) always falls after it, so runs end at once.
-TIME_LIMIT = ("--time-limit", "2s")
-
 
 # --- reading what the CLI did ---------------------------------------------------
-
-
-def as_json(result: Outcome) -> Any:
-    return json.loads(ok(result))
 
 
 def parse_added(stdout: str) -> tuple[int, str]:
@@ -126,19 +123,8 @@ def is_timestamp(text: Any) -> bool:
 # --- reading the database directly, where the CLI offers no view -------------
 
 
-def query(path: Path, sql: str) -> list[tuple[Any, ...]]:
-    with closing(sqlite3.connect(path)) as conn:
-        return conn.execute(sql).fetchall()
-
-
 def table_names(path: Path) -> set[str]:
     return {name for (name,) in query(path, "SELECT name FROM sqlite_master WHERE type = 'table'")}
-
-
-def stored_events(path: Path) -> list[tuple[int, str, str]]:
-    if not path.exists():
-        return []
-    return [(int(i), t, p) for i, t, p in query(path, "SELECT id, type, payload FROM events ORDER BY id")]
 
 
 # --- the receiver and a queue to deliver --------------------------------------
@@ -154,13 +140,6 @@ def received_batches(httpserver: HTTPServer) -> list[dict[str, Any]]:
     return [json.loads(request.get_data()) for request, _ in httpserver.log]
 
 
-def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/hook"
-
-
 @dataclass(frozen=True)
 class Queued:
     endpoint_id: int
@@ -169,44 +148,12 @@ class Queued:
     payloads: list[dict[str, Any]]
 
 
-def enqueue(invoke: Invoke, event_type: str, payload: str) -> int:
-    stdout = ok(invoke("enqueue", event_type, payload))
-    assert re.fullmatch(r"\d+\n", stdout), f"enqueue must print the id alone, got {stdout!r}"
-    return int(stdout)
-
-
 def queue_for(invoke: Invoke, url: str, count: int, *endpoint_options: str) -> Queued:
     """Register ``url`` (a receiver on 127.0.0.1, so --allow-private) and queue ``count`` lead.created events for it."""
     endpoint_id, secret = parse_added(ok(invoke("endpoint", "add", url, "--allow-private", *endpoint_options)))
     payloads = [{"lead": n, "email": f"lead{n}@example.com"} for n in range(count)]
     ids = [enqueue(invoke, "lead.created", json.dumps(payload)) for payload in payloads]
     return Queued(endpoint_id, secret, ids, payloads)
-
-
-def add_endpoint(invoke: Invoke, url: str = "https://example.com/hook", *options: str) -> dict[str, Any]:
-    data: dict[str, Any] = as_json(
-        invoke("endpoint", "add", url, "--allow-private", *options, "--json", "--show-secret")
-    )
-    return data
-
-
-def show(invoke: Invoke, endpoint_id: int, *options: str) -> dict[str, Any]:
-    data: dict[str, Any] = as_json(invoke("endpoint", "show", str(endpoint_id), *options, "--json"))
-    return data
-
-
-def status_of(invoke: Invoke) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = as_json(invoke("status", "--json"))
-    for row in rows:
-        assert set(row) == STATUS_KEYS
-    return rows
-
-
-def attempts_of(invoke: Invoke, *options: str) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = as_json(invoke("attempts", *options, "--json"))
-    for row in rows:
-        assert set(row) == ATTEMPT_KEYS
-    return rows
 
 
 # --- where the database is -----------------------------------------------------

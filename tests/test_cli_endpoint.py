@@ -10,8 +10,9 @@ from click.testing import CliRunner, Result
 from pytest_httpserver import HTTPServer
 
 from dispatcher.cli import cli
-from tests.conftest import SECRET
-from tests.test_cli import (
+
+from .helpers import (
+    SECRET,
     Invoke,
     add_endpoint,
     as_json,

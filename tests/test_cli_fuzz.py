@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 
 from dispatcher.cli import cli
 
-from .conftest import assert_one_line_error, ok, outcome
 from .factories import ODD_URLS
+from .helpers import assert_one_line_error, ok, outcome
 
 # These serve, send or wait on the network by design; test_cli covers their options.
 NOT_FUZZED = {("listen",), ("process",), ("demo",), ("endpoint", "test")}

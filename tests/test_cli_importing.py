@@ -12,34 +12,26 @@ from typing import BinaryIO
 
 import pytest
 
-from tests.conftest import dispatcher_command
-from tests.test_cli import (
+from .helpers import (
     Invoke,
     RunDispatcher,
     add_endpoint,
     assert_one_line_error,
+    dispatcher_command,
     enqueue,
+    numbered,
     ok,
     outcome,
     status_of,
     stored_events,
+    write,
 )
 
 PAYLOADS = ['{"id": 1,  "name": "Zoë"}', "[1, 2.50]", '{"id": 3}']
 
 
-def write(tmp_path: Path, name: str, content: str | bytes) -> Path:
-    path = tmp_path / name
-    path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
-    return path
-
-
 def jsonl(*texts: str) -> str:
     return "".join(f"{text}\n" for text in texts)
-
-
-def numbered(count: int) -> str:
-    return jsonl(*(json.dumps({"n": n}) for n in range(count)))
 
 
 def test_import_json_lines(invoke: Invoke, db_path: Path, tmp_path: Path) -> None:

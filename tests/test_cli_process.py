@@ -23,10 +23,10 @@ from werkzeug import Request, Response
 
 from dispatcher import endpoints
 from dispatcher.clock import SystemClock
-from dispatcher.queue import open as open_queue
 from dispatcher.store import Store
 
-from .conftest import SECRET, dispatcher_command
+from .helpers import SECRET, dispatcher_command
+from .process_helpers import enqueue
 
 STOPPING = "stopping once the requests in flight are done (interrupt again to quit at once)"
 
@@ -52,11 +52,6 @@ def start_process(db_path: Path) -> Iterator[Callable[..., subprocess.Popen[str]
         if process.poll() is None:
             process.kill()
             process.communicate()
-
-
-def enqueue(db_path: Path, count: int) -> list[int]:
-    with open_queue(db_path) as queue:
-        return [queue.enqueue("lead.created", {"n": n}) for n in range(count)]
 
 
 class CountingReceiver:

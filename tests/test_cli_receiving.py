@@ -21,7 +21,7 @@ from dispatcher.cli import cli
 from dispatcher.models import Signing
 from dispatcher.signing import new_secret, sign
 
-from .conftest import dispatcher_command
+from .helpers import dispatcher_command
 
 BODY = b'{"batch_id":"b1","events":[{"id":1,"type":"lead.created","data":{"name":"Zo\xc3\xab"}}]}'
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pytest_httpserver import HTTPServer
 
-from tests.test_cli import (
+from .helpers import (
     TIME_LIMIT,
     Invoke,
     add_endpoint,

@@ -8,7 +8,7 @@ import json
 import pytest
 from click.testing import Result
 
-from tests.conftest import assert_one_line_error, ok
+from .helpers import assert_one_line_error, ok
 
 BAD_URLS = [
     "http://example.com:99999/",

@@ -31,7 +31,7 @@ from dispatcher.queue import open as open_queue
 from dispatcher.store import Store, lease_seconds
 
 from . import workload
-from .conftest import SECRET, dispatcher_command
+from .helpers import SECRET, dispatcher_command
 
 
 def start_process(db_path: Path, *args: str) -> subprocess.Popen[str]:

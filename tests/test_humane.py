@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime, timedelta
-
-from click.testing import Result
 
 from dispatcher import endpoints, humane
 from dispatcher.clock import ManualClock, to_text
@@ -16,12 +13,7 @@ from dispatcher.models import Outcome
 from dispatcher.settings import defaults_from
 from dispatcher.store import Store
 
-Invoke = Callable[..., Result]
-
-
-def _ok(result: Result) -> str:
-    assert result.exit_code == 0, f"exit {result.exit_code}\nstdout: {result.stdout}\nstderr: {result.stderr}"
-    return result.stdout
+from .helpers import Invoke, ok
 
 
 def _attempt(store: Store, endpoint_id: int, at: datetime, retry_at: datetime | None, ok: bool = False) -> None:
@@ -82,11 +74,11 @@ def test_status_table_and_json_from_the_cli(store: Store, invoke: Invoke) -> Non
     endpoints.add(store, "https://example.com/a", name="crm")
     endpoints.add(store, "https://example.com/b")
     store.insert_event("lead.created", "{}")
-    lines = _ok(invoke("status")).splitlines()
+    lines = ok(invoke("status")).splitlines()
     assert lines[0].split() == list(humane.STATUS_COLUMNS)
     assert re.fullmatch(r"1\s+crm\s+yes\s+1\s+0\s+0\s+0\s+0\s+\d+s\s+now", lines[1]), lines[1]
     assert re.fullmatch(r"2\s+yes\s+1\s+0\s+0\s+0\s+0\s+\d+s\s+now", lines[2]), lines[2]
-    rows = json.loads(_ok(invoke("status", "--json")))
+    rows = json.loads(ok(invoke("status", "--json")))
     assert (rows[0]["name"], rows[0]["enabled"], rows[1]["name"]) == ("crm", True, None)
     assert isinstance(rows[0]["oldest_pending_age_s"], float)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", rows[0]["next_attempt_at"])
@@ -101,9 +93,9 @@ def test_due_in() -> None:
 
 
 def test_endpoint_show_spells_settings_as_config_does_and_marks_the_global_ones(invoke: Invoke) -> None:
-    _ok(invoke("endpoint", "add", "https://example.com/hook", "--timeout", "30s", "--max-age", "2h"))
-    _ok(invoke("config", "set", "max_attempts", "12"))
-    lines = _ok(invoke("endpoint", "show", "1")).splitlines()
+    ok(invoke("endpoint", "add", "https://example.com/hook", "--timeout", "30s", "--max-age", "2h"))
+    ok(invoke("config", "set", "max_attempts", "12"))
+    lines = ok(invoke("endpoint", "show", "1")).splitlines()
     expected = [
         "enabled: yes",
         "order: asc (global)",
@@ -118,13 +110,13 @@ def test_endpoint_show_spells_settings_as_config_does_and_marks_the_global_ones(
         "allow_private: false (global)",
     ]
     assert [line for line in lines if line in expected] == expected
-    shown = json.loads(_ok(invoke("endpoint", "show", "1", "--json")))
+    shown = json.loads(ok(invoke("endpoint", "show", "1", "--json")))
     assert (shown["timeout"], shown["max_age"], shown["max_attempts"], shown["enabled"]) == (30.0, 7200.0, 12, True)
     assert (shown["notify_command"], shown["allow_private"]) == (None, False)
 
 
 def test_endpoint_show_raw_format_batch_size_is_its_own(invoke: Invoke) -> None:
-    _ok(invoke("endpoint", "add", "https://example.com/hook", "--format", "raw", "--no-allow-private"))
-    lines = _ok(invoke("endpoint", "show", "1")).splitlines()
+    ok(invoke("endpoint", "add", "https://example.com/hook", "--format", "raw", "--no-allow-private"))
+    lines = ok(invoke("endpoint", "show", "1")).splitlines()
     assert "batch_size: 1" in lines  # the raw format's one event per request, not the global 10
     assert "allow_private: false" in lines

@@ -18,6 +18,8 @@ from dispatcher.errors import DispatcherError
 from dispatcher.importing import CHUNK_EVENTS, ImportResult
 from dispatcher.store import Store, connect
 
+from .helpers import numbered, write
+
 NOW = datetime(2026, 11, 22, 10, 0, 0, tzinfo=UTC)
 
 
@@ -32,12 +34,6 @@ def run_import(
 ) -> ImportResult:
     with importing.open_source(file, format) as source:
         return importing.import_events(store, source, event_type=event_type, skip_bad=skip_bad, progress=progress)
-
-
-def write(tmp_path: Path, name: str, content: bytes | str) -> Path:
-    path = tmp_path / name
-    path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
-    return path
 
 
 def events(db_path: Path) -> list[tuple[int, str, str]]:
@@ -332,10 +328,6 @@ def test_a_pipe_is_read_once(store: Store, db_path: Path) -> None:
 
 
 # --- chunks, order, fan-out, progress ------------------------------------------------
-
-
-def numbered(count: int) -> str:
-    return lines(*(json.dumps({"n": n}) for n in range(count)))
 
 
 def test_a_large_file_goes_in_chunks_in_the_file_order(

@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import ssl
 import subprocess
 import time
-from collections.abc import Callable, Iterator
-from email import message_from_bytes, policy
-from email.message import EmailMessage
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from dispatcher.destinations import public_url
 from dispatcher.errors import DispatcherError
 from dispatcher.notify import Mail, Notice, mail_from_config, notify, run_command, send_mail
+
+from .helpers import free_port
+from .smtp_inbox import Inbox
 
 NOTICE = Notice(
     "disabled", 3, "https://crm.example/hook", "20 consecutive failures, the last: HTTP 503", "2026-11-22T10:00:00.000Z"
@@ -44,13 +43,6 @@ def running(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 # The command channel.
@@ -165,52 +157,10 @@ def test_a_command_that_ignores_stdin_is_fine() -> None:
 # The email channel.
 
 
-class Inbox:
-    """An aiosmtpd handler that keeps what it is sent and refuses one address."""
-
-    REFUSED = "nobody@example.org"
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-        self.envelopes: list[tuple[str, list[str]]] = []
-        self.logins: list[bytes | None] = []  # who had logged in, per message
-
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: list[str]) -> str:
-        if address == self.REFUSED:
-            return "550 5.1.1 no such user"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
-        self.logins.append(session.auth_data.login if session.authenticated else None)
-        message = message_from_bytes(envelope.content, policy=policy.default)
-        assert isinstance(message, EmailMessage)
-        self.messages.append(message)
-        return "250 OK"
-
-
 def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
     good = isinstance(data, LoginPassword) and (data.login, data.password) == (USER.encode(), PASSWORD.encode())
     # handled=False: aiosmtpd sends the reply; auth_data: kept on the session, where Inbox finds the login.
     return AuthResult(success=good, handled=False, auth_data=data)
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[Callable[..., tuple[Inbox, int]]]:
-    """Start a real SMTP server on 127.0.0.1 with the given aiosmtpd options; returns its inbox and port."""
-    controllers: list[Controller] = []
-
-    def start(**options: Any) -> tuple[Inbox, int]:
-        inbox = Inbox()
-        controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), **options)
-        controller.start()
-        controllers.append(controller)
-        return inbox, controller.port
-
-    yield start
-    for controller in controllers:
-        controller.stop()
 
 
 def test_email_reaches_the_server(smtp_server: Callable[..., tuple[Inbox, int]]) -> None:

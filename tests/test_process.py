@@ -25,16 +25,8 @@ from dispatcher.process import RunOptions, run
 from dispatcher.queue import open as open_queue
 from dispatcher.store import Store
 
-from .conftest import SECRET
-
-
-def add_endpoint(store: Store, server: HTTPServer, path: str = "/hook", **options: Any) -> int:
-    return endpoints.add(store, server.url_for(path), secret=SECRET, **options).id
-
-
-def enqueue(db_path: Path, count: int, event_type: str = "lead.created") -> list[int]:
-    with open_queue(db_path) as queue:
-        return [queue.enqueue(event_type, {"n": n}) for n in range(count)]
+from .helpers import SECRET
+from .process_helpers import add_endpoint, answers, enqueue
 
 
 def bodies(server: HTTPServer, path: str | None = None) -> list[dict[str, Any]]:
@@ -43,16 +35,6 @@ def bodies(server: HTTPServer, path: str | None = None) -> list[dict[str, Any]]:
 
 def event_ids(batch: dict[str, Any]) -> list[int]:
     return [event["id"] for event in batch["events"]]
-
-
-def answers(*statuses: int):
-    """A handler answering with these statuses in turn, then 200."""
-    remaining = list(statuses)
-
-    def handle(request: Request) -> Response:
-        return Response(status=remaining.pop(0) if remaining else 200)
-
-    return handle
 
 
 def test_25_events_arrive_as_10_10_5_in_order(db_path: Path, store: Store, receiver: HTTPServer) -> None:

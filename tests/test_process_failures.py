@@ -19,8 +19,9 @@ from dispatcher.clock import ManualClock, from_text
 from dispatcher.models import Attempt, Channel, DisabledEndpoint
 from dispatcher.process import RunOptions, run
 from dispatcher.store import Store
-from tests.test_notify import Inbox, smtp_server  # noqa: F401 - the fixture, used by name
-from tests.test_process import add_endpoint, answers, enqueue
+
+from .process_helpers import add_endpoint, answers, enqueue
+from .smtp_inbox import Inbox
 
 
 def gaps(attempts: list[Attempt]) -> list[float]:
@@ -317,7 +318,7 @@ def test_the_email_goes_to_a_real_smtp_server(
     store: Store,
     receiver: HTTPServer,
     clock: ManualClock,
-    smtp_server: Callable[..., tuple[Inbox, int]],  # noqa: F811 - the fixture imported above
+    smtp_server: Callable[..., tuple[Inbox, int]],
 ) -> None:
     inbox, port = smtp_server()
     for name, value in {

@@ -17,7 +17,8 @@ from dispatcher.process import RunOptions, run
 from dispatcher.queue import Queue
 from dispatcher.settings import defaults_from
 from dispatcher.store import Store
-from tests.test_process import enqueue
+
+from .process_helpers import enqueue
 
 
 @pytest.fixture

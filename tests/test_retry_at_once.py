@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import Result
 from pytest_httpserver import HTTPServer
 
 from dispatcher import endpoints, settings
@@ -23,13 +21,9 @@ from dispatcher.models import Outcome
 from dispatcher.settings import defaults_from
 from dispatcher.store import Store
 
-Invoke = Callable[..., Result]
+from .helpers import Invoke, ok
+
 RETRY_DELAY = timedelta(minutes=5)
-
-
-def _ok(result: Result) -> str:
-    assert result.exit_code == 0, f"exit {result.exit_code}\nstdout: {result.stdout}\nstderr: {result.stderr}"
-    return result.stdout
 
 
 def _waiting_batch(store: Store, now: datetime, **settings_: Any) -> int:
@@ -138,7 +132,7 @@ def test_another_global_setting_leaves_the_retry_time(store: Store, clock: Manua
 def test_config_set_allow_private_from_the_cli(store: Store, invoke: Invoke) -> None:
     failed_at = SystemClock().now()  # the CLI's clock
     endpoint_id = _waiting_batch(store, failed_at)
-    assert _ok(invoke("config", "set", "allow_private", "yes")) == "allow_private = yes\n"  # as typed
+    assert ok(invoke("config", "set", "allow_private", "yes")) == "allow_private = yes\n"  # as typed
     next_attempt = _next_attempt(store, endpoint_id, failed_at)
     assert next_attempt is not None and next_attempt < failed_at + RETRY_DELAY
 
@@ -168,15 +162,15 @@ def test_retry_now_without_waiting_work_and_for_an_unknown_endpoint(store: Store
 def test_endpoint_retry_cli(store: Store, invoke: Invoke) -> None:
     endpoint_id = _waiting_batch(store, SystemClock().now())  # the CLI's clock
     idle = endpoints.add(store, "https://example.com/idle").id
-    assert _ok(invoke("endpoint", "retry", str(endpoint_id))) == f"endpoint {endpoint_id}: 1 waiting batch due now\n"
-    assert _ok(invoke("endpoint", "retry", str(endpoint_id))) == f"endpoint {endpoint_id}: nothing waiting\n"
-    assert json.loads(_ok(invoke("endpoint", "retry", str(idle), "--json"))) == {
+    assert ok(invoke("endpoint", "retry", str(endpoint_id))) == f"endpoint {endpoint_id}: 1 waiting batch due now\n"
+    assert ok(invoke("endpoint", "retry", str(endpoint_id))) == f"endpoint {endpoint_id}: nothing waiting\n"
+    assert json.loads(ok(invoke("endpoint", "retry", str(idle), "--json"))) == {
         "id": idle,
         "due_now": 0,
         "enabled": True,
     }
     endpoints.disable(store, idle, SystemClock().now())
-    assert "endpoint enable" in _ok(invoke("endpoint", "retry", str(idle)))
+    assert "endpoint enable" in ok(invoke("endpoint", "retry", str(idle)))
     unknown = invoke("endpoint", "retry", "99")
     assert (unknown.exit_code, unknown.stdout, unknown.stderr) == (2, "", "Error: no endpoint 99\n")
 
@@ -189,21 +183,21 @@ def test_the_recipe_refused_then_allowed_delivers_at_once(invoke: Invoke, httpse
     # As the recipe once said: no --allow-private. Five minutes after the first refusal (the
     # default schedule waits that long after the second) stands for "not in this test's life".
     added = invoke("endpoint", "add", httpserver.url_for("/hooks"), "--secret", "s3cret", "--retry", "fixed:5m")
-    assert "Warning: requests to this URL will fail" in _ok(added) + added.stderr
-    _ok(invoke("enqueue", "lead.created", '{"id": 1}'))
-    assert "1 failure" in _ok(invoke("process", "--time-limit", "2s"))
+    assert "Warning: requests to this URL will fail" in ok(added) + added.stderr
+    ok(invoke("enqueue", "lead.created", '{"id": 1}'))
+    assert "1 failure" in ok(invoke("process", "--time-limit", "2s"))
     assert httpserver.log == []
-    (refused,) = json.loads(_ok(invoke("status", "--json")))
+    (refused,) = json.loads(ok(invoke("status", "--json")))
     assert refused["last_error"].startswith("refused destination:")
     assert refused["next_attempt_at"] > refused["last_error_at"]
-    assert "refused destination" in _ok(invoke("status"))
+    assert "refused destination" in ok(invoke("status"))
 
-    _ok(invoke("endpoint", "update", "1", "--allow-private"))
-    assert "1 event delivered" in _ok(invoke("process", "--time-limit", "2s"))
+    ok(invoke("endpoint", "update", "1", "--allow-private"))
+    assert "1 event delivered" in ok(invoke("process", "--time-limit", "2s"))
     assert len(httpserver.log) == 1
-    (row,) = json.loads(_ok(invoke("status", "--json")))
+    (row,) = json.loads(ok(invoke("status", "--json")))
     assert (row["delivered"], row["consecutive_failures"], row["next_attempt_at"]) == (1, 0, None)
     assert row["last_error"] == refused["last_error"]  # the JSON keeps the history
-    table = _ok(invoke("status"))
+    table = ok(invoke("status"))
     assert "refused" not in table
     assert re.search(r"^1\s+yes\s+0\s+0\s+1\s+0\s+0\s*$", table, re.MULTILINE), table

@@ -22,7 +22,7 @@ import pytest
 import stripe
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from tests.test_cli import Invoke
+from .helpers import Invoke
 
 # (exact-case headers, raw body) -> the status the receiver answers with
 Check = Callable[[dict[str, str], bytes], int]

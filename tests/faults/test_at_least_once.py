@@ -33,7 +33,7 @@ from dispatcher import endpoints
 from dispatcher.clock import SystemClock, to_text
 from dispatcher.store import Store
 
-from ..conftest import SECRET, dispatcher_command
+from ..helpers import SECRET, dispatcher_command
 from .flaky import FAULTS, FlakyReceiver, Request
 
 pytestmark = pytest.mark.faults
