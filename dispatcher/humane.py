@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from . import endpoints
 from .clock import from_text
 from .durations import format_rough
-from .models import Endpoint, EndpointStatus, Settings
-from .settings import KEYS, effective, value_of
+from .models import Endpoint, EndpointStatus
+from .settings import KEYS, defaults_from, effective, in_force, value_of
 
 STATUS_COLUMNS = (
     "endpoint",
@@ -58,16 +58,20 @@ def status_rows(statuses: Sequence[EndpointStatus], now: datetime) -> list[dict[
     ]
 
 
-def endpoint_lines(endpoint: Endpoint, defaults: Settings, show_secret: bool) -> list[str]:
-    """`endpoint show`: ``name: value`` lines; settings spelled as `config` spells them, those the
-    endpoint follows from the global config marked ``(global)``."""
+def endpoint_lines(endpoint: Endpoint, config: Mapping[str, str], show_secret: bool) -> list[str]:
+    """`endpoint show`: ``name: value`` lines. A setting the endpoint follows from the global config is
+    shown as `config` shows it (as it was typed), marked ``(global)``; its own, spelled the same way."""
+    defaults = defaults_from(config)
     data = endpoints.as_json(endpoint, defaults, show_secret)
-    in_force = effective(endpoint, defaults)
+    own = effective(endpoint, defaults)
     following = endpoints.inherited(endpoint, defaults)
+    global_values = in_force(config)
     lines = []
     for name, value in data.items():
-        if name in endpoints.FOLLOWS_GLOBAL:
-            shown = KEYS[name].format(value_of(in_force, name)) + (" (global)" if name in following else "")
+        if name in following:
+            shown = f"{global_values[name]} (global)"
+        elif name in endpoints.FOLLOWS_GLOBAL:
+            shown = KEYS[name].format(value_of(own, name))
         elif isinstance(value, bool):
             shown = yes_no(value)
         elif isinstance(value, list):

@@ -80,7 +80,11 @@ class _Run:
         self.stop = stop
         self.writers = threading.Lock()
         self.store = Store.open(path, self.writers)
-        self.store.require_endpoint(options.endpoint_id)
+        try:
+            self.store.require_endpoint(options.endpoint_id)
+        except BaseException:
+            self.store.close()
+            raise
         config = self.store.config()
         self.defaults: Settings = defaults_from(config)
         self.failing_after: int = config_value(config, "notify_failing_after")

@@ -102,7 +102,7 @@ def _optional_text(format: Callable[[Any], str]) -> Callable[[Any], str]:
 @dataclass(frozen=True)
 class _Key:
     parse: Callable[[str], Any]  # text -> checked value
-    format: Callable[[Any], str]  # value -> text, as stored and shown
+    format: Callable[[Any], str]  # value -> text, as `endpoint show` spells an endpoint's own value
     default: str  # the built-in value, as text
     secret: bool = False  # shown only as "(set)"
 
@@ -194,9 +194,10 @@ def value_of(settings: Settings, name: str) -> Any:
 
 def checked(name: str, text: str) -> str:
     """``text`` checked as setting ``name``; it is kept as typed (``120s`` stays ``120s``), which means
-    the same to every reader, as they all parse it."""
-    key(name).parse(text)
-    return text
+    the same to every reader, as they all parse it. Nothing typed for a setting that can be off is
+    kept as ``none``, so listings say it is off rather than show a blank."""
+    value = key(name).parse(text)
+    return NONE if not text.strip() and value in (None, ()) else text
 
 
 # The global settings that decide where requests may go: setting one makes every batch waiting

@@ -28,7 +28,7 @@ _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 # A host name once urllib3 has lower-cased it and IDNA-encoded its international labels.
 _NAME_CHARACTERS = re.compile(r"[a-z0-9._-]+")
 _PORT = re.compile(r"[0-9]+")  # ASCII digits only: str.isdigit() also takes "٣"
-_AUTHORITY_END = re.compile(r"[/?#\\]")  # urllib3 ends the authority at a backslash too
+_AUTHORITY_END = re.compile(r"[/?#]")
 _PORT_RANGE = "the port must be a number from 1 to 65535"
 
 
@@ -55,6 +55,9 @@ def destination(url: str) -> Destination:
 
     if any(char.isspace() or unicodedata.category(char) == "Cc" for char in url):
         raise refused("it contains a space or a control character (in a path, write a space as %20)")
+    if "\\" in url:
+        # urllib3 and browsers read it as a slash: `http://ex\ample.com/` would go to host `ex`.
+        raise refused("it contains a backslash (in a path, write it as %5C)")
     if _BAD_ESCAPE.search(url):
         raise refused("a % must start an escape of two hex digits, like %20 (a % itself is %25)")
     try:

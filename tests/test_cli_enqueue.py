@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +29,18 @@ def test_a_subscribed_event_is_queued_without_a_warning(invoke) -> None:
     assert result.stderr == ""
     # The warning is about subscriptions, not the type: another type still warns.
     assert "no endpoint subscribes to 'invoice.paid'" in invoke("enqueue", "invoice.paid").stderr
+
+
+def test_the_warning_counts_only_deliveries_not_the_applications_own_triggers(invoke, db_path: Path) -> None:
+    """The file may be the application's, with triggers of its own on events."""
+    Store.open(db_path).close()
+    with sqlite3.connect(db_path) as conn:
+        conn.executescript(
+            "CREATE TABLE audit (event_id INTEGER);"
+            "CREATE TRIGGER audit_events AFTER INSERT ON events BEGIN INSERT INTO audit VALUES (NEW.id); END;"
+        )
+    conn.close()
+    assert "no endpoint subscribes to 'lead.created'" in invoke("enqueue", "lead.created").stderr
 
 
 def test_enqueue_imports_neither_the_http_stack_nor_sqlite_utils(db_path: Path) -> None:

@@ -28,6 +28,7 @@ BAD_URLS = [
 
 @pytest.mark.parametrize("url", BAD_URLS)
 def test_add_refuses_a_bad_url_in_one_line_and_saves_nothing(invoke, url: str) -> None:
+    ok(invoke("init"))  # (into a file that did not exist, a refused add writes no file at all)
     error = assert_one_line_error(invoke("endpoint", "add", url))
     assert error.startswith(f"Error: invalid URL {url!r}: ")
     assert json.loads(ok(invoke("endpoint", "list", "--json"))) == []
@@ -42,6 +43,7 @@ def test_update_refuses_a_bad_url_in_one_line_and_changes_nothing(invoke, url: s
 
 
 def test_the_real_program_refuses_an_out_of_range_port_without_a_traceback(run_dispatcher) -> None:
+    assert run_dispatcher("init").returncode == 0
     result = run_dispatcher("endpoint", "add", "http://example.com:99999/")
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == (

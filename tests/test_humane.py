@@ -115,6 +115,20 @@ def test_endpoint_show_spells_settings_as_config_does_and_marks_the_global_ones(
     assert (shown["notify_command"], shown["allow_private"]) == (None, False)
 
 
+def test_an_inherited_setting_shows_as_config_shows_it(invoke: Invoke) -> None:
+    """What `config get` prints is what `endpoint show` prints for an endpoint that follows it."""
+    ok(invoke("endpoint", "add", "https://example.com/hook", "--timeout", "90s"))
+    for name, typed in (("timeout", "120s"), ("allow_private", "yes"), ("max_age", ""), ("batch_size", "25")):
+        ok(invoke("config", "set", name, typed))
+        assert ok(invoke("config", "get", name)) == f"{typed or 'none'}\n"
+    ok(invoke("endpoint", "update", "1", "--reset", "timeout"))
+    lines = ok(invoke("endpoint", "show", "1")).splitlines()
+    for expected in ("timeout: 120s (global)", "allow_private: yes (global)", "max_age: none (global)"):
+        assert expected in lines
+    assert "batch_size: 25 (global)" in lines
+    assert "max_age = none" in ok(invoke("config", "list")).splitlines()
+
+
 def test_endpoint_show_raw_format_batch_size_is_its_own(invoke: Invoke) -> None:
     ok(invoke("endpoint", "add", "https://example.com/hook", "--format", "raw", "--no-allow-private"))
     lines = ok(invoke("endpoint", "show", "1")).splitlines()

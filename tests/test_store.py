@@ -311,6 +311,19 @@ def table_scans(store: Store, statements: list[str]) -> list[tuple[str, str]]:
     return scans
 
 
+def test_queueing_one_event_never_scans_the_queue(store: Store) -> None:
+    """Enqueue counts the endpoints it queued the event for (to warn when none): by lookup, not by
+    reading a backlog of 100,000 pending rows."""
+    add(store)
+    Queue(store).enqueue_many("a", [{}] * 30)
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
+    queued = Queue(store).put("a", {})
+    store.conn.set_trace_callback(None)
+    assert queued.endpoints == 1
+    assert table_scans(store, statements) == []
+
+
 def test_replay_and_prune_never_scan_the_queue_or_its_history(store: Store, clock: ManualClock) -> None:
     """Both run next to a full queue and a long history, chunk after chunk: each step is a lookup."""
     delivered, dead = add(store), add(store, max_attempts=1)

@@ -32,6 +32,8 @@ ESCAPE = "a % must start an escape of two hex digits"
         ("http://[::1]x/", "only a :port may follow the ] of an IPv6 address"),
         ("http://::1/hook", "an IPv6 address goes in brackets"),
         ("http://exa mple.com/", CONTROL),
+        ("http://ex\\tample.com/", "it contains a backslash (in a path, write it as %5C)"),
+        ("http://example.com/a\\b", "it contains a backslash (in a path, write it as %5C)"),
         ("http://example.com/a b", CONTROL),
         ("http://example.com/\n", CONTROL),
         (" http://example.com/", CONTROL),

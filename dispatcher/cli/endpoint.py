@@ -88,11 +88,11 @@ def _endpoint_options(command: Any) -> Any:
 
 
 def _show_endpoint(store: Store, item: Endpoint, as_json: bool, show_secret: bool) -> None:
-    defaults = defaults_from(store.config())
+    config = store.config()
     if as_json:
-        print_json(endpoints.as_json(item, defaults, show_secret))
+        print_json(endpoints.as_json(item, defaults_from(config), show_secret))
         return
-    for line in humane.endpoint_lines(item, defaults, show_secret):
+    for line in humane.endpoint_lines(item, config, show_secret):
         click.echo(line)
 
 
@@ -137,6 +137,7 @@ def endpoint_list(ctx: click.Context, as_json: bool) -> None:
         return
     for row in rows:
         row["events"] = ",".join(row["events"])
+        row["enabled"] = humane.yes_no(row["enabled"])
     print_table(rows, ["id", "name", "url", "events", "enabled", "batch_size", "order"], empty=NO_ENDPOINTS)
 
 

@@ -7,6 +7,7 @@ import shlex
 import sqlite3
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import click
@@ -15,7 +16,6 @@ from .. import __version__
 from ..clock import SystemClock
 from ..durations import parse_duration
 from ..errors import DispatcherError
-from ..recovery import parse_time
 from ..store import Store
 from .lazy import LazyGroup
 
@@ -24,6 +24,18 @@ class _Cli(LazyGroup):
     """Turns every error into one line on stderr and a meaningful exit code."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
+        # Database files this command created: a command that fails leaves no file behind, so a
+        # mistyped --db is never turned into an empty queue (see open_store).
+        self.created: list[Path] = []
+        try:
+            self._main(*args, **kwargs)
+        except SystemExit as done:
+            if done.code not in (0, None):
+                for path in self.created:
+                    _remove_database(path)
+            raise
+
+    def _main(self, *args: Any, **kwargs: Any) -> None:
         kwargs["standalone_mode"] = False
         try:
             result = super().main(*args, **kwargs)
@@ -42,7 +54,9 @@ class _Cli(LazyGroup):
             _fail(f"{error.format_message()}{hint}", error.exit_code)
         except click.ClickException as error:
             _fail(error.format_message(), error.exit_code)
-        except click.Abort:
+        except click.Abort as error:
+            if isinstance(error.__cause__, KeyboardInterrupt):  # Ctrl-C, as click reports it
+                _fail("interrupted", 130)
             _fail("aborted", 1)
         except DispatcherError as error:
             _fail(str(error), error.exit_code)
@@ -63,9 +77,26 @@ def _value_of(option: str, args: Sequence[str]) -> str:
     return "PATH"
 
 
+def _remove_database(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
 def _fail(message: str, code: int) -> None:
     click.echo(f"Error: {message}", err=True)
     sys.exit(code)
+
+
+class _DatabasePath(click.Path):
+    """A file's path: SQLite's in-memory and URI names would make a cron line deliver from nowhere."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        text = str(value)
+        if not text.strip():
+            self.fail("is empty: give the SQLite file's path (is DISPATCHER_DB set to nothing?)", param, ctx)
+        if text == ":memory:" or text.startswith("file:"):
+            self.fail(f"{text!r} is not a file's path: give the SQLite file's path", param, ctx)
+        return super().convert(value, param, ctx)
 
 
 class _Duration(click.ParamType):  # type: ignore[type-arg]
@@ -89,6 +120,8 @@ class _Time(click.ParamType):  # type: ignore[type-arg]
     name = "time"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from ..recovery import parse_time  # here: the store's recovery code is not for every command
+
         try:
             return parse_time(str(value), SystemClock().now())
         except DispatcherError as error:
@@ -144,9 +177,15 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON."
 
 
 def open_store(ctx: click.Context, create: bool = False) -> Store:
-    """The store at --db; only the commands that put something in it may create the file."""
-    store = Store.open(ctx.obj, create=create)
+    """The store at --db; only the commands that put something in it may create the file, and a
+    file one creates is removed again if the command then fails (say, on a refused URL)."""
+    path = Path(ctx.obj)
+    new = create and not path.exists()
+    store = Store.open(path, create=create)
     ctx.call_on_close(store.close)
+    root = ctx.find_root().command
+    if new and isinstance(root, _Cli):
+        root.created.append(path)
     return store
 
 
@@ -194,7 +233,7 @@ COMMANDS = {
     envvar="DISPATCHER_DB",
     default="dispatcher.db",
     show_default=True,
-    type=click.Path(dir_okay=False),
+    type=_DatabasePath(dir_okay=False),
     help="SQLite file holding the queue (env DISPATCHER_DB).",
 )
 @click.version_option(__version__, prog_name="dispatcher")
