@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from . import endpoints
 from .clock import from_text
 from .durations import format_rough
+from .endpoint_settings import FOLLOWS_GLOBAL
+from .endpoint_view import as_json, inherited
 from .models import Endpoint, EndpointStatus, Settings
 from .settings import KEYS, effective, value_of
 
@@ -61,12 +62,12 @@ def status_rows(statuses: Sequence[EndpointStatus], now: datetime) -> list[dict[
 def endpoint_lines(endpoint: Endpoint, defaults: Settings, show_secret: bool) -> list[str]:
     """`endpoint show`: ``name: value`` lines; settings spelled as `config` spells them, those the
     endpoint follows from the global config marked ``(global)``."""
-    data = endpoints.as_json(endpoint, defaults, show_secret)
+    data = as_json(endpoint, defaults, show_secret)
     in_force = effective(endpoint, defaults)
-    following = endpoints.inherited(endpoint, defaults)
+    following = inherited(endpoint, defaults)
     lines = []
     for name, value in data.items():
-        if name in endpoints.FOLLOWS_GLOBAL:
+        if name in FOLLOWS_GLOBAL:
             shown = KEYS[name].format(value_of(in_force, name)) + (" (global)" if name in following else "")
         elif isinstance(value, bool):
             shown = yes_no(value)
