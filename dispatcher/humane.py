@@ -6,9 +6,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from . import endpoints
 from .clock import from_text
 from .durations import format_rough
+from .endpoint_settings import FOLLOWS_GLOBAL
+from .endpoint_view import as_json, inherited
 from .models import Endpoint, EndpointStatus
 from .settings import KEYS, defaults_from, effective, in_force, value_of
 
@@ -62,15 +63,15 @@ def endpoint_lines(endpoint: Endpoint, config: Mapping[str, str], show_secret: b
     """`endpoint show`: ``name: value`` lines. A setting the endpoint follows from the global config is
     shown as `config` shows it (as it was typed), marked ``(global)``; its own, spelled the same way."""
     defaults = defaults_from(config)
-    data = endpoints.as_json(endpoint, defaults, show_secret)
+    data = as_json(endpoint, defaults, show_secret)
     own = effective(endpoint, defaults)
-    following = endpoints.inherited(endpoint, defaults)
+    following = inherited(endpoint, defaults)
     global_values = in_force(config)
     lines = []
     for name, value in data.items():
         if name in following:
             shown = f"{global_values[name]} (global)"
-        elif name in endpoints.FOLLOWS_GLOBAL:
+        elif name in FOLLOWS_GLOBAL:
             shown = KEYS[name].format(value_of(own, name))
         elif isinstance(value, bool):
             shown = yes_no(value)

@@ -201,7 +201,7 @@ def checked(name: str, text: str) -> str:
 
 
 # The global settings that decide where requests may go: setting one makes every batch waiting
-# for its retry due at once, as the endpoint's own (endpoints.RETRY_AT_ONCE) do for its batch.
+# for its retry due at once, as the endpoint's own (endpoint_settings.RETRY_AT_ONCE) do for its batch.
 RETRY_AT_ONCE = ("allow_private", "allow_networks")
 
 

@@ -1,4 +1,4 @@
-"""dispatcher.endpoints against a real SQLite file."""
+"""dispatcher.endpoints and dispatcher.endpoint_view against a real SQLite file."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from dispatcher import endpoints
+from dispatcher import endpoint_view, endpoints
 from dispatcher.clock import ManualClock
 from dispatcher.errors import DispatcherError, NotFound
 from dispatcher.models import RetiredSecret, Signing
@@ -232,14 +232,14 @@ def test_enable_disable_missing_endpoint_is_not_found(store: Store, clock: Manua
 
 def test_as_json_keys(store: Store) -> None:
     endpoint = endpoints.add(store, "https://example.com/hook", secret="hidden")
-    data = endpoints.as_json(endpoint, defaults_from(store.config()))
+    data = endpoint_view.as_json(endpoint, defaults_from(store.config()))
     assert list(data) == JSON_KEYS
     assert "hidden" not in data.values()
 
 
 def test_as_json_shows_the_secret_only_on_request(store: Store) -> None:
     endpoint = endpoints.add(store, "https://example.com/hook", secret="hidden")
-    data = endpoints.as_json(endpoint, defaults_from(store.config()), show_secret=True)
+    data = endpoint_view.as_json(endpoint, defaults_from(store.config()), show_secret=True)
     assert list(data) == [*JSON_KEYS, "secret"]
     assert data["secret"] == "hidden"
 
@@ -247,7 +247,7 @@ def test_as_json_shows_the_secret_only_on_request(store: Store) -> None:
 def test_as_json_values(store: Store, clock: ManualClock) -> None:
     endpoint = endpoints.add(store, "https://example.com/hook", name="crm", events=["a.*", "b.x"])
     endpoint = endpoints.disable(store, endpoint.id, clock.now(), reason="paused")
-    data = endpoints.as_json(endpoint, defaults_from(store.config()))
+    data = endpoint_view.as_json(endpoint, defaults_from(store.config()))
     assert data == {
         "id": endpoint.id,
         "name": "crm",
@@ -285,14 +285,14 @@ def test_as_json_shows_effective_settings(store: Store) -> None:
     overrides = endpoints.add(store, "https://example.com/overrides", batch_size=5, order="asc")
     defaults = defaults_from(store.config())
 
-    inherited = endpoints.as_json(inherits, defaults)
+    inherited = endpoint_view.as_json(inherits, defaults)
     assert (inherited["order"], inherited["batch_size"], inherited["timeout"], inherited["max_attempts"]) == (
         "desc",
         25,
         30.0,
         8,
     )
-    overridden = endpoints.as_json(overrides, defaults)
+    overridden = endpoint_view.as_json(overrides, defaults)
     assert (overridden["order"], overridden["batch_size"], overridden["timeout"], overridden["max_attempts"]) == (
         "asc",
         5,
@@ -324,7 +324,7 @@ def test_add_with_a_seed_system_s_wire_contract(store: Store) -> None:
     assert endpoint.signing == Signing("timestamped", "LeaseCloud-Signature", "")
     assert endpoint.headers == (("LeaseCloud-Version", "1.0.0"),)
     assert endpoint.success == "200"
-    data = endpoints.as_json(endpoint, defaults_from(store.config()))
+    data = endpoint_view.as_json(endpoint, defaults_from(store.config()))
     assert data["headers"] == ["LeaseCloud-Version: 1.0.0"]
     assert data["signature_header"] == "LeaseCloud-Signature"
     assert data["batch_size"] == 1  # raw: one event per request
@@ -333,7 +333,7 @@ def test_add_with_a_seed_system_s_wire_contract(store: Store) -> None:
 def test_the_standard_scheme_gets_a_whsec_secret(store: Store) -> None:
     endpoint = endpoints.add(store, "https://example.com/hook", signature="standard")
     assert endpoint.secret.startswith("whsec_")
-    assert endpoints.as_json(endpoint, defaults_from(store.config()))["signature_header"] == "webhook-signature"
+    assert endpoint_view.as_json(endpoint, defaults_from(store.config()))["signature_header"] == "webhook-signature"
 
 
 @pytest.mark.parametrize(
@@ -375,7 +375,7 @@ def test_update_with_an_empty_signature_header_returns_to_the_scheme_s_own(store
     endpoint = endpoints.add(store, "https://example.com/hook", signature="hex", signature_header="X-Custom")
     updated = endpoints.update(store, endpoint.id, signature_header="")
     assert updated.signing.header is None
-    assert endpoints.as_json(updated, defaults_from(store.config()))["signature_header"] == "X-Webhook-Signature"
+    assert endpoint_view.as_json(updated, defaults_from(store.config()))["signature_header"] == "X-Webhook-Signature"
 
 
 # --- secret rotation -----------------------------------------------------------------
@@ -387,7 +387,7 @@ def test_rotation_keeps_the_old_secret_signing_for_the_grace_period(store: Store
     assert rotated.secret != "old" and len(rotated.secret) >= 32
     assert until == "2026-11-22T11:00:00.000Z"
     assert rotated.retired_secrets == (RetiredSecret("old", until),)
-    data = endpoints.as_json(rotated, defaults_from(store.config()))
+    data = endpoint_view.as_json(rotated, defaults_from(store.config()))
     assert data["retired_secrets"] == [{"until": until}]  # never the secret itself unless asked
 
 

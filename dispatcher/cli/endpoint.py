@@ -6,9 +6,10 @@ from typing import Any
 
 import click
 
-from .. import endpoints, humane, ping
+from .. import endpoint_view, endpoints, humane, ping
 from ..clock import SystemClock
 from ..destinations import public_url
+from ..endpoint_settings import FOLLOWS_GLOBAL
 from ..formats import FORMATS
 from ..models import Endpoint
 from ..settings import MAX_ATTEMPTS, MAX_BATCH_SIZE, MAX_DISABLE_AFTER, defaults_from
@@ -90,14 +91,14 @@ def _endpoint_options(command: Any) -> Any:
 def _show_endpoint(store: Store, item: Endpoint, as_json: bool, show_secret: bool) -> None:
     config = store.config()
     if as_json:
-        print_json(endpoints.as_json(item, defaults_from(config), show_secret))
+        print_json(endpoint_view.as_json(item, defaults_from(config), show_secret))
         return
     for line in humane.endpoint_lines(item, config, show_secret):
         click.echo(line)
 
 
 def _warn(store: Store, item: Endpoint) -> None:
-    for warning in endpoints.warnings(item, defaults_from(store.config())):
+    for warning in endpoint_view.warnings(item, defaults_from(store.config())):
         click.echo(f"Warning: {warning}", err=True)
 
 
@@ -131,7 +132,7 @@ def endpoint_list(ctx: click.Context, as_json: bool) -> None:
     """List endpoints."""
     store = open_store(ctx)
     defaults = defaults_from(store.config())
-    rows = [endpoints.as_json(item, defaults) for item in store.endpoints()]
+    rows = [endpoint_view.as_json(item, defaults) for item in store.endpoints()]
     if as_json:
         print_json(rows)
         return
@@ -160,7 +161,7 @@ def endpoint_show(ctx: click.Context, endpoint_id: int, show_secret: bool, as_js
 @click.option(
     "--reset",
     "resets",
-    type=click.Choice(endpoints.FOLLOWS_GLOBAL),
+    type=click.Choice(FOLLOWS_GLOBAL),
     multiple=True,
     help="Follow the global setting (dispatcher config) again; repeat for several.",
 )

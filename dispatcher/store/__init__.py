@@ -20,8 +20,9 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from .claiming import LEASE_MARGIN_S, lease_seconds
 from .connection import BUSY_TIMEOUT_S, SCHEMA_VERSION, connect, require_database, schema_sql
-from .delivering import LEASE_MARGIN_S, Delivering, lease_seconds
+from .delivering import Delivering
 from .inspecting import Inspecting
 from .producing import Producing
 from .recovering import Recovering

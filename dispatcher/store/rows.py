@@ -59,7 +59,11 @@ _COMPACT = json.JSONEncoder(separators=(",", ":"))
 
 
 def headers_from_json(text: str | None) -> Headers | None:
-    return None if text is None else tuple((name, value) for name, value in json.loads(text))
+    return None if text is None else _decoded_headers(text)
+
+
+def _decoded_headers(text: str) -> Headers:
+    return tuple((name, value) for name, value in json.loads(text))
 
 
 def dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
@@ -71,8 +75,10 @@ def endpoint_row(fields: dict[str, Any]) -> dict[str, Any]:
     row = {}
     for name, value in fields.items():
         column = ENDPOINT_COLUMNS[name]
-        if name in ("events", "headers"):
-            value = json.dumps([list(item) if isinstance(item, tuple) else item for item in value])
+        if name == "events":
+            value = json.dumps(value)
+        elif name == "headers":
+            value = headers_json(value)[0]
         elif name in ("timeout", "max_age") and value is not None:
             value = round(value * 1000)
         elif name == "retry" and value is not None:
@@ -125,15 +131,11 @@ def _patterns(text: str) -> tuple[str, ...]:
 
 
 @functools.lru_cache(maxsize=256)
-def _headers(text: str) -> tuple[tuple[str, str], ...]:
-    return tuple((name, value) for name, value in json.loads(text))
-
-
-@functools.lru_cache(maxsize=256)
 def _retired(text: str) -> tuple[RetiredSecret, ...]:
     return tuple(RetiredSecret(item["secret"], item["until"]) for item in json.loads(text))
 
 
+_headers = functools.lru_cache(maxsize=256)(_decoded_headers)
 _policy = functools.lru_cache(maxsize=256)(parse_policy)
 
 

@@ -1,0 +1,113 @@
+"""Recording a request's outcome: the attempt, the batch's new state, the endpoint's health."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+
+from ..clock import to_text
+from ..models import Batch, Outcome, Recorded
+from .rows import HEADERS_CAP, headers_json
+
+
+def record(
+    conn: sqlite3.Connection,
+    batch: Batch,
+    lease_id: str,
+    outcome: Outcome,
+    next_due: datetime | None,
+    now: datetime,
+    disable_after: int,
+) -> Recorded | None:
+    now_text = to_text(now)
+    held = conn.execute(
+        "SELECT consecutive_failures FROM endpoints WHERE id = ? AND lease_id = ?",
+        (batch.endpoint_id, lease_id),
+    ).fetchone()
+    if held is None:
+        return None
+    insert_attempt(conn, batch.endpoint_id, batch.id, outcome, test=False)
+    if outcome.ok:
+        finish_delivered(conn, batch, outcome, now_text)
+        conn.execute(
+            "UPDATE endpoints SET consecutive_failures = 0, last_success_at = ? WHERE id = ?",
+            (now_text, batch.endpoint_id),
+        )
+        return Recorded("delivered", 0)
+    state = "pending" if next_due is not None else "dead"
+    error = outcome.error or f"HTTP {outcome.status_code}"
+    failures = held[0] + 1
+    disabled_reason = _disabling(outcome, failures, disable_after, error)
+    conn.execute(
+        "UPDATE batches SET state = ?, attempts = attempts + 1, due_at = ?, last_error = ?, "
+        "finished_at = ?, first_attempt_at = coalesce(first_attempt_at, ?) WHERE id = ?",
+        (
+            state,
+            to_text(next_due) if next_due else now_text,
+            error,
+            None if next_due else now_text,
+            outcome.started_at,
+            batch.id,
+        ),
+    )
+    conn.execute(
+        "UPDATE endpoints SET consecutive_failures = ?, last_error = ?, last_error_at = ?, lease_id = NULL, "
+        "lease_expires_at = NULL, enabled = enabled AND ? IS NULL, "
+        "disabled_reason = coalesce(?, disabled_reason), disabled_at = coalesce(?, disabled_at) "
+        "WHERE id = ?",
+        (
+            failures,
+            error,
+            now_text,
+            disabled_reason,
+            disabled_reason,
+            now_text if disabled_reason else None,
+            batch.endpoint_id,
+        ),
+    )
+    return Recorded(state, failures, disabled_reason)
+
+
+def insert_attempt(conn: sqlite3.Connection, endpoint_id: int, batch_id: str, outcome: Outcome, test: bool) -> None:
+    request = outcome.request
+    response_headers, cut = headers_json(outcome.response_headers, HEADERS_CAP) if outcome.status_code else (None, None)
+    conn.execute(
+        "INSERT INTO attempts (endpoint_id, batch_id, started_at, duration_ms, ok, status_code, error, "
+        "response_excerpt, test, body_format, signature_scheme, request_line, request_headers, body_sha256, "
+        "response_headers, response_headers_cut) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            endpoint_id,
+            batch_id,
+            outcome.started_at,
+            outcome.duration_ms,
+            int(outcome.ok),
+            outcome.status_code,
+            outcome.error,
+            outcome.response_excerpt,
+            int(test),
+            outcome.body_format,
+            outcome.signature_scheme,
+            request and request.line,
+            request and headers_json(request.headers)[0],
+            request and request.body_sha256,
+            response_headers,
+            cut,
+        ),
+    )
+
+
+def finish_delivered(conn: sqlite3.Connection, batch: Batch, outcome: Outcome, now_text: str) -> None:
+    conn.execute(
+        "UPDATE batches SET state = 'delivered', attempts = attempts + 1, finished_at = ?, "
+        "first_attempt_at = coalesce(first_attempt_at, ?) WHERE id = ?",
+        (now_text, outcome.started_at, batch.id),
+    )
+
+
+def _disabling(outcome: Outcome, failures: int, disable_after: int, error: str) -> str | None:
+    """Why this failure disables the endpoint, or None if it does not."""
+    if outcome.status_code == 410:
+        return "HTTP 410 Gone: the receiver says this endpoint no longer exists"
+    if disable_after and failures >= disable_after:
+        return f"{failures} consecutive failed requests, the last: {error}"
+    return None
