@@ -11,14 +11,18 @@ Receivers::
     dispatcher.verify(body, headers, secrets=["my-secret"])
 """
 
+from __future__ import annotations
+
+import importlib
+
+from .errors import DispatcherError
+
 __version__ = "0.2.0"
 
-import importlib  # noqa: E402
-from typing import TYPE_CHECKING, Any  # noqa: E402
-
-from .errors import DispatcherError  # noqa: E402
-
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING; typing is not imported on `dispatcher enqueue`'s short way
 if TYPE_CHECKING:
+    from typing import Any
+
     from .queue import Queue, Queued, enqueue, open
     from .signing import SignatureError, verify
 

@@ -1,3 +1,3 @@
-from .cli import cli
+from .console import main
 
-cli(prog_name="dispatcher")
+main()

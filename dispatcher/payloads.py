@@ -10,11 +10,14 @@ around this module.
 from __future__ import annotations
 
 import json
-from typing import Any, NoReturn
 
 from .errors import DispatcherError
 
-Payload = dict[str, Any] | list[Any] | str | bytes
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING; typing is not imported on `dispatcher enqueue`'s short way
+if TYPE_CHECKING:
+    from typing import Any, NoReturn, TypeAlias
+
+    Payload: TypeAlias = dict[str, Any] | list[Any] | str | bytes
 
 # The schema's limit too (trigger events_fan_out): ten of them make a 10 MiB request already.
 MAX_PAYLOAD_BYTES = 1024 * 1024

@@ -9,14 +9,17 @@ endpoint's health.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .clock import Clock, to_text
 from .models import Batch, Event, Outcome
-from .payloads import Payload, check_type, payload_text
+from .payloads import check_type, payload_text
 from .sending import Sender
 from .settings import defaults_from, effective
 from .store import Store
+
+if TYPE_CHECKING:
+    from .payloads import Payload
 
 TEST_TYPE = "dispatcher.test"
 TEST_PAYLOAD = '{"test": true}'

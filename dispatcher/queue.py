@@ -10,11 +10,15 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from .clock import SystemClock, to_text
 from .errors import DispatcherError
-from .payloads import Payload, check_type, payload_text, stored_text
+from .payloads import check_type, payload_text, stored_text
 from .store import Store
+
+if TYPE_CHECKING:
+    from .payloads import Payload
 
 
 @dataclass(frozen=True)

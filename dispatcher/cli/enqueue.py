@@ -1,4 +1,4 @@
-"""`dispatcher enqueue`: queue one event from a shell. Kept light: it runs once per event."""
+"""`dispatcher enqueue`: queue one event from a shell (its plain form takes a shorter way: console.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from ..console import no_subscriber_warning
 from ..queue import Queue
 from .root import open_store
 
@@ -20,11 +21,7 @@ def enqueue(ctx: click.Context, event_type: str, payload: str) -> None:
     queued = Queue(open_store(ctx, create=True)).put(event_type, _payload_source(payload))
     click.echo(queued.id)
     if not queued.endpoints:
-        click.echo(
-            f"Warning: no endpoint subscribes to {event_type!r}: the event is kept but will not be sent "
-            "(see: dispatcher endpoint list)",
-            err=True,
-        )
+        click.echo(no_subscriber_warning(event_type), err=True)
 
 
 def _payload_source(argument: str) -> str | bytes:

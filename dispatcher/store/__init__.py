@@ -17,31 +17,25 @@ Concurrency rules, relied on by the process loop:
 
 from __future__ import annotations
 
-import threading
-from pathlib import Path
+import importlib
 
-from .claiming import LEASE_MARGIN_S, lease_seconds
 from .connection import BUSY_TIMEOUT_S, SCHEMA_VERSION, connect, require_database, schema_sql
-from .delivering import Delivering
-from .inspecting import Inspecting
-from .producing import Producing
-from .recovering import Recovering
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING; typing is not imported on `dispatcher enqueue`'s short way
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .claiming import LEASE_MARGIN_S, lease_seconds
+    from .sqlite_store import Store
+
+# Loaded on first use (PEP 562): `dispatcher enqueue` needs only the connection and one statement.
+_LAZY = {"Store": ".sqlite_store", "LEASE_MARGIN_S": ".claiming", "lease_seconds": ".claiming"}
 
 
-class Store(Producing, Delivering, Inspecting, Recovering):
-    @classmethod
-    def open(cls, path: str | Path, writers: threading.Lock | None = None, create: bool = True) -> Store:
-        """Connect to the SQLite file at ``path``, creating or upgrading its schema.
-
-        With ``create`` false a file that does not exist is refused, not made: a mistyped path
-        must not pass for an empty queue. Threads of one process that write to the same file
-        share ``writers``.
-        """
-        if not create:
-            require_database(path)
-        store = cls(connect(path), writers)
-        store.apply_schema()
-        return store
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_LAZY[name], __name__), name)
 
 
 __all__ = [

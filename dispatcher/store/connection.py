@@ -11,7 +11,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..errors import DispatcherError, NotFound
 
@@ -22,6 +21,7 @@ BUSY_TIMEOUT_S = 30.0
 CHECKPOINT_PAGES = 10_000
 
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING; typing is not imported on `dispatcher enqueue`'s short way
 if TYPE_CHECKING:
     import sqlite_utils
 

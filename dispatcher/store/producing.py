@@ -9,12 +9,8 @@ from typing import Any
 from ..errors import NotFound
 from ..models import Endpoint
 from .connection import Connection
+from .enqueueing import insert_event
 from .rows import endpoint_from_row, endpoint_row
-
-# pending is keyed (endpoint, event): one primary-key probe per endpoint, not a scan of the backlog.
-_QUEUED_FOR = (
-    "SELECT count(*) FROM endpoints CROSS JOIN pending ON pending.endpoint_id = endpoints.id AND pending.event_id = ?"
-)
 
 
 class Producing(Connection):
@@ -37,18 +33,7 @@ class Producing(Connection):
 
     def insert_event(self, type_: str, payload: str) -> tuple[int, int]:
         """Queue one event; returns its id and how many endpoints it was queued for."""
-        # One transaction, the trigger's fan-out included; the count is read inside it, before any
-        # run can claim the new rows. A refused insert is rolled back, or the connection would stay
-        # in its transaction, holding the write lock.
-        try:
-            cursor = self.conn.execute("INSERT INTO events (type, payload) VALUES (?, ?)", (type_, payload))
-            event_id = int(cursor.lastrowid or 0)
-            (queued_for,) = self.conn.execute(_QUEUED_FOR, (event_id,)).fetchone()
-        except BaseException:
-            self.conn.rollback()
-            raise
-        self.conn.commit()
-        return event_id, int(queued_for)
+        return insert_event(self.conn, type_, payload)
 
     def insert_events(self, rows: Iterable[tuple[str, str, str]]) -> int:
         """Many (type, payload, created_at) events in one transaction: all of them or none."""

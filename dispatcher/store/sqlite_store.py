@@ -1,0 +1,28 @@
+"""The store on SQLite: the statement groups, each a mixin over one connection, as one class."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from .connection import connect, require_database
+from .delivering import Delivering
+from .inspecting import Inspecting
+from .producing import Producing
+from .recovering import Recovering
+
+
+class Store(Producing, Delivering, Inspecting, Recovering):
+    @classmethod
+    def open(cls, path: str | Path, writers: threading.Lock | None = None, create: bool = True) -> Store:
+        """Connect to the SQLite file at ``path``, creating or upgrading its schema.
+
+        With ``create`` false a file that does not exist is refused, not made: a mistyped path
+        must not pass for an empty queue. Threads of one process that write to the same file
+        share ``writers``.
+        """
+        if not create:
+            require_database(path)
+        store = cls(connect(path), writers)
+        store.apply_schema()
+        return store

@@ -1,0 +1,144 @@
+"""The console script's short way for `dispatcher enqueue`: the same answers as the click command,
+without loading click; anything else is the click command's."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dispatcher.store import SCHEMA_VERSION, Store
+
+from .helpers import dispatcher_command
+
+CLICK_COMMAND = [sys.executable, "-c", "from dispatcher.cli import cli; cli(prog_name='dispatcher')"]
+
+
+def _run(command: list[str], args: list[str], env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    done = subprocess.run(
+        [*command, *args], capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})}
+    )
+    return done.returncode, done.stdout, done.stderr
+
+
+def _events(path: Path) -> list[tuple[int, str, str]]:
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT id, type, payload FROM events ORDER BY id").fetchall()
+    conn.close()
+    return rows
+
+
+@pytest.fixture
+def subscribed(tmp_path: Path) -> Path:
+    """A set-up database with one endpoint subscribed to lead.*."""
+    path = tmp_path / "base.db"
+    store = Store.open(path)
+    store.insert_endpoint({"url": "https://example.com/hook", "secret": "s", "events": ("lead.*",)})
+    store.close()
+    return path
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["enqueue", "lead.created", '{"id": 1}'],
+        ["enqueue", "lead.created"],
+        ["enqueue", "invoice.paid", "[1, 2]"],  # kept, with the warning
+        ["enqueue", "lead.created", "not json"],
+        ["enqueue", "lead.created", '"a string"'],
+        ["enqueue", "lead.created", "{} trailing"],
+        ["enqueue", "", "{}"],
+        ["enqueue", "lead.created", '{"a": NaN}'],
+        ["enqueue", "lead.créé", '{"naïve": "ü"}'],
+    ],
+    ids=repr,
+)
+def test_the_short_way_answers_as_the_click_command(subscribed: Path, tmp_path: Path, args: list[str]) -> None:
+    _assert_same_answers(subscribed, tmp_path, args, "--db")
+
+
+@pytest.mark.parametrize("db_form", ["--db=", "env"])
+def test_the_database_is_found_as_the_click_command_finds_it(subscribed: Path, tmp_path: Path, db_form: str) -> None:
+    _assert_same_answers(subscribed, tmp_path, ["enqueue", "lead.created", "{}"], db_form)
+    _assert_same_answers(subscribed, tmp_path, ["enqueue", "invoice.paid", "{}"], db_form)
+
+
+def _assert_same_answers(subscribed: Path, tmp_path: Path, args: list[str], db_form: str) -> None:
+    answers, stored = [], []
+    for name, command in (("short", dispatcher_command()), ("click", CLICK_COMMAND)):
+        path = tmp_path / f"{name}.db"
+        shutil.copy(subscribed, path)
+        if db_form == "--db":
+            answers.append(_run(command, ["--db", str(path), *args]))
+        elif db_form == "--db=":
+            answers.append(_run(command, [f"--db={path}", *args]))
+        else:
+            answers.append(_run(command, args, env={"DISPATCHER_DB": str(path)}))
+        stored.append(_events(path))
+    assert answers[0] == answers[1]
+    assert stored[0] == stored[1]
+
+
+def _loaded_after(argv: list[str], cwd: Path, stdin: str = "") -> tuple[int, set[str]]:
+    """Exit status and the modules loaded by the console script's main() for this command line."""
+    program = (
+        "import json, sys\n"
+        f"sys.argv = ['dispatcher', *{argv!r}]\n"
+        "from dispatcher.console import main\n"
+        "code = 0\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as done:\n"
+        "    code = done.code or 0\n"
+        "print(json.dumps([code, sorted(sys.modules)]), file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], input=stdin, capture_output=True, text=True, timeout=60, cwd=cwd
+    )
+    code, modules = json.loads(done.stderr.splitlines()[-1])
+    return code, set(modules)
+
+
+def test_a_plain_enqueue_loads_neither_click_nor_the_store_class(subscribed: Path) -> None:
+    code, loaded = _loaded_after(["--db", str(subscribed), "enqueue", "lead.created", "{}"], subscribed.parent)
+    assert code == 0
+    assert "dispatcher.store.enqueueing" in loaded
+    assert not {"click", "typing", "dispatcher.store.sqlite_store", "dispatcher.models"} & loaded
+    assert _events(subscribed)[-1][1:] == ("lead.created", "{}")
+
+
+@pytest.mark.parametrize(
+    ("argv", "stdin"),
+    [
+        (["enqueue", "lead.created", "-"], "{}"),  # stdin: click reads it
+        (["enqueue", "lead.created", "@payload.json"], ""),  # a file: likewise
+        (["enqueue", "lead.created", "not json"], ""),  # a refusal: click words it
+        (["status"], ""),
+    ],
+)
+def test_anything_else_goes_to_the_click_command(subscribed: Path, argv: list[str], stdin: str) -> None:
+    (subscribed.parent / "payload.json").write_text("{}")
+    _, loaded = _loaded_after(["--db", str(subscribed), *argv], subscribed.parent, stdin)
+    assert "click" in loaded
+
+
+def test_a_missing_file_is_made_by_the_click_command(tmp_path: Path) -> None:
+    code, loaded = _loaded_after(["--db", "new.db", "enqueue", "lead.created", "{}"], tmp_path)
+    assert (code, "click" in loaded) == (0, True)
+    assert _events(tmp_path / "new.db") == [(1, "lead.created", "{}")]
+
+
+def test_an_older_schema_is_upgraded_by_the_click_command(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "v5.db") as conn:
+        conn.executescript((Path(__file__).parent / "data" / "schema_v5.sql").read_text())
+    conn.close()
+    code, loaded = _loaded_after(["--db", "v5.db", "enqueue", "lead.created", "{}"], tmp_path)
+    assert code == 0 and "click" in loaded
+    assert Store.open(tmp_path / "v5.db").schema_version() == SCHEMA_VERSION
+    assert _events(tmp_path / "v5.db") == [(1, "lead.created", "{}")]
