@@ -33,7 +33,7 @@ CHUNK_EVENTS = 10_000
 KEPT_SKIPPED = 1_000
 
 _FORMAT_OF_EXTENSION = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
-Progress = Callable[[int], None]  # told how many more bytes of the file have been dealt with
+Progress = Callable[[int, int], None]  # told how many more bytes of the file, and events in them, are done
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ def import_events(
     *,
     event_type: str | None = None,
     skip_bad: bool = False,
-    progress: Progress = lambda done: None,
+    progress: Progress = lambda read, events: None,
 ) -> ImportResult:
     """Queue every event in ``source``, in the file's order.
 
@@ -84,10 +84,13 @@ def import_events(
     imported = 0
     try:
         for chunk in _chunks(source, event_type, skipped):
+            queued = 0
             if chunk.rows:
-                staged.append(_stage(store, chunk, skipped))
-                imported += staged[-1][1] - staged[-1][0]
-            progress(chunk.read)
+                after, last = _stage(store, chunk, skipped)
+                staged.append((after, last))
+                queued = last - after  # the chunk's bad lines, when skipped, are not among them
+                imported += queued
+            progress(chunk.read, queued)
     except BaseException:
         store.drop_staged(staged)
         raise

@@ -128,7 +128,7 @@ def test_import_json_lists_every_skipped_line(invoke: Invoke, tmp_path: Path) ->
     assert json.loads(ok(clean)) == {"imported": 2, "skipped": 0, "skipped_lines": []}
 
 
-def test_a_terminal_sees_a_progress_bar_with_the_size_rate_and_time_left(db_path: Path, tmp_path: Path) -> None:
+def test_a_terminal_sees_a_progress_bar_with_the_count_rate_and_time_left(db_path: Path, tmp_path: Path) -> None:
     path = write(tmp_path, "e.jsonl", numbered(30_000))
     size = f"{path.stat().st_size / 1_000_000:.1f}"
     terminal, stderr = pty.openpty()
@@ -145,9 +145,10 @@ def test_a_terminal_sees_a_progress_bar_with_the_size_rate_and_time_left(db_path
     assert ok(result) == "imported 30000 events\n"
     lines = [re.sub(r"\x1b\[[?\d;]*[a-zA-Z]", "", line).strip() for line in re.split(r"[\r\n]", shown)]
     lines = [line for line in lines if line.startswith("importing")]
-    assert re.search(rf"100%  {re.escape(size)} of {re.escape(size)} MB, [\d.]+ MB/s, 0:00 left$", lines[-1])
+    total = re.escape(size)
+    assert re.search(rf"100%  30,000 events, [\d,]+/s, {total} of {total} MB, 0:00 left$", lines[-1])
     assert any(
-        re.search(rf"%  [\d.]+ of {re.escape(size)} MB, [\d.]+ MB/s, \d+:\d\d left$", line) for line in lines[:-1]
+        re.search(rf"%  [\d,]+ events, [\d,]+/s, [\d.]+ of {total} MB, \d+:\d\d left$", line) for line in lines[:-1]
     )
 
 

@@ -30,7 +30,7 @@ def run_import(
     format: str | None = None,
     event_type: str | None = None,
     skip_bad: bool = False,
-    progress: Callable[[int], None] = lambda done: None,
+    progress: Callable[[int, int], None] = lambda read, events: None,
 ) -> ImportResult:
     with importing.open_source(file, format) as source:
         return importing.import_events(store, source, event_type=event_type, skip_bad=skip_bad, progress=progress)
@@ -358,7 +358,7 @@ def test_producers_get_the_write_lock_between_chunks(store: Store, db_path: Path
     other = connect(db_path, busy_timeout=0)  # fails at once if the lock is held
     queued_meanwhile: list[int] = []
 
-    def producer_inserts(done: int) -> None:
+    def producer_inserts(read: int, events: int) -> None:
         with other:
             other.execute("INSERT INTO events (type, payload) VALUES ('other', '{}')")
         queued_meanwhile.append(other.execute("SELECT count(*) FROM pending").fetchone()[0])
@@ -402,11 +402,14 @@ def test_imported_events_fan_out_to_subscribed_endpoints(store: Store, tmp_path:
 @pytest.mark.parametrize("skip_bad", [False, True])
 def test_progress_adds_up_to_the_file(store: Store, tmp_path: Path, skip_bad: bool) -> None:
     path = write(tmp_path, "events.jsonl", numbered(25_000) + "bad\n" * skip_bad)
-    reported: list[int] = []
+    reported: list[tuple[int, int]] = []
     with importing.open_source(path) as source:
         assert source.size == path.stat().st_size
-        importing.import_events(store, source, event_type="t", skip_bad=skip_bad, progress=reported.append)
-        assert sum(reported) == source.size
+        importing.import_events(
+            store, source, event_type="t", skip_bad=skip_bad, progress=lambda *done: reported.append(done)
+        )
+        assert sum(read for read, _ in reported) == source.size
+    assert sum(events for _, events in reported) == 25_000  # the events queued, not the bad line
     assert len(reported) == 3
 
 

@@ -58,14 +58,15 @@ def _file_source(argument: str) -> Path | BinaryIO:
 def _progress_bar(length: int | None) -> Iterator[importing.Progress]:
     """A bar on stderr when it is a terminal and the length is known (not for a pipe); nothing otherwise.
 
-    It counts the file's bytes, as the number of events is not known until the end; the time left is
-    worked out here from the first chunk on (click's own waits a second, longer than many imports).
+    It moves with the file's bytes, as the number of events is not known until the end, and shows the
+    events queued so far and their rate; the time left is worked out here from the first chunk on
+    (click's own waits a second, longer than many imports).
     """
     if length is None or not sys.stderr.isatty():
-        yield lambda read: None
+        yield lambda read, events: None
         return
     started = time.monotonic()
-    done = 0
+    done = queued = 0
     with click.progressbar(
         length=length,
         label="importing",
@@ -75,13 +76,13 @@ def _progress_bar(length: int | None) -> Iterator[importing.Progress]:
         item_show_func=lambda shown: shown,
     ) as bar:
 
-        def update(read: int) -> None:
-            nonlocal done
-            done += read
-            rate = max(done, 1) / max(time.monotonic() - started, 0.001)
-            left = round((length - done) / rate)
-            sizes = f"{_megabytes(done)} of {_megabytes(length)} MB, {_megabytes(rate)} MB/s"
-            bar.update(read, f"{sizes}, {left // 60}:{left % 60:02} left")
+        def update(read: int, events: int) -> None:
+            nonlocal done, queued
+            done, queued = done + read, queued + events
+            elapsed = max(time.monotonic() - started, 0.001)
+            left = round((length - done) / (max(done, 1) / elapsed))
+            counts = f"{queued:,} events, {round(queued / elapsed):,}/s, {_megabytes(done)} of {_megabytes(length)} MB"
+            bar.update(read, f"{counts}, {left // 60}:{left % 60:02} left")
 
         yield update
 
