@@ -120,8 +120,9 @@ class Sender:
         try:
             target = self._targets.get(url) or self._target(url)
             prepared = _prepared(target, body, headers)
-            sent = SentRequest(target.request_line, _redacted(prepared.headers), hashlib.sha256(body).hexdigest())
             addresses = self._checked_addresses(target, reach)
+            # Only now is it on its way: a refused destination is shown as "not sent".
+            sent = SentRequest(target.request_line, _redacted(prepared.headers), hashlib.sha256(body).hexdigest())
             transport.sending.deadline, transport.sending.addresses = deadline, addresses
             try:
                 response = self.adapter.send(

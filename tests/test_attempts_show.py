@@ -106,6 +106,19 @@ def test_a_refused_connection_shows_the_error_and_no_response(invoke: Invoke) ->
     assert "failed: connection failed" in text and "< (no response)" in text
 
 
+def test_a_refused_destination_shows_the_request_as_not_sent(invoke: Invoke) -> None:
+    """The SSRF guard refused the address before anything went out: no request line, no headers."""
+    ok(invoke("endpoint", "add", f"http://127.0.0.1:{free_port()}/hook", "--no-allow-private"))
+
+    detail = deliver(invoke, '{"n": 1}')
+
+    assert detail["error"].startswith("refused destination: 127.0.0.1 is a loopback address")
+    assert (detail["request"]["line"], detail["request"]["headers"]) == (None, None)
+    assert detail["request"]["body_state"] == "not sent"
+    text = ok(invoke("attempts", "show", str(detail["id"])))
+    assert "> (not sent)" in text and "> POST" not in text
+
+
 def test_a_changed_format_and_scheme_are_said_and_the_body_stays_as_sent(
     invoke: Invoke, httpserver: HTTPServer
 ) -> None:
