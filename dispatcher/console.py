@@ -42,7 +42,7 @@ def _enqueued(args: Sequence[str]) -> bool:
     from .errors import DispatcherError
     from .payloads import check_type, stored_text
     from .store.connection import SCHEMA_VERSION, Connection, connect
-    from .store.enqueueing import insert_event
+    from .store.enqueueing import insert_event_counted
 
     try:
         row = (check_type(event_type), stored_text(payload))
@@ -52,7 +52,7 @@ def _enqueued(args: Sequence[str]) -> bool:
     try:
         if Connection(conn).schema_version() != SCHEMA_VERSION:
             return False  # to be set up or upgraded: the store does that
-        event_id, queued_for = insert_event(conn, *row)
+        event_id, queued_for = insert_event_counted(conn, *row)
     except Exception:  # refused by the schema, say: nothing was written
         return False
     finally:

@@ -11,15 +11,26 @@ _QUEUED_FOR = (
 )
 
 
-def insert_event(conn: sqlite3.Connection, type_: str, payload: str) -> tuple[int, int]:
-    """Queue one event; returns its id and how many endpoints it was queued for."""
+def insert_event(conn: sqlite3.Connection, type_: str, payload: str) -> int:
+    """Queue one event; returns its id."""
+    return _insert(conn, type_, payload, count=False)[0]
+
+
+def insert_event_counted(conn: sqlite3.Connection, type_: str, payload: str) -> tuple[int, int]:
+    """Queue one event; returns its id and how many endpoints it was queued for (0: kept, never sent).
+
+    The count is one more statement per event: the producer API, called in loops, does without it."""
+    return _insert(conn, type_, payload, count=True)
+
+
+def _insert(conn: sqlite3.Connection, type_: str, payload: str, count: bool) -> tuple[int, int]:
     # One transaction, the trigger's fan-out included; the count is read inside it, before any
     # run can claim the new rows. A refused insert is rolled back, or the connection would stay
     # in its transaction, holding the write lock.
     try:
         cursor = conn.execute("INSERT INTO events (type, payload) VALUES (?, ?)", (type_, payload))
         event_id = int(cursor.lastrowid or 0)
-        (queued_for,) = conn.execute(_QUEUED_FOR, (event_id,)).fetchone()
+        queued_for = conn.execute(_QUEUED_FOR, (event_id,)).fetchone()[0] if count else 0
     except BaseException:
         conn.rollback()
         raise

@@ -9,7 +9,7 @@ from typing import Any
 from ..errors import NotFound
 from ..models import Endpoint
 from .connection import Connection
-from .enqueueing import insert_event
+from .enqueueing import insert_event, insert_event_counted
 from .rows import endpoint_from_row, endpoint_row
 
 
@@ -31,9 +31,12 @@ class Producing(Connection):
 
     # --- producers ------------------------------------------------------------
 
-    def insert_event(self, type_: str, payload: str) -> tuple[int, int]:
-        """Queue one event; returns its id and how many endpoints it was queued for."""
+    def insert_event(self, type_: str, payload: str) -> int:
         return insert_event(self.conn, type_, payload)
+
+    def insert_event_counted(self, type_: str, payload: str) -> tuple[int, int]:
+        """Queue one event; returns its id and how many endpoints it was queued for."""
+        return insert_event_counted(self.conn, type_, payload)
 
     def insert_events(self, rows: Iterable[tuple[str, str, str]]) -> int:
         """Many (type, payload, created_at) events in one transaction: all of them or none."""
