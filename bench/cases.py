@@ -126,22 +126,29 @@ def enqueue_one(folder: Path, sizes: Sizes) -> Sample:
 def enqueue_shell(folder: Path, sizes: Sizes) -> Sample:
     """`dispatcher enqueue` as a shell script or cron job runs it, next to the sqlite3 shell's INSERT.
 
-    Both write to a dispatcher database with one subscribed endpoint, so both pay for the fan-out;
-    the two commands take turns, so a passing load on the machine weighs on both alike."""
+    Both write to a dispatcher database with one subscribed endpoint, so both pay for the fan-out,
+    with the dispatcher's pragmas (the shell's own default syncs every commit; no ~/.sqliterc); the
+    two take turns, each going first every other time, so a passing load weighs on both alike."""
     shell = shutil.which("sqlite3")
     if shell is None:
         raise SystemExit("case 1b needs the sqlite3 shell: apt-get install sqlite3")
     for name in ("ours.db", "shell.db"):
         fresh_queue(folder / name, ["http://127.0.0.1:9/hook"])
-    ours = reference = 0.0
+    seconds = {"ours": 0.0, "shell": 0.0}
     for n in range(sizes.shell):
         text = payload(n)
-        ours_command = [*dispatcher_command(), "--db", str(folder / "ours.db"), "enqueue", "lead.created", text]
-        ours += timed(functools.partial(_run_quietly, ours_command))
-        sql = f"INSERT INTO events (type, payload) VALUES ('lead.created', '{text}')"
-        shell_command = [shell, str(folder / "shell.db"), sql]
-        reference += timed(functools.partial(_run_quietly, shell_command))
-    return Sample(sizes.shell / ours, {"sqlite3 shell INSERT": sizes.shell / reference})
+        quoted = text.replace("'", "''")
+        commands = {
+            "ours": [*dispatcher_command(), "--db", str(folder / "ours.db"), "enqueue", "lead.created", text],
+            "shell": [
+                *(shell, "-init", os.devnull, str(folder / "shell.db")),
+                "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; "
+                f"INSERT INTO events (type, payload) VALUES ('lead.created', '{quoted}')",
+            ],
+        }
+        for name in ("ours", "shell") if n % 2 == 0 else ("shell", "ours"):
+            seconds[name] += timed(functools.partial(_run_quietly, commands[name]))
+    return Sample(sizes.shell / seconds["ours"], {"sqlite3 shell INSERT": sizes.shell / seconds["shell"]})
 
 
 def dispatcher_command() -> list[str]:

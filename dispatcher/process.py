@@ -65,7 +65,7 @@ def run(
     stop: threading.Event | None = None,
 ) -> RunSummary:
     """Deliver until nothing is due, the time limit, or ``stop`` is set (then the summary says
-    ``interrupted``)."""
+    ``interrupted``). A file that does not exist is refused (NotFound), not created."""
     return _Run(path, options, clock or SystemClock(), rng or random.Random(), stop or threading.Event()).run()
 
 
@@ -79,7 +79,8 @@ class _Run:
         self.rng = rng
         self.stop = stop
         self.writers = threading.Lock()
-        self.store = Store.open(path, self.writers)
+        # A missing file is a mistyped path, not an empty queue: refused, not created.
+        self.store = Store.open(path, self.writers, create=False)
         try:
             self.store.require_endpoint(options.endpoint_id)
         except BaseException:

@@ -155,3 +155,26 @@ def smtp_server() -> Iterator[Callable[..., tuple[Inbox, int]]]:
     yield start
     for controller in controllers:
         controller.stop()
+
+
+@pytest.fixture
+def start_process(db_path: Path) -> Iterator[Callable[..., subprocess.Popen[str]]]:
+    """Start `dispatcher process` for real, to signal it; killed if a test leaves it running."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(*args: str) -> subprocess.Popen[str]:
+        process = subprocess.Popen(
+            [*dispatcher_command(), "--db", str(db_path), "process", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()

@@ -23,6 +23,8 @@ import pytest
 from click.testing import Result
 
 SECRET = "test-secret"
+# A database as schema version 5 (0.1.0) left it, for the upgrade to version 6.
+V5_SCHEMA = Path(__file__).parent / "data" / "schema_v5.sql"
 
 Invoke = Callable[..., Result]
 RunDispatcher = Callable[..., subprocess.CompletedProcess[str]]

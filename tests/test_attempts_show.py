@@ -17,9 +17,8 @@ from werkzeug import Request, Response
 from dispatcher.attempt_detail import attempt_detail
 from dispatcher.store import SCHEMA_VERSION, Store
 
-from .helpers import Invoke, free_port, ok
+from .helpers import V5_SCHEMA, Invoke, free_port, ok
 
-V5_SCHEMA = Path(__file__).parent / "data" / "schema_v5.sql"
 DETAIL_KEYS = set(
     "id endpoint batch_id event_ids test started_at duration_ms ok error recorded request response notes".split()
 )
@@ -37,10 +36,10 @@ def deliver(invoke: Invoke, *payloads: str) -> dict[str, Any]:
         ok(invoke("enqueue", "lead.created", payload))
     ok(invoke("process", "--time-limit", "2s"))
     newest = json.loads(ok(invoke("attempts", "--limit", "1", "--json")))[0]
-    return show(invoke, newest["id"])
+    return attempt_detail_of(invoke, newest["id"])
 
 
-def show(invoke: Invoke, attempt_id: int) -> dict[str, Any]:
+def attempt_detail_of(invoke: Invoke, attempt_id: int) -> dict[str, Any]:
     detail: dict[str, Any] = json.loads(ok(invoke("attempts", "show", str(attempt_id), "--json")))
     return detail
 
@@ -92,6 +91,23 @@ def test_show_has_the_exact_request_the_receiver_got_and_its_response(invoke: In
     assert "s3cret-pw" not in text + json.dumps(detail) and login not in text + json.dumps(detail)
 
 
+@pytest.mark.parametrize("header", ["Authorization: Bearer tok-123", "Proxy-Authorization: Basic tok-123"])
+def test_a_fixed_credential_header_is_redacted(invoke: Invoke, httpserver: HTTPServer, header: str) -> None:
+    httpserver.expect_request("/hook").respond_with_data("ok")
+    add_endpoint(invoke, httpserver.url_for("/hook"), "--header", header)
+
+    detail = deliver(invoke, '{"n": 1}')
+
+    name = header.partition(":")[0]
+    (received, _), *_ = httpserver.log
+    assert "tok-123" in received.headers[name]  # it went out
+    assert [name, "[redacted]"] in detail["request"]["headers"]
+    text = ok(invoke("attempts", "show", str(detail["id"])))
+    assert f"> {name}: [redacted]" in text
+    assert "tok-123" not in text + json.dumps(detail)
+    assert f"took {detail['duration_ms']} ms, ok" in text
+
+
 def test_a_refused_connection_shows_the_error_and_no_response(invoke: Invoke) -> None:
     url = f"http://127.0.0.1:{free_port()}/hook"
     add_endpoint(invoke, url)
@@ -127,7 +143,7 @@ def test_a_changed_format_and_scheme_are_said_and_the_body_stays_as_sent(
     detail = deliver(invoke, '{"n": 1}')
     ok(invoke("endpoint", "update", str(endpoint_id), "--format", "mautic", "--signature", "hex"))
 
-    again = show(invoke, detail["id"])
+    again = attempt_detail_of(invoke, detail["id"])
 
     (received, _), *_ = httpserver.log
     assert again["request"]["body"].encode() == received.get_data()  # still the batch format it went out in
@@ -146,7 +162,7 @@ def test_a_pruned_event_means_the_body_cannot_be_rebuilt(invoke: Invoke, httpser
         conn.execute("DELETE FROM events WHERE id = ?", (detail["event_ids"][1],))
     conn.close()
 
-    again = show(invoke, detail["id"])
+    again = attempt_detail_of(invoke, detail["id"])
 
     assert (again["request"]["body"], again["request"]["body_state"]) == (None, "missing")
     assert f"the body cannot be rebuilt: event(s) {detail['event_ids'][1]} pruned" in again["notes"]
@@ -159,7 +175,7 @@ def test_a_test_request_is_shown_without_its_body(invoke: Invoke, httpserver: HT
     ok(invoke("endpoint", "test", str(endpoint_id)))
     (row,) = json.loads(ok(invoke("attempts", "--json")))
 
-    detail = show(invoke, row["id"])
+    detail = attempt_detail_of(invoke, row["id"])
 
     assert detail["test"] is True
     assert (detail["request"]["body"], detail["request"]["body_state"]) == (None, "not kept")

@@ -192,6 +192,8 @@ READ_COMMANDS = [
     ("endpoint", "delete", "1", "--yes"),
     ("endpoint", "rotate-secret", "1"),
     ("endpoint", "test", "1"),
+    ("endpoint", "retry", "1"),
+    ("attempts", "show", "1"),
     ("config", "list"),
     ("config", "get", "timeout"),
 ]

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from dispatcher.store import Store
 
+from .helpers import dispatcher_command
+
 
 def test_an_event_no_endpoint_subscribes_to_is_kept_with_a_warning(invoke, db_path: Path) -> None:
     store = Store.open(db_path)
@@ -63,11 +65,18 @@ def test_enqueue_imports_neither_the_http_stack_nor_sqlite_utils(db_path: Path) 
 
 
 def test_shell_completion_as_the_readme_sets_it_up() -> None:
-    """The README's completion recipe: click completes command names from the lazily loaded groups too."""
-    program = Path(sys.executable).parent / "dispatcher"  # the console script, as a shell finds it
+    """The README's completion recipe: the script it evals, and click completing command names from
+    the lazily loaded groups too."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    assert 'eval "$(_DISPATCHER_COMPLETE=bash_source dispatcher)"' in readme
+
+    def complete(asked: dict[str, str]) -> str:
+        env = {**os.environ, **asked}
+        return subprocess.run(dispatcher_command(), capture_output=True, text=True, env=env, timeout=60).stdout
+
+    script = complete({"_DISPATCHER_COMPLETE": "bash_source"})
+    assert "-F _dispatcher_completion dispatcher" in script
     asked = {"_DISPATCHER_COMPLETE": "bash_complete", "COMP_WORDS": "dispatcher endpoint ad", "COMP_CWORD": "2"}
-    done = subprocess.run([program], capture_output=True, text=True, env={**os.environ, **asked}, timeout=60)
-    assert done.stdout.split() == ["plain,add"]
+    assert complete(asked).split() == ["plain,add"]
     asked["COMP_WORDS"], asked["COMP_CWORD"] = "dispatcher enq", "1"
-    done = subprocess.run([program], capture_output=True, text=True, env={**os.environ, **asked}, timeout=60)
-    assert done.stdout.split() == ["plain,enqueue"]
+    assert complete(asked).split() == ["plain,enqueue"]

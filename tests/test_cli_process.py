@@ -7,13 +7,12 @@ Signals go to the real program in a subprocess; a pytest-httpserver receiver on
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,33 +24,10 @@ from dispatcher import endpoints
 from dispatcher.clock import SystemClock
 from dispatcher.store import Store
 
-from .helpers import SECRET, dispatcher_command
+from .helpers import SECRET
 from .process_helpers import enqueue
 
 STOPPING = "stopping once the requests in flight are done (interrupt again to quit at once)"
-
-
-@pytest.fixture
-def start_process(db_path: Path) -> Iterator[Callable[..., subprocess.Popen[str]]]:
-    """Start `dispatcher process` for real, to signal it; killed if a test leaves it running."""
-    started: list[subprocess.Popen[str]] = []
-
-    def start(*args: str) -> subprocess.Popen[str]:
-        process = subprocess.Popen(
-            [*dispatcher_command(), "--db", str(db_path), "process", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
 
 
 class CountingReceiver:

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -31,16 +31,7 @@ from dispatcher.queue import open as open_queue
 from dispatcher.store import Store, lease_seconds
 
 from . import workload
-from .helpers import SECRET, dispatcher_command
-
-
-def start_process(db_path: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [*dispatcher_command(), "--db", str(db_path), "process", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+from .helpers import SECRET
 
 
 def received_ids(server: HTTPServer, path: str) -> list[int]:
@@ -54,7 +45,7 @@ def received_ids(server: HTTPServer, path: str) -> list[int]:
 
 @pytest.mark.slow
 def test_two_overlapping_runs_deliver_every_event_once_in_order(
-    db_path: Path, store: Store, receiver: HTTPServer
+    db_path: Path, store: Store, receiver: HTTPServer, start_process: Callable[..., subprocess.Popen[str]]
 ) -> None:
     def slow(request: Request) -> Response:
         time.sleep(0.15)
@@ -67,7 +58,7 @@ def test_two_overlapping_runs_deliver_every_event_once_in_order(
     with open_queue(db_path) as queue:
         ids = [queue.enqueue("lead.created", {"n": n}) for n in range(40)]
 
-    runs = [start_process(db_path, "--time-limit", "30s", "--workers", "2") for _ in range(2)]
+    runs = [start_process("--time-limit", "30s", "--workers", "2") for _ in range(2)]
     outputs = [process.communicate(timeout=60) for process in runs]
 
     assert [process.returncode for process in runs] == [0, 0], outputs
@@ -79,7 +70,9 @@ def test_two_overlapping_runs_deliver_every_event_once_in_order(
     assert all(count > 0 for count in requests_per_run)
 
 
-def test_a_run_killed_mid_request_loses_nothing(db_path: Path, store: Store, receiver: HTTPServer) -> None:
+def test_a_run_killed_mid_request_loses_nothing(
+    db_path: Path, store: Store, receiver: HTTPServer, start_process: Callable[..., subprocess.Popen[str]]
+) -> None:
     arrived = threading.Event()
     bodies: list[dict] = []  # as they arrive: the log only has requests that were answered
 
@@ -95,7 +88,7 @@ def test_a_run_killed_mid_request_loses_nothing(db_path: Path, store: Store, rec
         ids = [queue.enqueue("lead.created", {"n": n}) for n in range(15)]
     receiver.expect_request("/hook").respond_with_handler(first_hangs)
 
-    victim = start_process(db_path, "--time-limit", "30s")
+    victim = start_process("--time-limit", "30s")
     assert arrived.wait(20), "the first request never arrived"
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait(10)

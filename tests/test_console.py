@@ -15,7 +15,7 @@ import pytest
 
 from dispatcher.store import SCHEMA_VERSION, Store
 
-from .helpers import dispatcher_command
+from .helpers import V5_SCHEMA, stored_events
 
 CLICK_COMMAND = [sys.executable, "-c", "from dispatcher.cli import cli; cli(prog_name='dispatcher')"]
 
@@ -25,13 +25,6 @@ def _run(command: list[str], args: list[str], env: dict[str, str] | None = None)
         [*command, *args], capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})}
     )
     return done.returncode, done.stdout, done.stderr
-
-
-def _events(path: Path) -> list[tuple[int, str, str]]:
-    with sqlite3.connect(path) as conn:
-        rows = conn.execute("SELECT id, type, payload FROM events ORDER BY id").fetchall()
-    conn.close()
-    return rows
 
 
 @pytest.fixture
@@ -70,47 +63,61 @@ def test_the_database_is_found_as_the_click_command_finds_it(subscribed: Path, t
 
 
 def _assert_same_answers(subscribed: Path, tmp_path: Path, args: list[str], db_form: str) -> None:
+    """The console script and the click command, each on a copy of ``subscribed``: the same output,
+    exit status and stored events; and an event queued by the short way, a refusal by click."""
     answers, stored = [], []
-    for name, command in (("short", dispatcher_command()), ("click", CLICK_COMMAND)):
+    for name in ("short", "click"):
         path = tmp_path / f"{name}.db"
         shutil.copy(subscribed, path)
-        if db_form == "--db":
-            answers.append(_run(command, ["--db", str(path), *args]))
-        elif db_form == "--db=":
-            answers.append(_run(command, [f"--db={path}", *args]))
+        argv, env = {
+            "--db": (["--db", str(path), *args], {}),
+            "--db=": ([f"--db={path}", *args], {}),
+            "env": (args, {"DISPATCHER_DB": str(path)}),
+        }[db_form]
+        if name == "short":
+            answer, loaded = _console(argv, tmp_path, env=env)
+            assert ("click" in loaded) == (answer[0] != 0), "the short way queues; click refuses"
         else:
-            answers.append(_run(command, args, env={"DISPATCHER_DB": str(path)}))
-        stored.append(_events(path))
+            answer = _run(CLICK_COMMAND, argv, env=env)
+        answers.append(answer)
+        stored.append(stored_events(path))
     assert answers[0] == answers[1]
     assert stored[0] == stored[1]
 
 
-def _loaded_after(argv: list[str], cwd: Path, stdin: str = "") -> tuple[int, set[str]]:
-    """Exit status and the modules loaded by the console script's main() for this command line."""
+def _console(
+    argv: list[str], cwd: Path, stdin: str = "", env: dict[str, str] | None = None
+) -> tuple[tuple[int, str, str], set[str]]:
+    """The console script's main() on this command line: its exit status, stdout and stderr, and
+    the modules it loaded (written to a file, to leave its output as it is)."""
+    modules = cwd / "modules.json"
     program = (
         "import json, sys\n"
         f"sys.argv = ['dispatcher', *{argv!r}]\n"
         "from dispatcher.console import main\n"
-        "code = 0\n"
         "try:\n"
         "    main()\n"
-        "except SystemExit as done:\n"
-        "    code = done.code or 0\n"
-        "print(json.dumps([code, sorted(sys.modules)]), file=sys.stderr)\n"
+        "finally:\n"
+        f"    open({str(modules)!r}, 'w').write(json.dumps(sorted(sys.modules)))\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", program], input=stdin, capture_output=True, text=True, timeout=60, cwd=cwd
+        [sys.executable, "-c", program],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
     )
-    code, modules = json.loads(done.stderr.splitlines()[-1])
-    return code, set(modules)
+    return (done.returncode, done.stdout, done.stderr), set(json.loads(modules.read_text()))
 
 
 def test_a_plain_enqueue_loads_neither_click_nor_the_store_class(subscribed: Path) -> None:
-    code, loaded = _loaded_after(["--db", str(subscribed), "enqueue", "lead.created", "{}"], subscribed.parent)
+    (code, _, _), loaded = _console(["--db", str(subscribed), "enqueue", "lead.created", "{}"], subscribed.parent)
     assert code == 0
     assert "dispatcher.store.enqueueing" in loaded
     assert not {"click", "typing", "dispatcher.store.sqlite_store", "dispatcher.models"} & loaded
-    assert _events(subscribed)[-1][1:] == ("lead.created", "{}")
+    assert stored_events(subscribed)[-1][1:] == ("lead.created", "{}")
 
 
 @pytest.mark.parametrize(
@@ -124,21 +131,21 @@ def test_a_plain_enqueue_loads_neither_click_nor_the_store_class(subscribed: Pat
 )
 def test_anything_else_goes_to_the_click_command(subscribed: Path, argv: list[str], stdin: str) -> None:
     (subscribed.parent / "payload.json").write_text("{}")
-    _, loaded = _loaded_after(["--db", str(subscribed), *argv], subscribed.parent, stdin)
+    _, loaded = _console(["--db", str(subscribed), *argv], subscribed.parent, stdin)
     assert "click" in loaded
 
 
 def test_a_missing_file_is_made_by_the_click_command(tmp_path: Path) -> None:
-    code, loaded = _loaded_after(["--db", "new.db", "enqueue", "lead.created", "{}"], tmp_path)
+    (code, _, _), loaded = _console(["--db", "new.db", "enqueue", "lead.created", "{}"], tmp_path)
     assert (code, "click" in loaded) == (0, True)
-    assert _events(tmp_path / "new.db") == [(1, "lead.created", "{}")]
+    assert stored_events(tmp_path / "new.db") == [(1, "lead.created", "{}")]
 
 
 def test_an_older_schema_is_upgraded_by_the_click_command(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "v5.db") as conn:
-        conn.executescript((Path(__file__).parent / "data" / "schema_v5.sql").read_text())
+        conn.executescript(V5_SCHEMA.read_text())
     conn.close()
-    code, loaded = _loaded_after(["--db", "v5.db", "enqueue", "lead.created", "{}"], tmp_path)
+    (code, _, _), loaded = _console(["--db", "v5.db", "enqueue", "lead.created", "{}"], tmp_path)
     assert code == 0 and "click" in loaded
     assert Store.open(tmp_path / "v5.db").schema_version() == SCHEMA_VERSION
-    assert _events(tmp_path / "v5.db") == [(1, "lead.created", "{}")]
+    assert stored_events(tmp_path / "v5.db") == [(1, "lead.created", "{}")]

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -19,6 +21,7 @@ from dispatcher.recovery import parse_time
 from dispatcher.retry import parse_policy
 from dispatcher.sending import parse_retry_after
 from dispatcher.settings import KEYS
+from dispatcher.store import Store
 from dispatcher.wire import parse_header
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -99,16 +102,26 @@ def test_payloads(payload: object) -> None:
     text.encode("utf-8")
 
 
+@pytest.fixture(scope="module")
+def config_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    """One database for every example: a setting set over and over, as `config set` does."""
+    store = Store.open(tmp_path_factory.mktemp("config") / "config.db")
+    yield store
+    store.close()
+
+
 @given(st.one_of(NEAR, ANY))
-def test_config_values(text: str) -> None:
-    """What `config set` accepts, `config get` shows in a form that means the same."""
+def test_config_values(config_store: Store, text: str) -> None:
+    """What `config set` accepts goes through the database, and `config get` shows it in a form that
+    means the same (any text: the database keeps what it is given)."""
     for name, key in KEYS.items():
         try:
             value = key.parse(text)
         except DispatcherError:
             continue
+        settings.set_value(config_store, name, text, NOW)
         if not key.secret:
-            assert key.parse(settings.in_force({name: settings.checked(name, text)})[name]) == value, name
+            assert key.parse(settings.in_force(config_store.config())[name]) == value, name
 
 
 @given(st.one_of(st.text(alphabet="0123456789abcdef:./, ", max_size=40), ANY))

@@ -267,6 +267,12 @@ def test_a_run_for_an_endpoint_that_does_not_exist_is_refused(
     assert receiver.log == []
 
 
+def test_a_run_on_a_file_that_does_not_exist_is_refused_and_makes_none(tmp_path: Path) -> None:
+    with pytest.raises(NotFound, match="^no database at .*typo.db"):
+        run(tmp_path / "typo.db")
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("workers", [1, 4])
 def test_many_endpoints_each_get_every_event_once_in_order(
     db_path: Path, store: Store, receiver: HTTPServer, workers: int

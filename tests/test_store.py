@@ -21,6 +21,8 @@ from dispatcher.queue import Queue
 from dispatcher.settings import BUILT_IN
 from dispatcher.store import SCHEMA_VERSION, Store, connect, lease_seconds, schema_sql
 
+from .helpers import V5_SCHEMA
+
 
 def add(store: Store, **options: object) -> int:
     return endpoints.add(store, "http://127.0.0.1:9/hook", secret="s", **options).id  # type: ignore[arg-type]
@@ -397,7 +399,7 @@ def test_upgrading_from_version_5_takes_last_error_at_from_the_attempt_log(db_pa
     """A file as version 5 left it: an endpoint whose last request failed, after an earlier failure
     and a failed test send (which is no part of its health)."""
     with sqlite3.connect(db_path) as conn:
-        conn.executescript((Path(__file__).parent / "data" / "schema_v5.sql").read_text())
+        conn.executescript(V5_SCHEMA.read_text())
         conn.execute(
             "INSERT INTO endpoints (url, secret, last_error) VALUES ('https://example.com/hook', 's', 'HTTP 500')"
         )

@@ -64,7 +64,6 @@ def process(
     ctx: click.Context, time_limit: float, workers: int, endpoint_id: int | None, quiet: bool, as_json: bool
 ) -> None:
     """Deliver due events (run me from cron every minute)."""
-    open_store(ctx)  # a mistyped --db is refused, not made into an empty queue
     options = RunOptions(time_limit=time_limit, workers=workers, endpoint_id=endpoint_id)
     with stop_on_signals() as interrupts:
         summary = run(ctx.obj, options, stop=interrupts.stop)
