@@ -19,6 +19,8 @@ CREATE TABLE IF NOT EXISTS config (
 CREATE TABLE IF NOT EXISTS endpoints (
     id                   INTEGER PRIMARY KEY AUTOINCREMENT,
     name                 TEXT,
+    -- For people: what the endpoint is for (the API's and the admin UI's description).
+    description          TEXT,
     url                  TEXT NOT NULL,
     secret               TEXT NOT NULL,
     -- JSON array of GLOB patterns matched against events.type.
@@ -193,10 +195,44 @@ CREATE TABLE IF NOT EXISTS dispatcher_prune (
 );
 INSERT INTO dispatcher_prune (events_checked_through) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM dispatcher_prune);
 
+-- Keys for the HTTP API and the admin UI (`dispatcher api-key`, `dispatcher serve`).
+-- Only the SHA-256 of a key is kept: a key is random, so no slow hash is needed.
+CREATE TABLE IF NOT EXISTS api_keys (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    name         TEXT,
+    key_sha256   TEXT NOT NULL UNIQUE,
+    read_only    INTEGER NOT NULL DEFAULT 0 CHECK (read_only IN (0, 1)),
+    created_at   TEXT NOT NULL,
+    last_used_at TEXT
+);
+
+-- Admin UI logins: the cookie holds a random token, kept here as its SHA-256;
+-- revoking the key ends its sessions.
+CREATE TABLE IF NOT EXISTS web_sessions (
+    token_sha256 TEXT PRIMARY KEY,
+    api_key_id   INTEGER NOT NULL REFERENCES api_keys (id) ON DELETE CASCADE,
+    csrf_token   TEXT NOT NULL,
+    created_at   TEXT NOT NULL,
+    expires_at   TEXT NOT NULL
+);
+
+-- `POST /api/v1/events` with an Idempotency-Key: the first answer, replayed to a
+-- repeat of the same request for 24 hours.
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    api_key_id     INTEGER NOT NULL REFERENCES api_keys (id) ON DELETE CASCADE,
+    key            TEXT NOT NULL,
+    request_sha256 TEXT NOT NULL,
+    status         INTEGER NOT NULL,
+    response       TEXT NOT NULL,
+    created_at     TEXT NOT NULL,
+    PRIMARY KEY (api_key_id, key)
+);
+CREATE INDEX IF NOT EXISTS idempotency_keys_by_time ON idempotency_keys (created_at);
+
 -- The version of this file the database holds: a table of our own, because an
 -- application sharing the file may already use PRAGMA user_version.
 CREATE TABLE IF NOT EXISTS dispatcher_schema (
     version INTEGER NOT NULL
 );
 DELETE FROM dispatcher_schema;
-INSERT INTO dispatcher_schema (version) VALUES (6);
+INSERT INTO dispatcher_schema (version) VALUES (7);

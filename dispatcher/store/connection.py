@@ -14,9 +14,20 @@ from pathlib import Path
 
 from ..errors import DispatcherError, NotFound
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 # The tables schema.sql creates, besides its dispatcher_* bookkeeping.
-OUR_TABLES = ("config", "endpoints", "events", "batches", "pending", "deliveries", "attempts")
+OUR_TABLES = (
+    "config",
+    "endpoints",
+    "events",
+    "batches",
+    "pending",
+    "deliveries",
+    "attempts",
+    "api_keys",
+    "web_sessions",
+    "idempotency_keys",
+)
 BUSY_TIMEOUT_S = 30.0
 CHECKPOINT_PAGES = 10_000
 
