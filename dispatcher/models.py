@@ -296,3 +296,23 @@ class RunSummary:
 def counted(number: int, singular: str, plural: str | None = None) -> str:
     """``1 event``, ``2 events``: every count a person reads goes through here."""
     return f"{number} {singular if number == 1 else plural or singular + 's'}"
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A key for the HTTP API and the admin UI, as listed: the key itself is never kept."""
+
+    id: int
+    name: str | None
+    read_only: bool  # sees everything, changes nothing
+    created_at: str
+    last_used_at: str | None
+
+
+@dataclass(frozen=True)
+class WebSession:
+    """An admin UI login: the key it was made with and the token every form must carry."""
+
+    key: ApiKey
+    csrf_token: str
+    expires_at: str

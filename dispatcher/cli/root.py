@@ -224,6 +224,8 @@ COMMANDS = {
     "demo": ".commands:demo",
     "verify": ".receiving:verify",
     "listen": ".receiving:listen",
+    "api-key": ".api_key:api_key",
+    "serve": ".serve:serve",
 }
 
 

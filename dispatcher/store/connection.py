@@ -195,6 +195,14 @@ class Connection:
         if not self.conn.execute("SELECT 1 FROM endpoints WHERE id = ?", (endpoint_id,)).fetchone():
             raise NotFound(f"no endpoint {endpoint_id}")
 
+    def answers(self) -> bool:
+        """Whether the database can be read now (for a health check): not gone, not corrupt."""
+        try:
+            self.conn.execute("SELECT version FROM dispatcher_schema").fetchall()
+        except sqlite3.Error:
+            return False
+        return True
+
     def schema_version(self) -> int | None:
         """The schema version this file holds; None if the dispatcher has never set it up."""
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from .access import Access
 from .connection import connect, require_database
 from .delivering import Delivering
 from .inspecting import Inspecting
@@ -12,7 +13,7 @@ from .producing import Producing
 from .recovering import Recovering
 
 
-class Store(Producing, Delivering, Inspecting, Recovering):
+class Store(Producing, Delivering, Inspecting, Recovering, Access):
     @classmethod
     def open(cls, path: str | Path, writers: threading.Lock | None = None, create: bool = True) -> Store:
         """Connect to the SQLite file at ``path``, creating or upgrading its schema.

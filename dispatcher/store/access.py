@@ -1,0 +1,79 @@
+"""Statements of who may use the HTTP API and the admin UI: API keys and admin sessions.
+
+Keys and session tokens are stored only as their SHA-256; see :mod:`dispatcher.api_keys`.
+"""
+
+from __future__ import annotations
+
+from ..errors import NotFound
+from ..models import ApiKey, WebSession
+from .connection import Connection
+
+_KEY_COLUMNS = "id, name, read_only, created_at, last_used_at"
+
+
+class Access(Connection):
+    def insert_api_key(self, name: str | None, key_sha256: str, read_only: bool, now: str) -> ApiKey:
+        with self.write() as conn:
+            row = conn.execute(
+                "INSERT INTO api_keys (name, key_sha256, read_only, created_at) VALUES (?, ?, ?, ?) "
+                f"RETURNING {_KEY_COLUMNS}",
+                (name, key_sha256, int(read_only), now),
+            ).fetchone()
+        return _api_key(row)
+
+    def api_keys(self) -> list[ApiKey]:
+        return [_api_key(row) for row in self.conn.execute(f"SELECT {_KEY_COLUMNS} FROM api_keys ORDER BY id")]
+
+    def count_api_keys(self) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM api_keys").fetchone()[0])
+
+    def delete_api_key(self, key_id: int) -> None:
+        """Revoke a key; its admin sessions and idempotency records go with it (foreign keys)."""
+        with self.write() as conn:
+            if not conn.execute("DELETE FROM api_keys WHERE id = ? RETURNING id", (key_id,)).fetchone():
+                raise NotFound(f"no API key {key_id}")
+
+    def api_key_by_hash(self, key_sha256: str) -> tuple[ApiKey, str] | None:
+        """The key stored under this hash, and the stored hash (for a constant-time comparison)."""
+        row = self.conn.execute(
+            f"SELECT {_KEY_COLUMNS}, key_sha256 FROM api_keys WHERE key_sha256 = ?", (key_sha256,)
+        ).fetchone()
+        return None if row is None else (_api_key(row[:5]), row[5])
+
+    def mark_api_key_used(self, key_id: int, now: str) -> None:
+        """Record when a key was last used, at most once a minute: not a write per request."""
+        with self.write() as conn:
+            conn.execute(
+                "UPDATE api_keys SET last_used_at = ? WHERE id = ? "
+                "AND (last_used_at IS NULL OR last_used_at < strftime('%Y-%m-%dT%H:%M:%fZ', ?, '-60 seconds'))",
+                (now, key_id, now),
+            )
+
+    def insert_web_session(self, token_sha256: str, key_id: int, csrf_token: str, now: str, expires_at: str) -> None:
+        with self.write() as conn:
+            # Expired sessions go as new ones come: there is no other sweep.
+            conn.execute("DELETE FROM web_sessions WHERE expires_at <= ?", (now,))
+            conn.execute(
+                "INSERT INTO web_sessions (token_sha256, api_key_id, csrf_token, created_at, expires_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (token_sha256, key_id, csrf_token, now, expires_at),
+            )
+
+    def web_session(self, token_sha256: str, now: str) -> WebSession | None:
+        row = self.conn.execute(
+            f"SELECT s.csrf_token, s.expires_at, {', '.join('k.' + c for c in _KEY_COLUMNS.split(', '))} "
+            "FROM web_sessions AS s JOIN api_keys AS k ON k.id = s.api_key_id "
+            "WHERE s.token_sha256 = ? AND s.expires_at > ?",
+            (token_sha256, now),
+        ).fetchone()
+        return None if row is None else WebSession(key=_api_key(row[2:]), csrf_token=row[0], expires_at=row[1])
+
+    def delete_web_session(self, token_sha256: str) -> None:
+        with self.write() as conn:
+            conn.execute("DELETE FROM web_sessions WHERE token_sha256 = ?", (token_sha256,))
+
+
+def _api_key(row: tuple[int, str | None, int, str, str | None]) -> ApiKey:
+    key_id, name, read_only, created_at, last_used_at = row
+    return ApiKey(id=key_id, name=name, read_only=bool(read_only), created_at=created_at, last_used_at=last_used_at)

@@ -1,0 +1,8 @@
+"""The admin UI: server-rendered pages under /admin, plain HTML forms, every post CSRF-checked."""
+
+from fastapi import APIRouter
+
+from . import login
+
+router = APIRouter()
+router.include_router(login.router)

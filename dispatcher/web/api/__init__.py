@@ -1,0 +1,5 @@
+"""The HTTP API under /api/v1: JSON in and out, errors as problem details, a Bearer key on every call."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

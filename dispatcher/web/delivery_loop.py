@@ -1,0 +1,48 @@
+"""`serve --deliver`: delivery in the server's process, as back-to-back `process` runs would do it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from ..errors import DispatcherError
+from ..models import RunSummary
+from ..process import RunOptions, run
+
+# After a run that found nothing to do, the next looks this much later: what a producer
+# queues reaches its receiver within about a second, and an idle server costs next to nothing.
+IDLE_S = 1.0
+
+
+class DeliveryLoop:
+    """Runs :func:`dispatcher.process.run` again and again in a thread of its own until stopped.
+
+    Each run takes leases as a cron run would, so cron and any number of servers may deliver
+    from the same database at once. ``stop`` lets the requests in flight finish.
+    """
+
+    def __init__(self, path: Path, options: RunOptions, report: Callable[[RunSummary], None]) -> None:
+        self.path = path
+        self.options = options
+        self.report = report
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="dispatcher-delivery", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join()
+
+    def _loop(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                summary = run(self.path, self.options, stop=self.stopping)
+            except DispatcherError as error:
+                summary = RunSummary(errors=[str(error)])
+            if summary.requests or summary.errors or summary.disabled:
+                self.report(summary)
+            if not summary.requests:
+                self.stopping.wait(IDLE_S)

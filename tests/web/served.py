@@ -1,0 +1,112 @@
+"""A real `dispatcher serve` process for the web tests, and a small client for its API.
+
+Plain helpers (no fixtures here): tests/web/conftest.py builds the fixtures on them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from dispatcher import api_keys
+from dispatcher.clock import SystemClock
+from dispatcher.store import Store
+
+from ..helpers import dispatcher_command
+
+LISTENING = re.compile(r"listening on (http://\S+)")
+
+
+@dataclass
+class Api:
+    """requests against one server, with a Bearer key (None: no Authorization header)."""
+
+    base: str
+    key: str | None
+    session: requests.Session = field(default_factory=requests.Session)
+
+    def request(self, method: str, path: str, **options: Any) -> requests.Response:
+        headers = dict(options.pop("headers", {}))
+        if self.key is not None:
+            headers.setdefault("Authorization", f"Bearer {self.key}")
+        return self.session.request(method, self.base + path, headers=headers, timeout=30, **options)
+
+    def get(self, path: str, **options: Any) -> requests.Response:
+        return self.request("GET", path, **options)
+
+    def post(self, path: str, **options: Any) -> requests.Response:
+        return self.request("POST", path, **options)
+
+    def patch(self, path: str, **options: Any) -> requests.Response:
+        return self.request("PATCH", path, **options)
+
+    def delete(self, path: str, **options: Any) -> requests.Response:
+        return self.request("DELETE", path, **options)
+
+
+@dataclass
+class Served:
+    """A running server: its URL, its database, a read-write key and a read-only key."""
+
+    url: str
+    db: Path
+    key: str
+    read_only_key: str
+    process: subprocess.Popen[str]
+    output: list[str] = field(default_factory=list)  # the lines it printed before it listened
+
+    def api(self) -> Api:
+        """A client with the read-write key."""
+        return Api(self.url, self.key)
+
+    def api_as(self, key: str | None) -> Api:
+        """A client with ``key``: the read-only one, a wrong one, or None for no key at all."""
+        return Api(self.url, key)
+
+    def stop(self, signum: int = signal.SIGTERM) -> tuple[int, str, str]:
+        """Stop it as systemd or a Ctrl-C would; its exit status and the rest of what it printed."""
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+        out, err = self.process.communicate(timeout=60)
+        return self.process.returncode, out, err
+
+
+def make_keys(db: Path) -> tuple[str, str]:
+    """A read-write and a read-only key in the database at ``db`` (created if missing)."""
+    store = Store.open(db)
+    try:
+        now = SystemClock().now()
+        return (
+            api_keys.create(store, now, "tests").text,
+            api_keys.create(store, now, "viewer", read_only=True).text,
+        )
+    finally:
+        store.close()
+
+
+def start_serve(db: Path, *args: str, keys: tuple[str, str] | None = None, env: dict[str, str] | None = None) -> Served:
+    """Start `dispatcher serve --port 0 ARGS` on ``db`` and wait for its "listening on" line."""
+    key, read_only_key = keys if keys is not None else make_keys(db)
+    process = subprocess.Popen(
+        [*dispatcher_command(), "--db", str(db), "serve", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+    )
+    assert process.stdout is not None
+    printed = []
+    for line in process.stdout:
+        printed.append(line)
+        found = LISTENING.search(line)
+        if found:
+            return Served(found.group(1), db, key, read_only_key, process, printed)
+    _, err = process.communicate(timeout=30)
+    raise AssertionError(f"serve exited {process.returncode} without listening: {''.join(printed)}{err}")
