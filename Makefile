@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 # Extra pytest arguments: make test PYTEST_ARGS='-x -k wire'
 PYTEST_ARGS ?=
 
-.PHONY: venv demo lint test
+.PHONY: venv demo lint browser test
 
 venv: $(VENV)/.installed
 
@@ -29,8 +29,13 @@ lint: venv
 	$(BIN)/ruff format --check dispatcher tests bench
 	$(BIN)/mypy --strict
 
+# The admin UI's browser tests drive Debian's chromium (Playwright's own download cannot run here).
+browser:
+	@command -v chromium >/dev/null || { echo "installing Debian's chromium for the browser tests" >&2; \
+	  apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }; }
+
 # pytest exits 5 when it collects no tests; say so instead of a bare "Error 5".
-test: lint
+test: lint browser
 	@$(BIN)/pytest $(PYTEST_ARGS) || { status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests (exit 5)" >&2; fi; \
 	  exit $$status; }

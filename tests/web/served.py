@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from playwright.sync_api import Page
 
 from dispatcher import api_keys
 from dispatcher.clock import SystemClock
@@ -110,3 +111,18 @@ def start_serve(db: Path, *args: str, keys: tuple[str, str] | None = None, env: 
             return Served(found.group(1), db, key, read_only_key, process, printed)
     _, err = process.communicate(timeout=30)
     raise AssertionError(f"serve exited {process.returncode} without listening: {''.join(printed)}{err}")
+
+
+def log_in(page: Page, served: Served, key: str | None = None) -> None:
+    """Log the browser in at /admin/login with the read-write key (or ``key``)."""
+    page.goto(f"{served.url}/admin/login")
+    page.fill("#key", key or served.key)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+
+
+def screenshot(page: Page, folder: Path, name: str) -> Path:
+    """Save the whole page as NAME.png in ``folder`` (the test's tmp_path), for a person to look at."""
+    path = folder / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
