@@ -67,7 +67,7 @@ def as_json(endpoint: Endpoint, defaults: Settings, show_secret: bool = False) -
     data["retired_secrets"] = retired if show_secret else [{"until": old["until"]} for old in retired]
     data["created_at"] = endpoint.created_at
     if show_secret:
-        data.update({setting.name: setting.value_in(endpoint) for setting in SETTINGS if setting.hidden})
+        data.update({s.name: s.json_value(s.value_in(endpoint)) for s in SETTINGS if s.hidden})
     return data
 
 

@@ -98,7 +98,7 @@ def test_the_values_cover_every_setting(ca_bundle: Path) -> None:
     assert set(api_values(ca_bundle)) == set(NAMES)
 
 
-def test_the_endpoint_dataclass_has_a_field_for_each_setting_and_its_state(ca_bundle: Path) -> None:
+def test_the_endpoint_dataclass_has_a_field_for_each_setting_and_its_state() -> None:
     own = {setting.attribute.partition(".")[0] for setting in SETTINGS}
     assert {field.name for field in dataclasses.fields(Endpoint)} == own | STATE
     assert not own & STATE

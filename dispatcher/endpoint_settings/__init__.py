@@ -6,7 +6,7 @@ checks the three agree).
 """
 
 from .checks import Header, check_ca_bundle, check_description, check_events, check_name, header_pairs
-from .setting import Flag, Setting, Stored
+from .setting import Flag, Setting
 from .table import FOLLOWS_GLOBAL, NAMES, RETRY_AT_ONCE, SETTINGS, by_name, endpoint_fields, settings_of
 from .validation import check_all, none_is_default, refuse_unknown
 
@@ -18,7 +18,6 @@ __all__ = [
     "Flag",
     "Header",
     "Setting",
-    "Stored",
     "by_name",
     "check_all",
     "check_ca_bundle",

@@ -88,9 +88,6 @@ class Setting:
     def to_row(self, value: Any) -> Any:
         return value if self.stored is None else self.stored.to_row(value)
 
-    def from_row(self, value: Any) -> Any:
-        return value if self.stored is None else self.stored.from_row(value)
-
     def json_value(self, value: Any) -> Any:
         return value if self.to_json is None else self.to_json(value)
 

@@ -241,8 +241,9 @@ NAMES = tuple(_BY_NAME)
 # The settings an endpoint may leave to the global one: its own value None.
 FOLLOWS_GLOBAL = tuple(setting.name for setting in SETTINGS if setting.follows_global)
 RETRY_AT_ONCE = tuple(setting.name for setting in SETTINGS if setting.retry_at_once)
-# The objects Endpoint keeps some settings in, by field name.
+# The objects Endpoint keeps some settings in, by field name; and where each setting goes.
 _NESTED = {"signing": Signing}
+_PLACES = tuple((setting.name, *setting.attribute.partition(".")[::2]) for setting in SETTINGS)
 
 
 def by_name(name: str) -> Setting:
@@ -261,10 +262,9 @@ def endpoint_fields(values: Mapping[str, Any]) -> dict[str, Any]:
     """Values by setting name as :class:`Endpoint`'s fields: those it keeps in a :class:`Signing` made one."""
     fields: dict[str, Any] = {}
     nested: dict[str, dict[str, Any]] = {}
-    for setting in SETTINGS:
-        head, _, tail = setting.attribute.partition(".")
+    for name, head, tail in _PLACES:
         if tail:
-            nested.setdefault(head, {})[tail] = values[setting.name]
+            nested.setdefault(head, {})[tail] = values[name]
         else:
-            fields[head] = values[setting.name]
+            fields[head] = values[name]
     return {**fields, **{head: _NESTED[head](**parts) for head, parts in nested.items()}}

@@ -50,12 +50,14 @@ def endpoint_row(fields: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-_READ = tuple((setting.name, setting.column, setting.from_row) for setting in SETTINGS)
+# The process loop reads an endpoint for every batch it claims: what to do with each column, decided once.
+_READ = tuple((setting.name, setting.column, setting.stored and setting.stored.from_row) for setting in SETTINGS)
 
 
 def endpoint_from_row(row: dict[str, Any]) -> Endpoint:
+    values = {name: read(row[column]) if read else row[column] for name, column, read in _READ}
     return Endpoint(
-        **endpoint_fields({name: read(row[column]) for name, column, read in _READ}),
+        **endpoint_fields(values),
         id=row["id"],
         enabled=bool(row["enabled"]),
         disabled_reason=row["disabled_reason"],
