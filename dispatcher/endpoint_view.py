@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .destinations import RefusedDestination, UnresolvedHost, public_url
-from .endpoint_settings import FOLLOWS_GLOBAL
+from .destinations import RefusedDestination, UnresolvedHost
+from .endpoint_settings import FOLLOWS_GLOBAL, SETTINGS, Setting
 from .models import Endpoint, Settings
 from .settings import effective, value_of
-from .signing import header_name
 from .urls import destination
 
 
@@ -49,37 +48,33 @@ def inherited(endpoint: Endpoint, defaults: Settings) -> tuple[str, ...]:
     )
 
 
+# Where the endpoint's state (enabled or why not) goes among its settings: after what it is for.
+_STATE_AFTER = "events"
+
+
 def as_json(endpoint: Endpoint, defaults: Settings, show_secret: bool = False) -> dict[str, Any]:
-    """The endpoint as users see it: settings in force, secrets only on request."""
-    settings = effective(endpoint, defaults)
-    data: dict[str, Any] = {
-        "id": endpoint.id,
-        "name": endpoint.name,
-        "url": endpoint.url if show_secret else public_url(endpoint.url),  # a user:password@ is a secret too
-        "events": list(endpoint.events),
-        "enabled": endpoint.enabled,
-        "disabled_reason": endpoint.disabled_reason,
-        "disabled_at": endpoint.disabled_at,
-        "order": settings.order,
-        "batch_size": settings.batch_size,
-        "timeout": settings.timeout,
-        "max_attempts": settings.max_attempts,
-        "retry": settings.retry.spec(),
-        "max_age": settings.max_age,
-        "disable_after": settings.disable_after,
-        "notify_command": settings.notify_command,
-        "format": endpoint.format,
-        "signature": endpoint.signing.scheme,
-        "signature_header": header_name(endpoint.signing),
-        "signature_prefix": endpoint.signing.prefix,
-        "headers": [f"{name}: {value}" for name, value in endpoint.headers],
-        "success": endpoint.success,
-        "allow_private": settings.reach.allow_private,
-        "ca_bundle": endpoint.ca_bundle,
-        "retired_secrets": [{"until": old.until} for old in endpoint.retired_secrets],
-        "created_at": endpoint.created_at,
-    }
+    """The endpoint as users see it: every setting in force, its state, and secrets only on request, last."""
+    in_force = effective(endpoint, defaults)
+    data: dict[str, Any] = {"id": endpoint.id}
+    for setting in SETTINGS:
+        if not setting.hidden:
+            data[setting.name] = setting.json_value(_shown(setting, endpoint, in_force, show_secret))
+        if setting.name == _STATE_AFTER:
+            data.update(
+                enabled=endpoint.enabled, disabled_reason=endpoint.disabled_reason, disabled_at=endpoint.disabled_at
+            )
+    retired = [{"secret": old.secret, "until": old.until} for old in endpoint.retired_secrets]
+    data["retired_secrets"] = retired if show_secret else [{"until": old["until"]} for old in retired]
+    data["created_at"] = endpoint.created_at
     if show_secret:
-        data["secret"] = endpoint.secret
-        data["retired_secrets"] = [{"secret": old.secret, "until": old.until} for old in endpoint.retired_secrets]
+        data.update({s.name: s.json_value(s.value_in(endpoint)) for s in SETTINGS if s.hidden})
     return data
+
+
+def _shown(setting: Setting, endpoint: Endpoint, in_force: Settings, show_secret: bool) -> Any:
+    if setting.follows_global:
+        return value_of(in_force, setting.name)
+    own = setting.value_in(endpoint)
+    if own is None and setting.in_force is not None:
+        return setting.in_force(endpoint)
+    return own if show_secret or setting.redact is None else setting.redact(own)

@@ -7,7 +7,7 @@ from typing import Any
 
 from .clock import SystemClock, to_text
 from .durations import format_duration
-from .endpoint_settings import RETRY_AT_ONCE, SETTINGS, check_all, none_is_default, refuse_unknown, settings_of
+from .endpoint_settings import NAMES, RETRY_AT_ONCE, check_all, none_is_default, refuse_unknown, settings_of
 from .errors import DispatcherError
 from .models import Endpoint, RetiredSecret
 from .signing import check_secret, new_secret
@@ -19,9 +19,10 @@ MAX_GRACE = 30 * 24 * 3600.0
 
 
 def add(store: Store, url: str, **settings: Any) -> Endpoint:
-    """Register an endpoint (settings as in :data:`SETTINGS`); a secret is generated when none is given."""
+    """Register an endpoint (settings as in :data:`~dispatcher.endpoint_settings.SETTINGS`, in the
+    shapes the CLI or the JSON gives); a secret is generated when none is given."""
     refuse_unknown(settings)
-    fields = {**SETTINGS, **none_is_default(settings), "url": url}
+    fields = none_is_default({**dict.fromkeys(NAMES), **settings, "url": url})
     if fields["secret"] is None:
         fields["secret"] = new_secret(fields["signature"])
     return store.endpoint(store.insert_endpoint(check_all(fields)))

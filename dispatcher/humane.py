@@ -77,8 +77,11 @@ def endpoint_lines(endpoint: Endpoint, config: Mapping[str, str], show_secret: b
             shown = yes_no(value)
         elif isinstance(value, list):
             shown = ", ".join(map(_item, value))
+        elif isinstance(value, dict):
+            shown = ", ".join(f"{key}: {item}" for key, item in value.items())
         else:
-            shown = "" if value is None else str(value)
+            # A description may have lines of its own: they are indented under its name.
+            shown = "" if value is None else str(value).replace("\n", "\n  ")
         lines.append(f"{name}: {shown}")
     return lines
 

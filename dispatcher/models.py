@@ -48,8 +48,11 @@ class Settings:
 
 @dataclass(frozen=True)
 class Endpoint:
+    """A receiver and its settings (each declared in dispatcher.endpoint_settings.SETTINGS), then its state."""
+
     id: int
     name: str | None
+    description: str | None  # for people: what the endpoint is for
     url: str
     secret: str
     events: tuple[str, ...]

@@ -14,6 +14,7 @@ def make_endpoint(**overrides: Any) -> Endpoint:
     base = Endpoint(
         id=1,
         name=None,
+        description=None,
         url="https://example.com/hook",
         secret="s",
         events=("*",),

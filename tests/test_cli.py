@@ -52,8 +52,8 @@ from .helpers import (
 )
 
 ENDPOINT_KEYS = set(
-    "id name url events enabled disabled_reason disabled_at order batch_size timeout max_attempts retry max_age"
-    " disable_after notify_command format signature"
+    "id name description url events enabled disabled_reason disabled_at order batch_size timeout max_attempts retry"
+    " max_age disable_after notify_command format signature"
     " signature_header signature_prefix headers success allow_private ca_bundle retired_secrets created_at".split()
 )
 SCHEMA_TABLES = {"config", "endpoints", "events", "batches", "pending", "deliveries", "attempts"}

@@ -46,7 +46,7 @@ def test_wire_options_are_stored_and_shown(invoke: Invoke) -> None:
         "signature": "timestamped",
         "signature_header": "LeaseCloud-Signature",
         "signature_prefix": "",
-        "headers": ["LeaseCloud-Version: 1.0.0"],
+        "headers": {"LeaseCloud-Version": "1.0.0"},
         "success": "200",
         "batch_size": 1,
     }
@@ -61,9 +61,9 @@ def test_update_changes_the_wire_and_clears_headers(invoke: Invoke) -> None:
     updated = as_json(
         invoke("endpoint", "update", str(endpoint_id), "--header", "X-A: 1", "--header", "X-B: 2", "--json")
     )
-    assert updated["headers"] == ["X-A: 1", "X-B: 2"]  # replaced, not added to
+    assert updated["headers"] == {"X-A": "1", "X-B": "2"}  # replaced, not added to
     cleared = as_json(invoke("endpoint", "update", str(endpoint_id), "--clear-headers", "--format", "mautic", "--json"))
-    assert (cleared["headers"], cleared["format"], cleared["batch_size"]) == ([], "mautic", 10)
+    assert (cleared["headers"], cleared["format"], cleared["batch_size"]) == ({}, "mautic", 10)
 
 
 @pytest.mark.parametrize(
@@ -231,3 +231,46 @@ def test_a_login_in_the_url_is_shown_nowhere_unless_asked(invoke: Invoke) -> Non
         assert "pa55word" not in output and "https://crm.example/hook" in output
     assert "pa55word" not in invoke("status").output
     assert as_json(invoke("endpoint", "show", endpoint_id, "--json", "--show-secret"))["url"] == url
+
+
+# --- description -------------------------------------------------------------------
+
+
+def test_a_description_is_added_shown_and_updated(invoke: Invoke) -> None:
+    added = add_endpoint(invoke, "https://example.com/hook", "--description", "Leads for the CRM.\nOwned by sales.")
+    endpoint_id = str(added["id"])
+    assert added["description"] == "Leads for the CRM.\nOwned by sales."
+    lines = ok(invoke("endpoint", "show", endpoint_id)).splitlines()
+    # Its second line indented under it: it cannot pass for a setting of its own.
+    assert lines[lines.index("description: Leads for the CRM.") + 1] == "  Owned by sales."
+    updated = as_json(invoke("endpoint", "update", endpoint_id, "--description", "Orders too.", "--json"))
+    assert updated["description"] == "Orders too."
+    assert as_json(invoke("endpoint", "update", endpoint_id, "--name", "crm", "--json"))["description"] == "Orders too."
+    assert show(invoke, added["id"])["description"] == "Orders too."
+    assert as_json(invoke("endpoint", "list", "--json"))[0]["description"] == "Orders too."
+
+
+def test_an_endpoint_without_a_description_shows_none(invoke: Invoke) -> None:
+    added = add_endpoint(invoke)
+    assert added["description"] is None
+    assert "description: " in ok(invoke("endpoint", "show", str(added["id"]))).splitlines()
+
+
+@pytest.mark.parametrize(
+    "text,refusal",
+    [
+        ("\x1b[2J\x1b[Hall clear", "Error: invalid description: no control characters other than newline and tab"),
+        ("over\rwritten", "Error: invalid description: no control characters other than newline and tab"),
+        ("x" * 1001, "Error: invalid description: at most 1000 characters, not 1001"),
+    ],
+    ids=["terminal escape", "carriage return", "too long"],
+)
+def test_a_bad_description_is_a_one_line_error_and_changes_nothing(invoke: Invoke, text: str, refusal: str) -> None:
+    ok(invoke("init"))
+    assert (
+        assert_one_line_error(invoke("endpoint", "add", "https://example.com/hook", "--description", text)) == refusal
+    )
+    assert as_json(invoke("endpoint", "list", "--json")) == []
+    before = add_endpoint(invoke, "https://example.com/hook", "--description", "kept")
+    assert assert_one_line_error(invoke("endpoint", "update", str(before["id"]), "--description", text)) == refusal
+    assert show(invoke, before["id"], "--show-secret") == before

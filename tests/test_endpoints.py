@@ -22,6 +22,7 @@ TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 JSON_KEYS = [
     "id",
     "name",
+    "description",
     "url",
     "events",
     "enabled",
@@ -251,6 +252,7 @@ def test_as_json_values(store: Store, clock: ManualClock) -> None:
     assert data == {
         "id": endpoint.id,
         "name": "crm",
+        "description": None,
         "url": "https://example.com/hook",
         "events": ["a.*", "b.x"],
         "enabled": False,
@@ -268,7 +270,7 @@ def test_as_json_values(store: Store, clock: ManualClock) -> None:
         "signature": "mautic",
         "signature_header": "Webhook-Signature",
         "signature_prefix": "",
-        "headers": [],
+        "headers": {},
         "success": "2xx",
         "allow_private": True,  # in force: the test database's global setting
         "ca_bundle": None,
@@ -325,7 +327,7 @@ def test_add_with_a_seed_system_s_wire_contract(store: Store) -> None:
     assert endpoint.headers == (("LeaseCloud-Version", "1.0.0"),)
     assert endpoint.success == "200"
     data = endpoint_view.as_json(endpoint, defaults_from(store.config()))
-    assert data["headers"] == ["LeaseCloud-Version: 1.0.0"]
+    assert data["headers"] == {"LeaseCloud-Version": "1.0.0"}  # an object, as the API has it
     assert data["signature_header"] == "LeaseCloud-Signature"
     assert data["batch_size"] == 1  # raw: one event per request
 

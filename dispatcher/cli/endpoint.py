@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
@@ -9,13 +10,10 @@ import click
 from .. import endpoint_view, endpoints, humane, ping
 from ..clock import SystemClock
 from ..destinations import public_url
-from ..endpoint_settings import FOLLOWS_GLOBAL
-from ..formats import FORMATS
+from ..endpoint_settings import FOLLOWS_GLOBAL, SETTINGS, Flag, Setting
 from ..models import Endpoint
-from ..settings import MAX_ATTEMPTS, MAX_BATCH_SIZE, MAX_DISABLE_AFTER, defaults_from
-from ..signing import SCHEMES
+from ..settings import defaults_from
 from ..store import Store
-from ..wire import SUCCESS_RULES
 from .root import (
     DURATION,
     NO_ENDPOINTS,
@@ -33,59 +31,32 @@ def endpoint() -> None:
     """Register and manage receiving endpoints."""
 
 
-_ENDPOINT_OPTIONS = [
-    click.option("--name", help="A label for people."),
-    click.option(
-        "--event",
-        "events",
-        multiple=True,
-        help="Event type pattern (GLOB, case-sensitive); repeat for several. A new endpoint gets *.",
-    ),
-    click.option("--secret", help="Signing secret (a new endpoint without one gets a random one)."),
-    click.option("--order", type=click.Choice(["asc", "desc"]), help="Oldest or newest events first."),
-    click.option("--batch-size", type=WholeNumber(1, MAX_BATCH_SIZE), help="Events per request (default 10)."),
-    click.option("--timeout", type=DURATION, help="Deadline for one request (default 15s)."),
-    click.option(
-        "--max-attempts", type=WholeNumber(1, MAX_ATTEMPTS), help="Requests per batch, counting the first (default 8)."
-    ),
-    click.option("--retry", metavar="SPEC", help="Retry policy: schedule:5s,5m,..., exponential:1s or fixed:5m."),
-    click.option("--max-age", type=DURATION, help="Stop retrying this long after a batch's first attempt."),
-    click.option(
-        "--disable-after",
-        type=WholeNumber(0, MAX_DISABLE_AFTER),
-        help="Disable after N consecutive failed requests (0: never).",
-    ),
-    click.option("--notify-command", metavar="CMD", help="Run when the endpoint is disabled; gets JSON on stdin."),
-    click.option(
-        "--format", type=click.Choice(FORMATS), help="Request body: batch (default), mautic, or raw (one payload)."
-    ),
-    click.option("--signature", type=click.Choice(SCHEMES), help="Signature scheme (default mautic)."),
-    click.option("--signature-header", metavar="NAME", help="Header carrying the signature, sent in this case."),
-    click.option("--signature-prefix", metavar="TEXT", help="Text before the signature value, e.g. sha256=."),
-    click.option(
-        "--header",
-        "headers",
-        metavar='"NAME: VALUE"',
-        multiple=True,
-        help="A fixed header for every request; repeat for several.",
-    ),
-    click.option("--success", type=click.Choice(SUCCESS_RULES), help="Statuses that count as delivered (default 2xx)."),
-    click.option(
-        "--allow-private/--no-allow-private",
-        default=None,
-        help="Send even to loopback, private and link-local addresses (an intranet receiver); "
-        "default: the allow_private setting.",
-    ),
-    click.option("--ca-bundle", metavar="PATH", help="PEM file of the CAs that sign the receiver's https certificate."),
-    click.option("--json", "as_json", is_flag=True, help="Print JSON."),
-]
+def _click_type(flag: Flag) -> click.ParamType[Any] | None:
+    if flag.choices:
+        return click.Choice(flag.choices)
+    if flag.whole:
+        return WholeNumber(*flag.whole)
+    return DURATION if flag.duration else None
 
 
-def _endpoint_options(command: Any) -> Any:
-    """The settings shared by `endpoint add` and `endpoint update`."""
-    for option in reversed(_ENDPOINT_OPTIONS):
-        command = option(command)
-    return command
+def _setting_options(settings: Sequence[Setting]) -> Callable[[Any], Any]:
+    """An option for each of ``settings``, as its Flag says; not given, it is None (a repeated one: ())."""
+
+    def decorate(command: Any) -> Any:
+        for setting in reversed(settings):
+            flag = setting.flag
+            command = click.option(
+                flag.spelling,
+                setting.name,
+                type=_click_type(flag),
+                metavar=flag.metavar,
+                multiple=flag.multiple,
+                default=None,
+                help=f"{setting.help} Repeat for several." if flag.multiple else setting.help,
+            )(command)
+        return command
+
+    return decorate
 
 
 def _show_endpoint(store: Store, item: Endpoint, as_json: bool, show_secret: bool) -> None:
@@ -95,6 +66,11 @@ def _show_endpoint(store: Store, item: Endpoint, as_json: bool, show_secret: boo
         return
     for line in humane.endpoint_lines(item, config, show_secret):
         click.echo(line)
+
+
+def _given(options: dict[str, Any]) -> dict[str, Any]:
+    """The settings given on the command line: an option left out is None, a repeatable one ()."""
+    return {name: value for name, value in options.items() if value is not None and value != ()}
 
 
 def _warn(store: Store, item: Endpoint) -> None:
@@ -107,16 +83,14 @@ _SHOW_SECRET = click.option("--show-secret", is_flag=True, help="Include the sig
 
 @endpoint.command("add")
 @click.argument("url")
-@_endpoint_options
+@_setting_options([setting for setting in SETTINGS if not setting.required])
+@json_option
 @_SHOW_SECRET
 @click.pass_context
-def endpoint_add(
-    ctx: click.Context, /, url: str, as_json: bool, show_secret: bool, events: tuple[str, ...], **options: Any
-) -> None:
+def endpoint_add(ctx: click.Context, /, url: str, as_json: bool, show_secret: bool, **options: Any) -> None:
     """Register URL to receive events; prints its id and secret."""
     store = open_store(ctx, create=True)
-    given = {name: value for name, value in options.items() if value not in (None, ())}
-    item = endpoints.add(store, url, events=events or ("*",), **given)
+    item = endpoints.add(store, url, **_given(options))
     _warn(store, item)
     if as_json:
         _show_endpoint(store, item, as_json=True, show_secret=show_secret)
@@ -155,8 +129,8 @@ def endpoint_show(ctx: click.Context, endpoint_id: int, show_secret: bool, as_js
 
 @endpoint.command("update")
 @click.argument("endpoint_id", type=POSITIVE_INTEGER)
-@click.option("--url", help="New URL.")
-@_endpoint_options
+@_setting_options(SETTINGS)
+@json_option
 @click.option("--clear-headers", is_flag=True, help="Drop the fixed headers (--header then sets new ones).")
 @click.option(
     "--reset",
@@ -171,23 +145,19 @@ def endpoint_update(
     /,
     endpoint_id: int,
     as_json: bool,
-    events: tuple[str, ...],
-    headers: tuple[str, ...],
     clear_headers: bool,
     resets: tuple[str, ...],
     **options: Any,
 ) -> None:
     """Change an endpoint's settings; options not given stay as they are."""
     store = open_store(ctx)
-    changes: dict[str, Any] = {name: value for name, value in options.items() if value is not None}
+    changes = _given(options)
     both = sorted(set(resets) & set(changes))
     if both:
         raise click.UsageError(f"--reset {both[0]} and a new value for it: give one or the other")
     changes.update(dict.fromkeys(resets))  # None: the global setting
-    if events:
-        changes["events"] = events
-    if headers or clear_headers:
-        changes["headers"] = headers
+    if clear_headers:
+        changes.setdefault("headers", ())
     item = endpoints.update(store, endpoint_id, now=SystemClock().now(), **changes)
     _warn(store, item)
     _show_endpoint(store, item, as_json, show_secret=False)
