@@ -126,3 +126,12 @@ def screenshot(page: Page, folder: Path, name: str) -> Path:
     path = folder / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def problem(response: requests.Response, status: int) -> dict[str, Any]:
+    """The RFC 9457 problem details of ``response``, checked to be ``status`` and well formed."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status and body["title"] and body["detail"]
+    return body
