@@ -135,3 +135,19 @@ def problem(response: requests.Response, status: int) -> dict[str, Any]:
     body: dict[str, Any] = response.json()
     assert body["status"] == status and body["title"] and body["detail"]
     return body
+
+
+def admin_client(served: Served, key: str | None = None) -> tuple[requests.Session, str]:
+    """A requests session logged in to the admin UI (read-write key, or ``key``), and its CSRF token."""
+    session = requests.Session()
+    login = session.get(f"{served.url}/admin/login", timeout=30)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', login.text)
+    assert token is not None
+    answer = session.post(
+        f"{served.url}/admin/login",
+        data={"key": key or served.key, "csrf_token": token.group(1), "next": "/admin/webhooks"},
+        timeout=30,
+    )
+    found = re.search(r'name="csrf_token" value="([^"]+)"', answer.text)
+    assert answer.status_code == 200 and found is not None, answer.text
+    return session, found.group(1)
