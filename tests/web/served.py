@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -133,7 +134,7 @@ def problem(response: requests.Response, status: int) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/problem+json"
     body: dict[str, Any] = response.json()
-    assert body["status"] == status and body["title"] and body["detail"]
+    assert (body["status"], body["title"]) == (status, HTTPStatus(status).phrase) and body["detail"]
     return body
 
 

@@ -29,7 +29,6 @@ PAGE_SIZE = 100
 RECENT_ATTEMPTS = 20
 # What a redirect back says happened (?done=...): fixed texts, so a link cannot put words on the page.
 DONE = {
-    "created": "Webhook created.",
     "saved": "Settings saved.",
     "enabled": "Enabled: what queued meanwhile goes out with the next delivery run.",
     "disabled": "Disabled: events keep queueing for it.",
