@@ -88,8 +88,15 @@ def check_secret(secret: str, scheme: str) -> str:
 def new_secret(scheme: str = "mautic") -> str:
     """A fresh secret from the CSPRNG, in the form the scheme expects."""
     if _known(scheme) == "standard":
-        return _WHSEC + base64.b64encode(_secrets.token_bytes(32)).decode("ascii")
+        return whsec_secret()
     return _secrets.token_urlsafe(32)
+
+
+def whsec_secret() -> str:
+    """A fresh secret in the Standard Webhooks form (``whsec_`` + base64 of 32 random bytes), which
+    every scheme can sign with: the others key their HMAC with the whole string, as Stripe does.
+    The HTTP API hands out this form, as the seed's API documents it, whatever the scheme."""
+    return _WHSEC + base64.b64encode(_secrets.token_bytes(32)).decode("ascii")
 
 
 def sign(body: bytes, secrets: Sequence[str], signing: Signing, *, message_id: str, timestamp: int) -> dict[str, str]:

@@ -25,6 +25,7 @@ from dispatcher.signing import (
     new_secret,
     sign,
     verify,
+    whsec_secret,
 )
 
 BODY = b'{"batch_id":"b1","events":[{"id":1,"type":"lead.created","data":{ "a" :1, "name": "Zo\xc3\xab" }}]}'
@@ -441,6 +442,17 @@ def test_new_standard_secrets_are_unique() -> None:
     secrets = {new_secret("standard") for _ in range(50)}
     assert len(secrets) == 50
     assert all(secret.startswith("whsec_") for secret in secrets)
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_a_whsec_secret_signs_and_verifies_in_every_scheme(scheme: str) -> None:
+    secrets = {whsec_secret() for _ in range(20)}
+    assert len(secrets) == 20
+    secret = secrets.pop()
+    assert secret.startswith("whsec_") and len(base64.b64decode(secret.removeprefix("whsec_"))) == 32
+    assert check_secret(secret, scheme) == secret
+    headers = sign(BODY, [secret], Signing(scheme), message_id="msg_1", timestamp=T)
+    verify(BODY, headers, secret, scheme, now=T)
 
 
 def test_sign_needs_a_secret_and_good_options() -> None:

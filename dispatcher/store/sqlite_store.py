@@ -11,9 +11,10 @@ from .delivering import Delivering
 from .inspecting import Inspecting
 from .producing import Producing
 from .recovering import Recovering
+from .webhooks import Webhooks
 
 
-class Store(Producing, Delivering, Inspecting, Recovering, Access):
+class Store(Producing, Delivering, Inspecting, Recovering, Access, Webhooks):
     @classmethod
     def open(cls, path: str | Path, writers: threading.Lock | None = None, create: bool = True) -> Store:
         """Connect to the SQLite file at ``path``, creating or upgrading its schema.

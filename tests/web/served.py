@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -126,3 +127,28 @@ def screenshot(page: Page, folder: Path, name: str) -> Path:
     path = folder / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def problem(response: requests.Response, status: int) -> dict[str, Any]:
+    """The RFC 9457 problem details of ``response``, checked to be ``status`` and well formed."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert (body["status"], body["title"]) == (status, HTTPStatus(status).phrase) and body["detail"]
+    return body
+
+
+def admin_client(served: Served, key: str | None = None) -> tuple[requests.Session, str]:
+    """A requests session logged in to the admin UI (read-write key, or ``key``), and its CSRF token."""
+    session = requests.Session()
+    login = session.get(f"{served.url}/admin/login", timeout=30)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', login.text)
+    assert token is not None
+    answer = session.post(
+        f"{served.url}/admin/login",
+        data={"key": key or served.key, "csrf_token": token.group(1), "next": "/admin/webhooks"},
+        timeout=30,
+    )
+    found = re.search(r'name="csrf_token" value="([^"]+)"', answer.text)
+    assert answer.status_code == 200 and found is not None, answer.text
+    return session, found.group(1)

@@ -2,7 +2,8 @@
 
 from fastapi import APIRouter
 
-from . import login
+from . import login, webhooks
 
 router = APIRouter()
 router.include_router(login.router)
+router.include_router(webhooks.router)

@@ -2,4 +2,7 @@
 
 from fastapi import APIRouter
 
+from . import webhooks
+
 router = APIRouter()
+router.include_router(webhooks.router)

@@ -1,0 +1,136 @@
+"""The webhook form of the admin pages: its inputs as text, and the API's fields from a posted one.
+
+A posted form goes through the API's own request models (webhook_models), so a page accepts
+exactly what the API accepts and says so in the same words.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.datastructures import FormData
+
+from ...destinations import public_url
+from ...endpoint_settings import SETTINGS
+from ...errors import DispatcherError
+from ...formats import FORMATS
+from ...models import Settings
+from ...signing import SCHEMES
+from ...webhooks import Webhook
+from ...wire import SUCCESS_RULES, parse_header
+from ..api.webhook_models import WebhookChange, WebhookCreate
+
+# The inputs, each named as its API field; "events" is the ticked boxes plus the pattern input.
+TEXT_INPUTS = (
+    "url",
+    "name",
+    "description",
+    "batch_size",
+    "timeout",
+    "max_retries",
+    "format",
+    "signature",
+    "success",
+    "order",
+    "retry",
+    "max_age",
+    "disable_after",
+    "signature_header",
+    "signature_prefix",
+    "headers",
+    "allow_private",
+    "ca_bundle",
+)
+PATTERNS = "event_patterns"
+CHOICES = {"format": FORMATS, "signature": SCHEMES, "success": SUCCESS_RULES, "order": ("asc", "desc")}
+_WIRE = ("format", "signature", "success")  # chosen from a list: never empty
+_SEPARATORS = re.compile(r"[\s,]+")
+
+
+def raw(form: FormData) -> dict[str, Any]:
+    """What the user typed and ticked, to show again with an error."""
+    values: dict[str, Any] = {name: str(form.get(name) or "") for name in (*TEXT_INPUTS, PATTERNS)}
+    values["events"] = [str(value) for value in form.getlist("events")]
+    return values
+
+
+def blank() -> dict[str, Any]:
+    """The inputs of a new webhook's form: the settings a new endpoint starts with."""
+    return {**dict.fromkeys((*TEXT_INPUTS, PATTERNS), ""), "events": [], **{name: SETTINGS[name] for name in _WIRE}}
+
+
+def values_of(webhook: Webhook) -> dict[str, Any]:
+    """An endpoint's own settings as the form's inputs show them: empty where it follows the global one."""
+    endpoint = webhook.endpoint
+
+    def text(value: Any) -> str:
+        return "" if value is None else str(value)
+
+    def seconds(value: float | None) -> str:
+        return "" if value is None else f"{value:g}"
+
+    return {
+        "url": public_url(endpoint.url),
+        "name": text(endpoint.name),
+        "description": text(webhook.description),
+        "events": list(endpoint.events),
+        PATTERNS: "",
+        "batch_size": text(endpoint.batch_size),
+        "timeout": seconds(endpoint.timeout),
+        "max_retries": "" if endpoint.max_attempts is None else str(endpoint.max_attempts - 1),
+        "format": endpoint.format,
+        "signature": endpoint.signing.scheme,
+        "success": endpoint.success,
+        "order": text(endpoint.order),
+        "retry": "" if endpoint.retry is None else endpoint.retry.spec(),
+        "max_age": seconds(endpoint.max_age),
+        "disable_after": text(endpoint.disable_after),
+        "signature_header": text(endpoint.signing.header),
+        "signature_prefix": endpoint.signing.prefix,
+        "headers": "\n".join(f"{name}: {value}" for name, value in endpoint.headers),
+        "allow_private": "" if endpoint.allow_private is None else str(endpoint.allow_private).lower(),
+        "ca_bundle": text(endpoint.ca_bundle),
+    }
+
+
+def placeholders(defaults: Settings) -> dict[str, str]:
+    """What an input left empty means: the global setting, hinted in it."""
+    hints = {
+        "batch_size": str(defaults.batch_size),
+        "timeout": f"{defaults.timeout:g}",
+        "max_retries": str(defaults.max_attempts - 1),
+        "order": defaults.order,
+        "retry": defaults.retry.spec(),
+        "max_age": "no limit" if defaults.max_age is None else f"{defaults.max_age:g}",
+        "disable_after": str(defaults.disable_after),
+        "allow_private": "yes" if defaults.reach.allow_private else "no",
+    }
+    return {name: f"global: {hint}" for name, hint in hints.items()}
+
+
+def fields(form: FormData, editing: Webhook | None = None) -> dict[str, Any]:
+    """The API's fields from a posted form: for a new webhook, inputs left empty are left out
+    (the default); for an edit, an empty one returns its setting to the default, as null does."""
+    posted: dict[str, Any] = {}
+    for name, value in raw(form).items():
+        if name in TEXT_INPUTS and value.strip():
+            posted[name] = value.strip() if name != "description" else value
+        elif name in TEXT_INPUTS and editing is not None:
+            posted[name] = None
+    events = [*raw(form)["events"], *(item for item in _SEPARATORS.split(raw(form)[PATTERNS]) if item)]
+    if events or editing is not None:
+        posted["events"] = events or None
+    if posted.get("headers") is not None:
+        pairs = (parse_header(line) for line in posted["headers"].splitlines() if line.strip())
+        posted["headers"] = dict(pairs)
+    if editing is not None and posted.get("url") == public_url(editing.endpoint.url):
+        del posted["url"]  # unchanged: the form shows it without a login, which must not be lost
+    model = WebhookChange if editing is not None else WebhookCreate
+    try:
+        return model.model_validate(posted).model_dump(exclude_unset=True)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise DispatcherError(f"{where}: {first['msg']}" if where else first["msg"]) from None
