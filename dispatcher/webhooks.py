@@ -11,9 +11,7 @@ here, so the API and the pages never need to know.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -25,24 +23,7 @@ from .settings import MAX_ATTEMPTS
 from .signing import whsec_secret
 from .store import Store
 
-MAX_DESCRIPTION = 1000  # characters: a note for people, not a document
-
 Health = Literal["enabled", "failing", "disabled"]
-
-
-@dataclass(frozen=True)
-class Webhook:
-    endpoint: Endpoint
-    description: str | None
-
-
-def check_description(text: str) -> str:
-    """Free text for people, shown on pages (escaped) and in lists: no control characters but line breaks."""
-    if len(text) > MAX_DESCRIPTION:
-        raise DispatcherError(f"invalid description: {len(text)} characters, at most {MAX_DESCRIPTION}")
-    if any(unicodedata.category(char) == "Cc" and char not in "\n\t" for char in text):
-        raise DispatcherError("invalid description: no control characters")
-    return text
 
 
 def endpoint_settings(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -55,35 +36,22 @@ def endpoint_settings(fields: Mapping[str, Any]) -> dict[str, Any]:
         if retries is not None and not 0 <= retries < MAX_ATTEMPTS:
             raise DispatcherError(f"invalid max_retries {retries}: use 0 to {MAX_ATTEMPTS - 1}")
         settings["max_attempts"] = None if retries is None else retries + 1
-    if settings.get("headers") is not None:
-        settings["headers"] = tuple(settings["headers"].items())
     return settings
 
 
-def create(store: Store, url: str, description: str | None = None, **fields: Any) -> Webhook:
+def create(store: Store, url: str, **fields: Any) -> Endpoint:
     """Register an endpoint from the API's fields; a secret is made (``whsec_``) when none is given."""
-    if description is not None:
-        check_description(description)
     settings = endpoint_settings(fields)
     if settings.get("secret") is None:
         settings["secret"] = whsec_secret()
-    endpoint = endpoints.add(store, url, **settings)
-    if description is not None:
-        store.set_endpoint_description(endpoint.id, description)
-    return Webhook(endpoint, description)
+    return endpoints.add(store, url, **settings)
 
 
-def change(store: Store, endpoint_id: int, now: datetime, **fields: Any) -> Webhook:
+def change(store: Store, endpoint_id: int, now: datetime, **fields: Any) -> Endpoint:
     """Change the given fields, as ``endpoint update`` does: None returns a setting to its default."""
-    described = "description" in fields
-    description = fields.pop("description", None)
-    if description is not None:
-        check_description(description)
-    if fields:
-        endpoints.update(store, endpoint_id, now=now, **endpoint_settings(fields))
-    if described:
-        store.set_endpoint_description(endpoint_id, description)
-    return get(store, endpoint_id)
+    if not fields:
+        return store.endpoint(endpoint_id)
+    return endpoints.update(store, endpoint_id, now=now, **endpoint_settings(fields))
 
 
 def rotate_secret(
@@ -95,29 +63,11 @@ def rotate_secret(
     return endpoints.rotate_secret(store, endpoint_id, now, secret or whsec_secret(), float(seconds))
 
 
-def get(store: Store, endpoint_id: int) -> Webhook:
-    endpoint = store.endpoint(endpoint_id)
-    return Webhook(endpoint, store.endpoint_descriptions([endpoint_id]).get(endpoint_id))
-
-
-def page(store: Store, after: int | None, limit: int) -> list[Webhook]:
-    """Up to ``limit`` webhooks after the id ``after``, by id."""
-    found = store.endpoints_after(after, limit)
-    descriptions = store.endpoint_descriptions([endpoint.id for endpoint in found])
-    return [Webhook(endpoint, descriptions.get(endpoint.id)) for endpoint in found]
-
-
-def as_json(webhook: Webhook, defaults: Settings, show_secret: bool = False) -> dict[str, Any]:
+def as_json(endpoint: Endpoint, defaults: Settings, show_secret: bool = False) -> dict[str, Any]:
     """The endpoint's JSON (settings in force, the URL without a login) in the seed's terms; the
     secret only with ``show_secret`` (the create answer)."""
-    endpoint = webhook.endpoint
     data = endpoint_view.as_json(endpoint, defaults)
-    data.update(
-        description=webhook.description,
-        is_active=endpoint.enabled,
-        max_retries=data["max_attempts"] - 1,
-        headers=dict(endpoint.headers),
-    )
+    data.update(is_active=endpoint.enabled, max_retries=data["max_attempts"] - 1)
     if show_secret:
         data["secret"] = endpoint.secret
     return data

@@ -21,20 +21,20 @@ def test_create_takes_the_seed_s_fields_and_makes_a_whsec_secret(store: Store) -
     made = webhooks.create(
         store, URL, description="Production webhook endpoint", events=["new_lead", "lead_update"], max_retries=5
     )
-    assert made.endpoint.max_attempts == 6
-    assert made.endpoint.secret.startswith("whsec_")
-    assert made.endpoint.signing.scheme == "mautic"  # the key is then the whole string
-    shown = webhooks.as_json(webhooks.get(store, made.endpoint.id), defaults_from(store.config()), show_secret=True)
+    assert made.max_attempts == 6
+    assert made.secret.startswith("whsec_")
+    assert made.signing.scheme == "mautic"  # the key is then the whole string
+    shown = webhooks.as_json(store.endpoint(made.id), defaults_from(store.config()), show_secret=True)
     assert shown["description"] == "Production webhook endpoint"
     assert shown["events"] == ["new_lead", "lead_update"]
-    assert (shown["is_active"], shown["max_retries"], shown["secret"]) == (True, 5, made.endpoint.secret)
+    assert (shown["is_active"], shown["max_retries"], shown["secret"]) == (True, 5, made.secret)
 
 
 def test_the_json_has_no_secret_unless_asked_and_no_url_login(store: Store) -> None:
     made = webhooks.create(store, "https://user:pw@example.com/hook", headers={"X-Partner": "7"})
     shown = webhooks.as_json(made, defaults_from(store.config()))
     assert "secret" not in shown
-    assert made.endpoint.secret not in repr(shown)
+    assert made.secret not in repr(shown)
     assert shown["url"] == "https://example.com/hook"
     assert shown["headers"] == {"X-Partner": "7"}
 
@@ -48,7 +48,7 @@ def test_max_retries_and_max_attempts_together_are_refused(store: Store) -> None
 
 
 def test_a_bad_description_is_refused_before_anything_is_stored(store: Store) -> None:
-    with pytest.raises(DispatcherError, match="at most 1000"):
+    with pytest.raises(DispatcherError, match="1000"):
         webhooks.create(store, URL, description="x" * 1001)
     with pytest.raises(DispatcherError, match="control characters"):
         webhooks.create(store, URL, description="a\x1b[2Jb")
@@ -57,11 +57,11 @@ def test_a_bad_description_is_refused_before_anything_is_stored(store: Store) ->
 
 def test_change_sets_the_given_fields_and_none_resets(store: Store, clock: ManualClock) -> None:
     made = webhooks.create(store, URL, description="old", max_retries=3, batch_size=5)
-    changed = webhooks.change(store, made.endpoint.id, clock.now(), description="new", max_retries=None)
+    changed = webhooks.change(store, made.id, clock.now(), description="new", max_retries=None)
     assert changed.description == "new"
-    assert changed.endpoint.max_attempts is None  # follows the global setting again
-    assert changed.endpoint.batch_size == 5
-    cleared = webhooks.change(store, made.endpoint.id, clock.now(), description=None)
+    assert changed.max_attempts is None  # follows the global setting again
+    assert changed.batch_size == 5
+    cleared = webhooks.change(store, made.id, clock.now(), description=None)
     assert cleared.description is None
     with pytest.raises(NotFound):
         webhooks.change(store, 999, clock.now(), description="x")
@@ -71,28 +71,28 @@ def test_change_sets_the_given_fields_and_none_resets(store: Store, clock: Manua
 
 def test_rotate_makes_a_whsec_secret_and_reads_the_grace_as_text_or_seconds(store: Store, clock: ManualClock) -> None:
     made = webhooks.create(store, URL, signature="standard")
-    rotated, until = webhooks.rotate_secret(store, made.endpoint.id, clock.now(), grace="1h")
-    assert rotated.secret.startswith("whsec_") and rotated.secret != made.endpoint.secret
+    rotated, until = webhooks.rotate_secret(store, made.id, clock.now(), grace="1h")
+    assert rotated.secret.startswith("whsec_") and rotated.secret != made.secret
     assert until == "2026-11-22T11:00:00.000Z"
-    _, until = webhooks.rotate_secret(store, made.endpoint.id, clock.now(), grace=60)
+    _, until = webhooks.rotate_secret(store, made.id, clock.now(), grace=60)
     assert until == "2026-11-22T10:01:00.000Z"
     with pytest.raises(DispatcherError, match="invalid duration"):
-        webhooks.rotate_secret(store, made.endpoint.id, clock.now(), grace="soon")
-    secrets = webhooks.secrets_of(store.endpoint(made.endpoint.id))
+        webhooks.rotate_secret(store, made.id, clock.now(), grace="soon")
+    secrets = webhooks.secrets_of(store.endpoint(made.id))
     assert len(secrets["retired_secrets"]) == 2
 
 
 def test_pages_follow_ids_and_carry_descriptions(store: Store) -> None:
-    ids = [webhooks.create(store, URL, description=f"d{n}").endpoint.id for n in range(5)]
-    first = webhooks.page(store, None, 2)
-    assert [(item.endpoint.id, item.description) for item in first] == [(ids[0], "d0"), (ids[1], "d1")]
-    assert [item.endpoint.id for item in webhooks.page(store, ids[1], 10)] == ids[2:]
+    ids = [webhooks.create(store, URL, description=f"d{n}").id for n in range(5)]
+    first = store.endpoints_after(None, 2)
+    assert [(item.id, item.description) for item in first] == [(ids[0], "d0"), (ids[1], "d1")]
+    assert [item.id for item in store.endpoints_after(ids[1], 10)] == ids[2:]
 
 
 def test_health_says_enabled_failing_or_disabled(store: Store, clock: ManualClock) -> None:
     made = webhooks.create(store, URL)
-    assert webhooks.health(made.endpoint) == ("enabled", None)
-    disabled = endpoints.disable(store, made.endpoint.id, clock.now(), "too many failures")
+    assert webhooks.health(made) == ("enabled", None)
+    disabled = endpoints.disable(store, made.id, clock.now(), "too many failures")
     assert webhooks.health(disabled) == ("disabled", "too many failures")
     failing = make_endpoint(consecutive_failures=2, last_error="HTTP 500")
     assert webhooks.health(failing) == ("failing", "2 failed in a row: HTTP 500")
@@ -110,7 +110,7 @@ def test_event_types_are_the_distinct_recent_ones(store: Store) -> None:
 def test_a_test_report_has_the_receiver_s_answer(store: Store, clock: ManualClock, httpserver: HTTPServer) -> None:
     httpserver.expect_request("/hook").respond_with_data("<b>nope</b>", status=418, headers={"X-Why": "tea"})
     made = webhooks.create(store, httpserver.url_for("/hook"))
-    report = webhooks.test_report(ping.send_test(store, made.endpoint.id, clock))
+    report = webhooks.test_report(ping.send_test(store, made.id, clock))
     assert report["ok"] is False and report["status_code"] == 418
     assert report["headers"]["X-Why"] == "tea"
     assert report["body"] == "<b>nope</b>"

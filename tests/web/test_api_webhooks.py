@@ -299,8 +299,10 @@ def test_a_read_only_key_reads_and_changes_nothing(server: Served, api: Api) -> 
         ("POST", "/retry"),
         ("POST", "/rotate-secret"),
         ("POST", "/test"),
+        ("GET", "/secret"),  # a read-only key sees everything but credentials
     ]:
-        answer = viewer.request(method, f"/api/v1/webhooks/{created['id']}{suffix}", json={})
+        body = {} if method != "GET" else None
+        answer = viewer.request(method, f"/api/v1/webhooks/{created['id']}{suffix}", json=body)
         assert "read-only" in problem(answer, 403)["detail"], (method, suffix)
     assert "read-only" in problem(viewer.post("/api/v1/webhooks", json={"url": "https://a.example/"}), 403)["detail"]
     after = api.get(f"/api/v1/webhooks/{created['id']}").json()

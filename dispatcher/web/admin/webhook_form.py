@@ -13,12 +13,11 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from ...destinations import public_url
-from ...endpoint_settings import SETTINGS
+from ...endpoint_settings import by_name
 from ...errors import DispatcherError
 from ...formats import FORMATS
-from ...models import Settings
+from ...models import Endpoint, Settings
 from ...signing import SCHEMES
-from ...webhooks import Webhook
 from ...wire import SUCCESS_RULES, parse_header
 from ..api.webhook_models import WebhookChange, WebhookCreate
 
@@ -58,12 +57,15 @@ def raw(form: FormData) -> dict[str, Any]:
 
 def blank() -> dict[str, Any]:
     """The inputs of a new webhook's form: the settings a new endpoint starts with."""
-    return {**dict.fromkeys((*TEXT_INPUTS, PATTERNS), ""), "events": [], **{name: SETTINGS[name] for name in _WIRE}}
+    return {
+        **dict.fromkeys((*TEXT_INPUTS, PATTERNS), ""),
+        "events": [],
+        **{name: by_name(name).default for name in _WIRE},
+    }
 
 
-def values_of(webhook: Webhook) -> dict[str, Any]:
+def values_of(endpoint: Endpoint) -> dict[str, Any]:
     """An endpoint's own settings as the form's inputs show them: empty where it follows the global one."""
-    endpoint = webhook.endpoint
 
     def text(value: Any) -> str:
         return "" if value is None else str(value)
@@ -74,7 +76,7 @@ def values_of(webhook: Webhook) -> dict[str, Any]:
     return {
         "url": public_url(endpoint.url),
         "name": text(endpoint.name),
-        "description": text(webhook.description),
+        "description": text(endpoint.description),
         "events": list(endpoint.events),
         PATTERNS: "",
         "batch_size": text(endpoint.batch_size),
@@ -110,7 +112,7 @@ def placeholders(defaults: Settings) -> dict[str, str]:
     return {name: f"global: {hint}" for name, hint in hints.items()}
 
 
-def fields(form: FormData, editing: Webhook | None = None) -> dict[str, Any]:
+def fields(form: FormData, editing: Endpoint | None = None) -> dict[str, Any]:
     """The API's fields from a posted form: for a new webhook, inputs left empty are left out
     (the default); for an edit, an empty one returns its setting to the default, as null does."""
     posted: dict[str, Any] = {}
@@ -125,7 +127,7 @@ def fields(form: FormData, editing: Webhook | None = None) -> dict[str, Any]:
     if posted.get("headers") is not None:
         pairs = (parse_header(line) for line in posted["headers"].splitlines() if line.strip())
         posted["headers"] = dict(pairs)
-    if editing is not None and posted.get("url") == public_url(editing.endpoint.url):
+    if editing is not None and posted.get("url") == public_url(editing.url):
         del posted["url"]  # unchanged: the form shows it without a login, which must not be lost
     model = WebhookChange if editing is not None else WebhookCreate
     try:

@@ -15,7 +15,7 @@ from starlette.datastructures import FormData
 from ... import endpoints, ping, webhooks
 from ...clock import Clock
 from ...errors import DispatcherError
-from ...models import WebSession
+from ...models import Endpoint, WebSession
 from ...settings import defaults_from
 from ...store import Store
 from ..api import paging
@@ -48,10 +48,10 @@ Posted = Annotated[FormData, Depends(_posted)]
 def _list_page(
     request: Request, store: Store, session: WebSession, cursor: str | None = None, **context: Any
 ) -> HTMLResponse:
-    found = webhooks.page(store, paging.decode(cursor), PAGE_SIZE + 1)
-    listed = paging.page(found, PAGE_SIZE, lambda item: item.endpoint.id)
+    found = store.endpoints_after(paging.decode(cursor), PAGE_SIZE + 1)
+    listed = paging.page(found, PAGE_SIZE, lambda item: item.id)
     defaults = defaults_from(store.config())
-    rows = [(webhooks.as_json(item, defaults), *webhooks.health(item.endpoint)) for item in listed.data]
+    rows = [(webhooks.as_json(item, defaults), *webhooks.health(item)) for item in listed.data]
     page_context = {
         "rows": rows,
         "next_cursor": listed.next_cursor,
@@ -79,23 +79,23 @@ def webhook_create(request: Request, store: StoreDep, session: AdminChange, form
         made = webhooks.create(store, asked.pop("url"), **asked)
     except DispatcherError as refusal:
         return _list_page(request, store, session, values=webhook_form.raw(form), error=str(refusal))
-    context = {"webhook": _shown(store, made), "secret": made.endpoint.secret, "created": True}
+    context = {"webhook": _shown(store, made), "secret": made.secret, "created": True}
     return render(request, "admin/webhook_secret.html", context, status=201, session=session)
 
 
-def _shown(store: Store, webhook: webhooks.Webhook) -> dict[str, Any]:
+def _shown(store: Store, webhook: Endpoint) -> dict[str, Any]:
     return webhooks.as_json(webhook, defaults_from(store.config()))
 
 
 def _detail(
     request: Request, store: Store, session: WebSession, webhook_id: int, status: int = 200, **context: Any
 ) -> HTMLResponse:
-    webhook = webhooks.get(store, webhook_id)
+    webhook = store.endpoint(webhook_id)
     shown = _shown(store, webhook)
     values = context.pop("values", None) or webhook_form.values_of(webhook)
     page_context = {
         "webhook": shown,
-        "health": webhooks.health(webhook.endpoint),
+        "health": webhooks.health(webhook),
         "values": values,
         "event_types": store.event_types(),
         "choices": webhook_form.CHOICES,
@@ -122,7 +122,7 @@ def _back(webhook_id: int, done: str) -> RedirectResponse:
 
 @router.post("/{webhook_id}")
 def webhook_save(request: Request, webhook_id: int, store: StoreDep, session: AdminChange, form: Posted) -> Response:
-    webhook = webhooks.get(store, webhook_id)  # an unknown one is a 404, not a form error
+    webhook = store.endpoint(webhook_id)  # an unknown one is a 404, not a form error
     try:
         webhooks.change(store, webhook_id, now(request), **webhook_form.fields(form, webhook))
     except DispatcherError as refusal:
@@ -154,7 +154,7 @@ def webhook_rotate(
 ) -> HTMLResponse:
     grace = str(form.get("grace") or "24h")
     endpoint, until = webhooks.rotate_secret(store, webhook_id, now(request), grace=grace)
-    context = {"webhook": _shown(store, webhooks.get(store, webhook_id)), "secret": endpoint.secret, "until": until}
+    context = {"webhook": _shown(store, store.endpoint(webhook_id)), "secret": endpoint.secret, "until": until}
     return render(request, "admin/webhook_secret.html", context, session=session)
 
 
@@ -171,13 +171,13 @@ def webhook_test(
     except DispatcherError as refusal:
         tried = {"test_type": event_type, "test_payload": payload}
         return _detail(request, store, session, webhook_id, 422, test_error=str(refusal), **tried)
-    context = {"webhook": _shown(store, webhooks.get(store, webhook_id)), "report": report, "type": event_type}
+    context = {"webhook": _shown(store, store.endpoint(webhook_id)), "report": report, "type": event_type}
     return render(request, "admin/webhook_test.html", context, session=session)
 
 
 @router.get("/{webhook_id}/delete", response_class=HTMLResponse)
 def webhook_delete_page(request: Request, webhook_id: int, store: StoreDep, session: AdminSession) -> HTMLResponse:
-    context = {"webhook": _shown(store, webhooks.get(store, webhook_id))}
+    context = {"webhook": _shown(store, store.endpoint(webhook_id))}
     return render(request, "admin/webhook_delete.html", context, session=session)
 
 

@@ -1,47 +1,19 @@
-"""The request and answer models of /api/v1/webhooks, built from one declaration of their fields.
-
-:data:`SETTING_FIELDS` is the only place a setting's API field is spelled. Once the settings
-table lands it is generated from it: ``{s.name: (s.api_type, s.help) for s in SETTINGS}``.
+"""The request and answer models of /api/v1/webhooks, built from the endpoint settings' table
+(:data:`dispatcher.endpoint_settings.SETTINGS`): a new setting is in the API without a change here.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal, cast
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from ...formats import FORMATS
-from ...models import Order
-from ...signing import SCHEMES
-from ...wire import SUCCESS_RULES
+from ...endpoint_settings import SETTINGS
 
-_Literal = cast(Any, Literal)  # Literal of a tuple declared elsewhere: spelled once, there
-
-# name: (the type a client sends and reads, what it means)
-SETTING_FIELDS: dict[str, tuple[Any, str]] = {
-    "url": (str, "Where requests go (http or https)."),
-    "name": (str, "A label for people."),
-    "description": (str, "What the endpoint is for, for people."),
-    "events": (list[str], 'Event type patterns (GLOB, case-sensitive); a new webhook gets every event: ["*"].'),
-    "secret": (str, "The signing secret; a new webhook without one gets a whsec_ one. Never shown but at creation."),
-    "order": (Order, "Oldest or newest events first."),
-    "batch_size": (int, "Events per request (1-1000)."),
-    "timeout": (float, "Deadline for one request, in seconds."),
-    "max_retries": (int, "Requests after the first one (max_attempts - 1)."),
-    "max_attempts": (int, "Requests per batch, counting the first (max_retries + 1)."),
-    "retry": (str, "Retry policy: schedule:5s,5m,..., exponential:1s or fixed:5m."),
-    "max_age": (float, "Stop retrying this many seconds after a batch's first attempt."),
-    "disable_after": (int, "Disable after this many consecutive failed requests (0: never)."),
-    "notify_command": (str, "Run on the server when the endpoint is disabled (set with the CLI only)."),
-    "format": (_Literal[FORMATS], "Request body: batch, mautic, or raw (one payload)."),
-    "signature": (_Literal[SCHEMES], "Signature scheme."),
-    "signature_header": (str, "Header carrying the signature, sent in this case."),
-    "signature_prefix": (str, "Text before the signature value, e.g. sha256=."),
-    "headers": (dict[str, str], "Fixed headers for every request: name to value."),
-    "success": (_Literal[SUCCESS_RULES], "Statuses that count as delivered."),
-    "allow_private": (bool, "Send even to loopback, private and link-local addresses."),
-    "ca_bundle": (str, "PEM file on the server of the CAs that sign the receiver's https certificate."),
-}
+# name: (the type a client sends and reads, what it means): the endpoint settings' own, plus the
+# seed's max_retries.
+SETTING_FIELDS: dict[str, tuple[Any, str]] = {setting.name: (setting.api_type, setting.help) for setting in SETTINGS}
+SETTING_FIELDS["max_retries"] = (int, "Requests after the first one (max_attempts - 1), as the seed's API has it.")
 # A shell command run on the server is not for an API key to set: that would let any writing key run code.
 _NOT_WRITABLE = {"notify_command"}
 # The secret is written, never read back but by the create answer and /secret.

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request, Response
 
 from ... import endpoints, ping, webhooks
 from ...clock import Clock
+from ...models import Endpoint
 from ...settings import defaults_from
 from ...store import Store
 from ..auth import Reader, StoreDep, Writer, now
@@ -34,7 +35,7 @@ router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 _ONE = "/{webhook_id}"
 
 
-def _shown(store: Store, webhook: webhooks.Webhook, show_secret: bool = False) -> dict[str, Any]:
+def _shown(store: Store, webhook: Endpoint, show_secret: bool = False) -> dict[str, Any]:
     return webhooks.as_json(webhook, defaults_from(store.config()), show_secret)
 
 
@@ -50,14 +51,14 @@ def list_webhooks(
     store: StoreDep, key: Reader, limit: paging.Limit = paging.DEFAULT_LIMIT, cursor: paging.Cursor = None
 ) -> Any:
     """The webhooks by id, a page at a time."""
-    found = webhooks.page(store, paging.decode(cursor), limit + 1)
+    found = store.endpoints_after(paging.decode(cursor), limit + 1)
     defaults = defaults_from(store.config())
     return paging.page([webhooks.as_json(item, defaults) for item in found], limit, lambda item: int(item["id"]))
 
 
 @router.get(_ONE, response_model=Webhook, responses=responses(401, 404, 422))
 def get_webhook(webhook_id: int, store: StoreDep, key: Reader) -> dict[str, Any]:
-    return _shown(store, webhooks.get(store, webhook_id))
+    return _shown(store, store.endpoint(webhook_id))
 
 
 @router.patch(_ONE, response_model=Webhook, responses=responses(401, 403, 404, 422))
@@ -80,9 +81,10 @@ def delete_webhook(webhook_id: int, store: StoreDep, key: Writer) -> Response:
     return Response(status_code=204)
 
 
-@router.get(_ONE + "/secret", response_model=WebhookSecret, responses=responses(401, 404, 422))
-def get_secret(webhook_id: int, store: StoreDep, key: Reader) -> dict[str, Any]:
-    """The signing secret, and replaced ones that still sign for a while."""
+@router.get(_ONE + "/secret", response_model=WebhookSecret, responses=responses(401, 403, 404, 422))
+def get_secret(webhook_id: int, store: StoreDep, key: Writer) -> dict[str, Any]:
+    """The signing secret, and replaced ones that still sign for a while. A read-only key may not
+    read it: with the secret, anyone can sign requests the receiver takes for ours."""
     return webhooks.secrets_of(store.endpoint(webhook_id))
 
 
@@ -90,14 +92,14 @@ def get_secret(webhook_id: int, store: StoreDep, key: Reader) -> dict[str, Any]:
 def enable_webhook(webhook_id: int, request: Request, store: StoreDep, key: Writer) -> dict[str, Any]:
     """Resume sending: what queued meanwhile goes out."""
     endpoints.enable(store, webhook_id, now(request))
-    return _shown(store, webhooks.get(store, webhook_id))
+    return _shown(store, store.endpoint(webhook_id))
 
 
 @router.post(_ONE + "/disable", response_model=Webhook, responses=responses(401, 403, 404, 422))
 def disable_webhook(webhook_id: int, request: Request, store: StoreDep, key: Writer) -> dict[str, Any]:
     """Stop sending; events keep queueing for it."""
     endpoints.disable(store, webhook_id, now(request))
-    return _shown(store, webhooks.get(store, webhook_id))
+    return _shown(store, store.endpoint(webhook_id))
 
 
 @router.post(_ONE + "/retry", response_model=Retried, responses=responses(401, 403, 404, 422))
