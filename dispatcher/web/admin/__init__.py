@@ -2,7 +2,9 @@
 
 from fastapi import APIRouter
 
-from . import login
+from . import dead, deliveries, login
 
 router = APIRouter()
 router.include_router(login.router)
+router.include_router(deliveries.router)
+router.include_router(dead.router)

@@ -2,4 +2,10 @@
 
 from fastapi import APIRouter
 
+from . import deliveries, events, recovery
+
 router = APIRouter()
+# Before the webhooks' routes: /webhooks/deliveries must not be taken for /webhooks/{webhook_id}.
+router.include_router(deliveries.router)
+router.include_router(events.router)
+router.include_router(recovery.router)
