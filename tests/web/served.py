@@ -126,3 +126,22 @@ def screenshot(page: Page, folder: Path, name: str) -> Path:
     path = folder / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def run_cli(served: Served, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real `dispatcher` program on the server's database (a cron `process` run, an endpoint add)."""
+    return subprocess.run(
+        [*dispatcher_command(), "--db", str(served.db), *args], capture_output=True, text=True, timeout=60, check=True
+    )
+
+
+PROBLEM = "application/problem+json"
+
+
+def problem(answer_status: int, response: requests.Response) -> dict[str, object]:
+    """The problem details of an error answer, checked to be one."""
+    assert response.status_code == answer_status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    body: dict[str, object] = response.json()
+    assert body["status"] == answer_status and body["title"] and body["detail"]
+    return body
