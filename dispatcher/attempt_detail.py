@@ -28,6 +28,7 @@ class RequestDetail:
     line: str | None  # "POST <url>", the URL without its login; None: not recorded, or not sent
     headers: Headers | None  # as sent, Authorization redacted
     body: str | None  # rebuilt; None when it cannot be
+    body_sha256: str | None  # of the body as sent; None: not recorded, or not sent
     body_state: BodyState
     format: str | None  # the body format and signature scheme used; None: not recorded
     signature_scheme: str | None
@@ -90,6 +91,7 @@ def attempt_detail(store: Store, attempt_id: int) -> AttemptDetail:
             line=record.request.line if record.request else None,
             headers=record.request.headers if record.request else None,
             body=body,
+            body_sha256=record.request.body_sha256 if record.request else None,
             body_state=state,
             format=record.body_format,
             signature_scheme=record.signature_scheme,

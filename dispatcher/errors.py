@@ -15,3 +15,7 @@ class DispatcherError(Exception):
 
 class NotFound(DispatcherError):
     pass
+
+
+class Conflict(DispatcherError):
+    """The request clashes with what is stored (an idempotency key reused for another request)."""

@@ -152,6 +152,7 @@ class Attempt:
     error: str | None
     response_excerpt: str | None
     test: bool  # an `endpoint test` request, outside the queue
+    ok: bool  # what the endpoint counts as success (a 2xx, or only 200), within the deadline
 
 
 @dataclass(frozen=True)
@@ -194,12 +195,50 @@ class Selection:
     dead_only: bool = False
     since: str | None = None  # the event's queue time, inclusive
     until: str | None = None  # exclusive
+    event_type: str | None = None  # a GLOB pattern, as endpoints subscribe: "lead.*"
 
     def __post_init__(self) -> None:
         check_window(self.since, self.until)
 
     def is_empty(self) -> bool:
         return self == Selection()
+
+
+DeliveryState = Literal["pending", "delivered", "dead"]
+
+
+@dataclass(frozen=True)
+class EventDelivery:
+    """Where one event stands with one endpoint it was queued for."""
+
+    endpoint: int
+    # pending: queued, or in a batch waiting for its first or next request; delivered; dead.
+    state: DeliveryState
+    batch_id: str | None  # None while it waits to be put in a batch
+    attempts: tuple[Attempt, ...]  # its batch's requests, oldest first
+
+
+@dataclass(frozen=True)
+class EventView:
+    event: Event
+    deliveries: tuple[EventDelivery, ...]  # by endpoint id
+
+
+@dataclass(frozen=True)
+class IdempotencyKey:
+    """A client's key for one request (the Idempotency-Key header), scoped to its API key."""
+
+    api_key_id: int
+    key: str
+    request_sha256: str  # of the request's method, path and body: a repeat must be the same request
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    """An HTTP answer kept for an idempotency key, to answer a repeat with."""
+
+    status: int
+    body: str
 
 
 @dataclass

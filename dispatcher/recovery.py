@@ -52,7 +52,7 @@ def count_replayable(store: Store, selection: Selection) -> int:
 
 def _refuse_everything(selection: Selection) -> None:
     if selection.is_empty():
-        raise DispatcherError("replay needs a filter (--event, --endpoint, --dead, --since or --until)")
+        raise DispatcherError("replay needs a filter (--event, --endpoint, --dead, --type, --since or --until)")
 
 
 def prune(store: Store, older_than: float, now: datetime, dead: bool = False, budget: float | None = None) -> Pruned:

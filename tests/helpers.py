@@ -35,7 +35,7 @@ STATUS_KEYS = set(
     " last_error_at oldest_pending_age_s next_attempt_at".split()
 )
 ATTEMPT_KEYS = set(
-    "id endpoint batch_id event_ids started_at duration_ms status_code error response_excerpt test".split()
+    "id endpoint batch_id event_ids started_at duration_ms status_code error response_excerpt test ok".split()
 )
 
 # Short enough to keep a file of CLI tests fast, long enough for a loopback request; a

@@ -3,6 +3,7 @@ receiver on 127.0.0.1 got and sent."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from dataclasses import asdict
@@ -22,7 +23,7 @@ from .helpers import V5_SCHEMA, Invoke, free_port, ok
 DETAIL_KEYS = set(
     "id endpoint batch_id event_ids test started_at duration_ms ok error recorded request response notes".split()
 )
-REQUEST_KEYS = {"line", "headers", "body", "body_state", "format", "signature_scheme"}
+REQUEST_KEYS = {"line", "headers", "body", "body_sha256", "body_state", "format", "signature_scheme"}
 RESPONSE_KEYS = {"status_code", "headers", "headers_cut", "body_excerpt"}
 
 
@@ -69,6 +70,7 @@ def test_show_has_the_exact_request_the_receiver_got_and_its_response(invoke: In
     assert request["line"] == f"POST {httpserver.url_for('/hook')}"  # no login in it
     assert (request["format"], request["signature_scheme"], request["body_state"]) == ("batch", "mautic", "exact")
     assert request["body"].encode() == received.get_data()
+    assert request["body_sha256"] == hashlib.sha256(received.get_data()).hexdigest()
     # Every header the receiver saw, with the value it saw, but the login's Basic auth.
     sent = {name.lower(): value for name, value in request["headers"]}
     seen = {name.lower(): value for name, value in received.headers.items()}

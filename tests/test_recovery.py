@@ -250,3 +250,30 @@ def test_the_file_stops_growing_under_steady_load(
     assert store.status(clock.now())[0].delivered == 0
     # Freed pages are reused: after the first rounds the file holds steady.
     assert max(sizes[3:]) <= sizes[2] * 1.1, sizes
+
+
+def test_the_dead_list_pages_newest_event_first_with_the_replay_filters(
+    db_path: Path, store: Store, history: tuple[int, int, list[int]]
+) -> None:
+    ok, down, ids = history
+    Queue(store).enqueue("order.paid", {"n": 1})
+    run(db_path, RunOptions(time_limit=5), clock=ManualClock(datetime.now(UTC)))
+    everything = Selection(dead_only=True)
+    first = store.dead_page(everything, limit=4)
+    rest = store.dead_page(everything, before=(first[-1].event_id, first[-1].endpoint), limit=4)
+    assert [letter.event_id for letter in first + rest] == [ids[-1] + 1, *reversed(ids)]
+    assert [letter.event_id for letter in store.dead_page(Selection(event_type="lead.*"))] == ids[::-1]
+    assert store.dead_page(Selection(endpoint_id=ok)) == []
+    assert recovery.count_replayable(store, Selection(dead_only=True, event_type="order.*")) == 1
+    with pytest.raises(DispatcherError, match="no endpoint 99"):
+        store.dead_page(Selection(endpoint_id=99))
+
+
+def test_replay_of_chosen_dead_deliveries_only_takes_dead_ones(
+    store: Store, history: tuple[int, int, list[int]]
+) -> None:
+    ok, down, ids = history
+    # A delivered one, a dead one twice, and one that does not exist: only the dead one goes back.
+    assert store.replay_dead([(ok, ids[0]), (down, ids[1]), (down, ids[1]), (down, 999)]) == 1
+    assert pending_ids(store, down) == [ids[1]] and pending_ids(store, ok) == []
+    assert [letter.event_id for letter in store.dead()] == [ids[0], *ids[2:]]

@@ -37,6 +37,7 @@ def dead(ctx: click.Context, endpoint_id: int | None, as_json: bool) -> None:
 @click.option("--dead", "dead_only", is_flag=True, help="Only dead deliveries.")
 @click.option("--since", type=TIME, help="Events queued at or after this time (ISO 8601, or 2h for 2h ago).")
 @click.option("--until", type=TIME, help="Events queued before this time.")
+@click.option("--type", "event_type", help="Events of this type, or of types matching this pattern (lead.*).")
 @click.option("--dry-run", is_flag=True, help="Only print how many deliveries would be replayed.")
 @json_option
 @click.pass_context
@@ -47,12 +48,13 @@ def replay(
     dead_only: bool,
     since: str | None,
     until: str | None,
+    event_type: str | None,
     dry_run: bool,
     as_json: bool,
 ) -> None:
     """Send delivered or dead deliveries again, as fresh work (their history stays)."""
     store = open_store(ctx)
-    selection = Selection(event_id, endpoint_id, dead_only, since, until)
+    selection = Selection(event_id, endpoint_id, dead_only, since, until, event_type)
     count = recovery.count_replayable(store, selection)
     if dry_run:
         if as_json:

@@ -81,40 +81,47 @@ class Inspecting(Connection):
         ``status`` is an HTTP status code, "ok" or "failed"; ``since`` and
         ``until`` bound the start time (inclusive, exclusive).
         """
+        return self.attempts_page(endpoint_id, status, event_id, since, until, limit=limit)[::-1]
+
+    def attempts_page(
+        self,
+        endpoint_id: int | None = None,
+        status: int | str | None = None,
+        event_id: int | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        before: int | None = None,
+        limit: int = 50,
+    ) -> list[Attempt]:
+        """Up to ``limit`` attempts matching the filters (as :meth:`attempts`), newest first, from
+        the one before attempt ``before`` on: a page of the log, whose next page starts before its last."""
         check_window(since, until)
         self.require_endpoint(endpoint_id)
         where = ["1 = 1"]
         params: dict[str, Any] = {"limit": limit}
-        if endpoint_id is not None:
-            where.append("a.endpoint_id = :endpoint")
-            params["endpoint"] = endpoint_id
-        if status in ("ok", "failed"):
-            where.append(f"a.ok = {int(status == 'ok')}")
-        elif status is not None:
-            where.append("a.status_code = :status")
-            params["status"] = int(status)
-        if event_id is not None:
-            where.append("EXISTS (SELECT 1 FROM json_each(b.event_ids) AS ids WHERE ids.value = :event)")
-            params["event"] = event_id
-        if since is not None:
-            where.append("a.started_at >= :since")
-            params["since"] = since
-        if until is not None:
-            where.append("a.started_at < :until")
-            params["until"] = until
+        for clause, name, value in (
+            ("a.endpoint_id = :endpoint", "endpoint", endpoint_id),
+            ("a.ok = :ok", "ok", {"ok": 1, "failed": 0}.get(str(status))),
+            ("a.status_code = :status", "status", None if status in (None, "ok", "failed") else int(status or 0)),
+            ("EXISTS (SELECT 1 FROM json_each(b.event_ids) AS ids WHERE ids.value = :event)", "event", event_id),
+            ("a.started_at >= :since", "since", since),
+            ("a.started_at < :until", "until", until),
+            ("a.id < :before", "before", before),
+        ):
+            if value is not None:
+                where.append(clause)
+                params[name] = value
         rows = self.db.query(
             f"""
-            SELECT * FROM (
-                SELECT a.id, a.endpoint_id, a.batch_id, b.event_ids, a.started_at, a.duration_ms,
-                       a.status_code, a.error, a.response_excerpt, a.test
-                FROM attempts AS a LEFT JOIN batches AS b ON b.id = a.batch_id
-                WHERE {" AND ".join(where)}
-                ORDER BY a.id DESC LIMIT :limit
-            ) ORDER BY id
+            SELECT a.id, a.endpoint_id, a.batch_id, b.event_ids, a.started_at, a.duration_ms,
+                   a.status_code, a.error, a.response_excerpt, a.test, a.ok
+            FROM attempts AS a LEFT JOIN batches AS b ON b.id = a.batch_id
+            WHERE {" AND ".join(where)}
+            ORDER BY a.id DESC LIMIT :limit
             """,
             params,
         )
-        return [_attempt(row) for row in rows]
+        return [attempt_from_row(row) for row in rows]
 
     def attempt_record(self, attempt_id: int) -> AttemptRecord:
         """One attempt with all the log keeps of it, and its batch's events that are still stored."""
@@ -138,7 +145,7 @@ class Inspecting(Connection):
                 row["request_line"], headers_from_json(row["request_headers"]) or (), row["body_sha256"]
             )
         return AttemptRecord(
-            attempt=_attempt(row),
+            attempt=attempt_from_row(row),
             ok=bool(row["ok"]),
             body_format=row["body_format"],
             signature_scheme=row["signature_scheme"],
@@ -151,7 +158,7 @@ class Inspecting(Connection):
         )
 
 
-def _attempt(row: dict[str, Any]) -> Attempt:
+def attempt_from_row(row: dict[str, Any]) -> Attempt:
     return Attempt(
         id=row["id"],
         endpoint=row["endpoint_id"],
@@ -163,4 +170,5 @@ def _attempt(row: dict[str, Any]) -> Attempt:
         error=row["error"],
         response_excerpt=row["response_excerpt"],
         test=bool(row["test"]),
+        ok=bool(row["ok"]),
     )

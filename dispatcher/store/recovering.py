@@ -7,7 +7,8 @@ producers inserting events never wait long for the write lock.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 from ..models import DeadLetter, Pruned, Selection
@@ -31,6 +32,40 @@ class Recovering(Connection):
             params,
         )
         return [DeadLetter(*row) for row in rows]
+
+    def dead_page(
+        self, selection: Selection, before: tuple[int, int] | None = None, limit: int = 50
+    ) -> list[DeadLetter]:
+        """Up to ``limit`` dead deliveries that ``selection`` picks (it need not say dead_only), newest
+        event first, then by endpoint; from the one before the (event, endpoint) ``before`` on."""
+        self.require_endpoint(selection.endpoint_id)
+        where, params = _replayable(replace(selection, dead_only=True))
+        if before is not None:
+            where += " AND (d.event_id, d.endpoint_id) < (:before_event, :before_endpoint)"
+            params.update(before_event=before[0], before_endpoint=before[1])
+        rows = self.conn.execute(
+            "SELECT d.endpoint_id, d.event_id, e.type, b.attempts, b.last_error, b.finished_at "
+            f"FROM {_REPLAYABLE_FROM} WHERE {where} ORDER BY d.event_id DESC, d.endpoint_id DESC LIMIT :limit",
+            {**params, "limit": limit},
+        )
+        return [DeadLetter(*row) for row in rows]
+
+    def replay_dead(self, deliveries: Iterable[tuple[int, int]]) -> int:
+        """Put these (endpoint, event) deliveries back in the queue, those of them that are dead, in
+        one transaction; returns how many. Their old batch and attempts stay as history, as in :meth:`replay`."""
+        with self.write() as conn:
+            chosen = [
+                pair
+                for pair in dict.fromkeys(deliveries)
+                if conn.execute(
+                    "SELECT 1 FROM deliveries AS d JOIN batches AS b ON b.id = d.batch_id "
+                    "WHERE d.endpoint_id = ? AND d.event_id = ? AND b.state = 'dead'",
+                    pair,
+                ).fetchone()
+            ]
+            conn.executemany("DELETE FROM deliveries WHERE endpoint_id = ? AND event_id = ?", chosen)
+            conn.executemany("INSERT INTO pending (endpoint_id, event_id) VALUES (?, ?)", chosen)
+        return len(chosen)
 
     def count_replayable(self, selection: Selection) -> int:
         self.require_endpoint(selection.endpoint_id)
@@ -176,6 +211,7 @@ def _replayable(selection: Selection) -> tuple[str, dict[str, Any]]:
         ("d.endpoint_id", "endpoint_id", "="),
         ("e.created_at", "since", ">="),
         ("e.created_at", "until", "<"),
+        ("e.type", "event_type", "GLOB"),
     ):
         value = getattr(selection, name)
         if value is not None:

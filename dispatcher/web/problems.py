@@ -1,6 +1,7 @@
 """Errors as RFC 9457 problem details (`application/problem+json`), for the API and the pages.
 
-The library's errors map once, here: a :class:`~dispatcher.errors.NotFound` is 404, any other
+The library's errors map once, here: a :class:`~dispatcher.errors.NotFound` is 404, a
+:class:`~dispatcher.errors.Conflict` 409, any other
 :class:`~dispatcher.errors.DispatcherError` (bad input the user can fix) is 422. The admin
 pages get the same answer as an HTML page, and a login page instead of a 401.
 """
@@ -18,7 +19,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from ..errors import DispatcherError, NotFound
+from ..errors import Conflict, DispatcherError, NotFound
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -88,7 +89,8 @@ def install(app: FastAPI) -> None:
 
     async def refused(request: Request, error: Exception) -> Response:
         assert isinstance(error, DispatcherError)
-        return _answer(request, 404 if isinstance(error, NotFound) else 422, str(error))
+        status = 404 if isinstance(error, NotFound) else 409 if isinstance(error, Conflict) else 422
+        return _answer(request, status, str(error))
 
     app.add_exception_handler(Problem, problem)
     app.add_exception_handler(HTTPException, http_error)

@@ -152,3 +152,10 @@ def admin_client(served: Served, key: str | None = None) -> tuple[requests.Sessi
     found = re.search(r'name="csrf_token" value="([^"]+)"', answer.text)
     assert answer.status_code == 200 and found is not None, answer.text
     return session, found.group(1)
+
+
+def run_cli(served: Served, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real `dispatcher` program on the server's database (a cron `process` run, an endpoint add)."""
+    return subprocess.run(
+        [*dispatcher_command(), "--db", str(served.db), *args], capture_output=True, text=True, timeout=60, check=True
+    )

@@ -2,8 +2,10 @@
 
 from fastapi import APIRouter
 
-from . import login, webhooks
+from . import dead, deliveries, login, webhooks
 
 router = APIRouter()
 router.include_router(login.router)
 router.include_router(webhooks.router)
+router.include_router(deliveries.router)
+router.include_router(dead.router)

@@ -2,7 +2,11 @@
 
 from fastapi import APIRouter
 
-from . import webhooks
+from . import deliveries, events, recovery, webhooks
 
 router = APIRouter()
+# Before the webhooks' routes: /webhooks/deliveries must not be taken for /webhooks/{webhook_id}.
+router.include_router(deliveries.router)
+router.include_router(events.router)
+router.include_router(recovery.router)
 router.include_router(webhooks.router)

@@ -1,0 +1,91 @@
+"""Statements of the HTTP API's events: queueing them once per idempotency key, and one event's story."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from ..errors import Conflict, NotFound
+from ..models import Event, EventDelivery, EventView, IdempotencyKey, StoredAnswer
+from .connection import Connection
+from .inspecting import attempt_from_row
+
+
+class Events(Connection):
+    def insert_events_once(
+        self,
+        rows: Sequence[tuple[str, str]],
+        created_at: str,
+        answer: Callable[[list[int]], StoredAnswer],
+        once: IdempotencyKey | None = None,
+        kept_since: str = "",
+    ) -> tuple[StoredAnswer, bool]:
+        """Queue the (type, payload) events, all or none, and return ``answer(ids)``; and whether it
+        is a repeat's. With ``once``, a request already answered under its key since ``kept_since``
+        queues nothing and gets the answer kept then, a different request under it a Conflict.
+
+        The look-up, the inserts and the record are one transaction: two repeats arriving together
+        cannot both queue. Records from before ``kept_since`` go as new ones come.
+        """
+        with self.write() as conn:
+            if once is not None:
+                conn.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (kept_since,))
+                kept = conn.execute(
+                    "SELECT request_sha256, status, response FROM idempotency_keys WHERE api_key_id = ? AND key = ?",
+                    (once.api_key_id, once.key),
+                ).fetchone()
+                if kept is not None:
+                    if kept[0] != once.request_sha256:
+                        raise Conflict(
+                            "this Idempotency-Key was used for a different request in the last 24 hours: "
+                            "use a new key for a new request"
+                        )
+                    return StoredAnswer(kept[1], kept[2]), True
+            ids = [
+                int(
+                    conn.execute(
+                        "INSERT INTO events (type, payload, created_at) VALUES (?, ?, ?) RETURNING id",
+                        (type_, payload, created_at),
+                    ).fetchone()[0]
+                )
+                for type_, payload in rows
+            ]
+            made = answer(ids)
+            if once is not None:
+                conn.execute(
+                    "INSERT INTO idempotency_keys (api_key_id, key, request_sha256, status, response, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (once.api_key_id, once.key, once.request_sha256, made.status, made.body, created_at),
+                )
+            return made, False
+
+    def event_view(self, event_id: int) -> EventView:
+        """The event, and for each endpoint it was queued for, where it stands and its batch's attempts."""
+        row = self.conn.execute("SELECT id, type, payload, created_at FROM events WHERE id = ?", (event_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no event {event_id}")
+        # Both tables are keyed (endpoint, event): one primary-key probe per endpoint.
+        places = self.conn.execute(
+            "SELECT n.id, 'pending', NULL FROM endpoints AS n CROSS JOIN pending AS p "
+            "ON p.endpoint_id = n.id AND p.event_id = :event "
+            "UNION ALL "
+            "SELECT n.id, b.state, b.id FROM endpoints AS n CROSS JOIN deliveries AS d "
+            "ON d.endpoint_id = n.id AND d.event_id = :event JOIN batches AS b ON b.id = d.batch_id "
+            "ORDER BY 1",
+            {"event": event_id},
+        ).fetchall()
+        deliveries = []
+        for endpoint_id, state, batch_id in places:
+            attempts = (
+                []
+                if batch_id is None
+                else self.db.query(
+                    "SELECT a.id, a.endpoint_id, a.batch_id, b.event_ids, a.started_at, a.duration_ms, "
+                    "a.status_code, a.error, a.response_excerpt, a.test, a.ok "
+                    "FROM attempts AS a JOIN batches AS b ON b.id = a.batch_id WHERE a.batch_id = ? ORDER BY a.id",
+                    (batch_id,),
+                )
+            )
+            deliveries.append(
+                EventDelivery(endpoint_id, state, batch_id, tuple(attempt_from_row(item) for item in attempts))
+            )
+        return EventView(Event(*row), tuple(deliveries))
