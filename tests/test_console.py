@@ -149,3 +149,21 @@ def test_an_older_schema_is_upgraded_by_the_click_command(tmp_path: Path) -> Non
     assert code == 0 and "click" in loaded
     assert Store.open(tmp_path / "v5.db").schema_version() == SCHEMA_VERSION
     assert stored_events(tmp_path / "v5.db") == [(1, "lead.created", "{}")]
+
+
+WEB_STACK = {"fastapi", "starlette", "uvicorn", "jinja2", "pydantic", "prometheus_client", "dispatcher.web"}
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["process", "--time-limit", "1s"],
+        ["endpoint", "list"],
+        ["status"],
+    ],
+)
+def test_the_everyday_commands_do_not_load_the_web_stack(subscribed: Path, argv: list[str]) -> None:
+    """`serve` alone pays for FastAPI and its kin: cron's `process` and producers' `enqueue` stay fast."""
+    (code, out, err), loaded = _console(["--db", str(subscribed), *argv], subscribed.parent)
+    assert code == 0, err
+    assert not WEB_STACK & loaded
