@@ -9,11 +9,12 @@ from .access import Access
 from .connection import connect, require_database
 from .delivering import Delivering
 from .inspecting import Inspecting
+from .measuring import Measuring
 from .producing import Producing
 from .recovering import Recovering
 
 
-class Store(Producing, Delivering, Inspecting, Recovering, Access):
+class Store(Producing, Delivering, Inspecting, Recovering, Access, Measuring):
     @classmethod
     def open(cls, path: str | Path, writers: threading.Lock | None = None, create: bool = True) -> Store:
         """Connect to the SQLite file at ``path``, creating or upgrading its schema.

@@ -15,7 +15,7 @@ from fastapi_offline import FastAPIOffline
 from .. import __version__
 from ..clock import Clock, SystemClock
 from ..process import RunOptions
-from . import admin, api, health, problems
+from . import admin, api, health, metrics, problems
 from .delivery_loop import DeliveryLoop
 from .stores import Stores
 
@@ -70,6 +70,7 @@ def create_app(options: WebOptions) -> FastAPI:
     app.state.db_shown = str(options.db)
     problems.install(app)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(api.router, prefix="/api/v1")
     app.include_router(admin.router, prefix="/admin", include_in_schema=False)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
