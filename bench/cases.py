@@ -49,13 +49,14 @@ class Sizes:
     history_drain: int  # events drained against that history
     memory: int  # events queued for the memory case
     shell: int  # `dispatcher enqueue` commands run
+    served: int  # events posted to `dispatcher serve`
     repeat: int
 
 
 SIZES = {
-    "full": Sizes(20_000, 200_000, 30_000, 300, 400, 1_000_000, 10_000, 1_000_000, 200, 5),
-    "quick": Sizes(5_000, 50_000, 10_000, 100, 200, 100_000, 5_000, 100_000, 60, 3),
-    "smoke": Sizes(100, 1_000, 200, 5, 20, 1_000, 200, 1_000, 4, 1),
+    "full": Sizes(20_000, 200_000, 30_000, 300, 400, 1_000_000, 10_000, 1_000_000, 200, 20_000, 5),
+    "quick": Sizes(5_000, 50_000, 10_000, 100, 200, 100_000, 5_000, 100_000, 60, 5_000, 3),
+    "smoke": Sizes(100, 1_000, 200, 5, 20, 1_000, 200, 1_000, 4, 40, 1),
 }
 
 

@@ -34,6 +34,7 @@ def test_the_benchmark_smoke_run_measures_every_case(tmp_path: Path) -> None:
         "6",
         "7",
         "7b",
+        "8",
     ]
     for case in report["cases"]:
         assert case["ours"] > 0 and all(value > 0 for value in case["references"].values()), case
@@ -41,6 +42,11 @@ def test_the_benchmark_smoke_run_measures_every_case(tmp_path: Path) -> None:
     (slow_drain,) = [case for case in report["cases"] if case["case"].startswith("4.")]
     assert len(slow_drain["references"]) == 2
     assert "cores" in report["machine"]
+    # Case 8 posts to a real `dispatcher serve` and reports its latencies beside the rate.
+    (served,) = [case for case in report["cases"] if case["case"].startswith("8.")]
+    latency = served["notes"]
+    assert 0 < latency["p50 latency ms"] <= latency["p95 latency ms"]
+    assert [target["target"] for target in served["targets"]] == [">= 1500 events/s", "p95 latency ms <= 10"]
 
 
 def test_a_saved_run_prints_as_the_readme_s_table(tmp_path: Path) -> None:

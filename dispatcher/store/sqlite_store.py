@@ -10,12 +10,13 @@ from .connection import connect, require_database
 from .delivering import Delivering
 from .events import Events
 from .inspecting import Inspecting
+from .measuring import Measuring
 from .producing import Producing
 from .recovering import Recovering
 from .webhooks import Webhooks
 
 
-class Store(Producing, Delivering, Inspecting, Recovering, Access, Events, Webhooks):
+class Store(Producing, Delivering, Inspecting, Recovering, Access, Events, Measuring, Webhooks):
     @classmethod
     def open(cls, path: str | Path, writers: threading.Lock | None = None, create: bool = True) -> Store:
         """Connect to the SQLite file at ``path``, creating or upgrading its schema.

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 from ..errors import DispatcherError
+from ..store import require_database
 from .problems import Problem, responses
 
 router = APIRouter(tags=["health"])
@@ -20,8 +21,12 @@ class Health(BaseModel):
 @router.get("/healthz", responses=responses(503))
 def healthz(request: Request) -> Health:
     """200 while the database answers, 503 when it does not."""
+    stores = request.app.state.stores
     try:
-        answers = request.app.state.stores.get().answers()
+        # An open connection still reads a file removed under the server: look for the file too.
+        require_database(stores.path)
+        with stores.lend() as store:
+            answers = store.answers()
     except DispatcherError:  # the file was removed or replaced under the server
         answers = False
     if not answers:

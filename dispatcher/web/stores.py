@@ -1,35 +1,48 @@
-"""The server's stores: one SQLite connection per thread of the request pool."""
+"""The server's stores: SQLite connections lent to one request at a time."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..store import Store
 
 
 class Stores:
-    """Hands each thread its own store (a SQLite connection must stay in its thread); the threads
-    of the server share one lock for writes, as the workers of a `process` run do."""
+    """Lends each request a store of its own for as long as it runs, and takes it back after.
+
+    Not one per thread: FastAPI runs a request's dependencies and its route in whichever threads of
+    its pool are free, so a store kept per thread would be used by two requests at once (and
+    one's transaction would meet the other's). The stores share one lock for writes, as the
+    workers of a `process` run do; there are never more of them than requests at once.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.writers = threading.Lock()
-        self._local = threading.local()
+        self._idle: list[Store] = []
         self._opened: list[Store] = []
         self._lock = threading.Lock()
 
-    def get(self) -> Store:
-        store: Store | None = getattr(self._local, "store", None)
+    @contextmanager
+    def lend(self) -> Iterator[Store]:
+        with self._lock:
+            store = self._idle.pop() if self._idle else None
         if store is None:
             store = Store.open(self.path, self.writers, create=False)
-            self._local.store = store
             with self._lock:
                 self._opened.append(store)
-        return store
+        try:
+            yield store
+        finally:
+            with self._lock:
+                self._idle.append(store)
 
     def close(self) -> None:
         with self._lock:
             for store in self._opened:
                 store.close()
             self._opened.clear()
+            self._idle.clear()

@@ -9,6 +9,8 @@ import os
 import re
 import signal
 import subprocess
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
@@ -17,7 +19,7 @@ from typing import Any
 import requests
 from playwright.sync_api import Page
 
-from dispatcher import api_keys
+from dispatcher import api_keys, endpoints
 from dispatcher.clock import SystemClock
 from dispatcher.store import Store
 
@@ -159,3 +161,21 @@ def run_cli(served: Served, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*dispatcher_command(), "--db", str(served.db), *args], capture_output=True, text=True, timeout=60, check=True
     )
+
+
+def add_endpoint(db: Path, url: str, **options: Any) -> int:
+    """An endpoint added through the library beside the running server (127.0.0.1 allowed)."""
+    store = Store.open(db)
+    try:
+        return endpoints.add(store, url, secret="test-secret", allow_private=True, **options).id
+    finally:
+        store.close()
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 15.0) -> None:
+    """Poll ``check`` until it holds (a server delivering in its own process takes its time)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still not true after {timeout} s")
+        time.sleep(0.05)
