@@ -43,6 +43,7 @@ def test_a_new_user_sets_up_a_webhook_sees_it_deliver_fail_and_replays_it(
     page.click("text=Open the webhook")
     webhook_id = int(re.findall(r"/admin/webhooks/(\d+)", page.url)[0])
 
+    receiver.clear_all_handlers()
     receiver.expect_request("/leads").respond_with_data("thanks", headers={"X-Partner": "ok"})
     page.click("text=Send test request")
     expect(page.locator("#verdict")).to_contain_text("HTTP 200")
@@ -54,6 +55,7 @@ def test_a_new_user_sets_up_a_webhook_sees_it_deliver_fail_and_replays_it(
         api.post("/api/v1/events", json={"type": kind, "payload": {"n": n}}).json()["id"]
         for n, kind in enumerate(["lead.created", "order.paid", "lead.created"])
     ]
+    receiver.clear_all_handlers()
     receiver.expect_request("/leads").respond_with_data("ok")
     assert "1 request, 2 events delivered" in run_cli(served, "process").stdout
     delivered = receiver.log[-1][0]
@@ -73,6 +75,7 @@ def test_a_new_user_sets_up_a_webhook_sees_it_deliver_fail_and_replays_it(
     screenshot(page, tmp_path, "6-attempt")
 
     # The receiver breaks: with no retries left, the delivery is dead.
+    receiver.clear_all_handlers()
     receiver.expect_request("/leads").respond_with_data("down for maintenance", status=503)
     failed = api.post("/api/v1/events", json={"type": "lead.created", "payload": {"n": 9}}).json()["id"]
     assert "1 failure" in run_cli(served, "process").stdout
@@ -88,6 +91,7 @@ def test_a_new_user_sets_up_a_webhook_sees_it_deliver_fail_and_replays_it(
     expect(page.locator("#replayed")).to_have_text("Replayed 1 delivery.")
     expect(page.locator("#dead tbody tr")).to_have_count(0)
 
+    receiver.clear_all_handlers()
     receiver.expect_request("/leads").respond_with_data("ok")
     assert "1 event delivered" in run_cli(served, "process").stdout
     assert [event["id"] for event in receiver.log[-1][0].get_json()["events"]] == [failed]
