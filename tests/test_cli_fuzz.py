@@ -27,8 +27,8 @@ from dispatcher.cli import cli
 from .factories import ODD_URLS
 from .helpers import assert_one_line_error, ok, outcome
 
-# These serve, send or wait on the network by design; test_cli covers their options.
-NOT_FUZZED = {("listen",), ("process",), ("demo",), ("endpoint", "test")}
+# These serve, send or wait on the network by design; test_cli and tests/web cover their options.
+NOT_FUZZED = {("listen",), ("serve",), ("process",), ("demo",), ("endpoint", "test")}
 
 TYPED = [
     "", "0", "-1", "1", "9" * 25, "-" + "9" * 25, "1e999", "nan", "1.5", "5s", "0s", "36500d", "99999999999d",
