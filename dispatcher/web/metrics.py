@@ -19,7 +19,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from prometheus_client.registry import Collector
 
 from ..store import Store
-from .auth import StoreDep, api_key, now
+from .auth import StoreDep, check_key, now
 from .problems import responses
 
 router = APIRouter(tags=["metrics"])
@@ -116,7 +116,7 @@ def metrics(
 ) -> Response:
     """Prometheus text format; needs an API key unless the server runs with `--metrics-public`."""
     if not request.app.state.metrics_public:
-        api_key(request, credentials, store)
+        check_key(request, credentials)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DatabaseCollector(store, now(request)))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
