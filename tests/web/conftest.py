@@ -77,3 +77,10 @@ def page(browser: Browser, tmp_path: Path) -> Iterator[Page]:
     yield opened
     context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test in a real browser takes seconds: each is `slow`, so `-m 'not slow'` skips them all."""
+    for item in items:
+        if "page" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
