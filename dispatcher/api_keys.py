@@ -13,10 +13,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from .access_models import ApiKey, WebSession
 from .clock import to_text
 from .endpoint_settings import check_name
 from .errors import DispatcherError
-from .models import ApiKey, WebSession
 from .store import Store
 
 # Keys are recognisable in a config file or a leaked log, as GitHub's and Stripe's are.

@@ -12,10 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from .access_models import IdempotencyKey, StoredAnswer
 from .clock import to_text
 from .errors import DispatcherError
 from .json_spans import Member, items, members
-from .models import IdempotencyKey, StoredAnswer
 from .payloads import check_type, payload_text
 from .store import Store
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from dispatcher import intake
+from dispatcher.access_models import StoredAnswer
 from dispatcher.clock import ManualClock
 from dispatcher.errors import Conflict, DispatcherError
-from dispatcher.models import StoredAnswer
 from dispatcher.store import Store
 
 from .helpers import query

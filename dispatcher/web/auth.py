@@ -14,7 +14,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from .. import api_keys
-from ..models import ApiKey, WebSession
+from ..access_models import ApiKey, WebSession
 from ..store import Store
 from .problems import Problem
 

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from .. import __version__
-from ..models import WebSession
+from ..access_models import WebSession
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 

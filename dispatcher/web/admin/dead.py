@@ -13,8 +13,9 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ... import filters, recovery
+from ...access_models import WebSession
 from ...errors import DispatcherError
-from ...models import DeadLetter, WebSession
+from ...models import DeadLetter
 from ..api.paging import decode_pair, page
 from ..auth import AdminChange, AdminSession, StoreDep, now
 from ..templates import render

@@ -13,9 +13,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from ... import endpoints, ping, webhooks
+from ...access_models import WebSession
 from ...clock import Clock
 from ...errors import DispatcherError
-from ...models import Endpoint, WebSession
+from ...models import Endpoint
 from ...settings import defaults_from
 from ...store import Store
 from ..api import paging

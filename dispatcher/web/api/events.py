@@ -11,7 +11,8 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from ... import intake
-from ...models import EventDelivery, StoredAnswer
+from ...access_models import StoredAnswer
+from ...models import EventDelivery
 from ..auth import Reader, StoreDep, Writer, now
 from ..problems import responses
 
