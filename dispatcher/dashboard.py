@@ -4,17 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
 
 from .clock import to_text
+from .endpoint_view import Health, health
 from .models import EndpointStatus
 from .store import Store
 
 # The dashboard's delivered and failed counts cover this much time back from now.
 RECENT = timedelta(hours=24)
-
-# disabled: it gets no requests until enabled again; failing: enabled, and its last request failed.
-Health = Literal["enabled", "failing", "disabled"]
 
 
 @dataclass(frozen=True)
@@ -48,12 +45,6 @@ class Dashboard:
     totals: Totals
 
 
-def health(status: EndpointStatus) -> Health:
-    if not status.enabled:
-        return "disabled"
-    return "failing" if status.consecutive_failures else "enabled"
-
-
 def dashboard(store: Store, now: datetime) -> Dashboard:
     recent = {figures.endpoint: figures for figures in store.recent_figures(to_text(now - RECENT))}
     rows = []
@@ -62,7 +53,7 @@ def dashboard(store: Store, now: datetime) -> Dashboard:
         rows.append(
             DashboardRow(
                 status=status,
-                health=health(status),
+                health=health(status.enabled, status.consecutive_failures),
                 disabled_reason=None if figures is None or status.enabled else figures.disabled_reason,
                 delivered_recently=0 if figures is None else figures.delivered,
                 failed_recently=0 if figures is None else figures.failed,

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from .destinations import RefusedDestination, UnresolvedHost
 from .endpoint_settings import FOLLOWS_GLOBAL, SETTINGS, Setting
 from .models import Endpoint, Settings
 from .settings import effective, value_of
 from .urls import destination
+
+# disabled: it gets no requests until enabled again; failing: enabled, and its last request failed.
+Health = Literal["enabled", "failing", "disabled"]
+
+
+def health(enabled: bool, consecutive_failures: int) -> Health:
+    """The one word the dashboard, the webhook pages and their lists show for an endpoint's state."""
+    if not enabled:
+        return "disabled"
+    return "failing" if consecutive_failures else "enabled"
 
 
 def reach_warning(endpoint: Endpoint, defaults: Settings) -> str | None:

@@ -16,7 +16,7 @@ from .access_models import IdempotencyKey, StoredAnswer
 from .clock import to_text
 from .errors import DispatcherError
 from .json_spans import Member, items, members
-from .payloads import check_type, payload_text
+from .payloads import check_type, parsed_payload_text
 from .store import Store
 
 # Events in one bulk request: a bigger import is `dispatcher import`'s job.
@@ -104,7 +104,7 @@ def _event(fields: dict[str, Member], where: str) -> NewEvent:
     except DispatcherError as error:
         raise DispatcherError(f"{where}type: {error}") from None
     try:
-        payload = payload_text(fields["payload"].text)
+        payload = parsed_payload_text(fields["payload"].value, fields["payload"].text)
     except DispatcherError as error:
         raise DispatcherError(f"{where}payload: {error}") from None
     return NewEvent(type_, payload)

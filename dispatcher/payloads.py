@@ -45,8 +45,7 @@ def payload_text(payload: Any) -> str:
             raise DispatcherError(f"invalid payload: {error}") from None
         except RecursionError:
             raise DispatcherError(_TOO_DEEP) from None
-        _check_top_level(value)
-        return _encodable(payload)
+        return parsed_payload_text(value, payload)
     if isinstance(payload, (dict, list)):
         try:
             text = json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
@@ -56,6 +55,13 @@ def payload_text(payload: Any) -> str:
             raise DispatcherError(_TOO_DEEP) from None
         return _encodable(text)
     raise DispatcherError(f"invalid payload: expected a dict, a list or JSON text, not {type(payload).__name__}")
+
+
+def parsed_payload_text(value: Any, text: str) -> str:
+    """The text to store for JSON ``text`` already parsed (by the same rule) into ``value``: what
+    is left to check without parsing it again."""
+    _check_top_level(value)
+    return _encodable(text)
 
 
 def stored_text(payload: Any) -> str:

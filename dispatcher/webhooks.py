@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from . import endpoint_view, endpoints, ping
 from .durations import parse_duration
@@ -22,8 +22,6 @@ from .models import Endpoint, Outcome, Settings
 from .settings import MAX_ATTEMPTS
 from .signing import whsec_secret
 from .store import Store
-
-Health = Literal["enabled", "failing", "disabled"]
 
 
 def endpoint_settings(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -79,13 +77,14 @@ def secrets_of(endpoint: Endpoint) -> dict[str, Any]:
     return {"id": endpoint.id, "secret": endpoint.secret, "retired_secrets": retired}
 
 
-def health(endpoint: Endpoint) -> tuple[Health, str | None]:
+def health(endpoint: Endpoint) -> tuple[endpoint_view.Health, str | None]:
     """Whether it is sending, failing (requests fail but it is still enabled), or disabled, and why."""
-    if not endpoint.enabled:
-        return "disabled", endpoint.disabled_reason
-    if endpoint.consecutive_failures:
-        return "failing", f"{endpoint.consecutive_failures} failed in a row: {endpoint.last_error}"
-    return "enabled", None
+    state = endpoint_view.health(endpoint.enabled, endpoint.consecutive_failures)
+    if state == "disabled":
+        return state, endpoint.disabled_reason
+    if state == "failing":
+        return state, f"{endpoint.consecutive_failures} failed in a row: {endpoint.last_error}"
+    return state, None
 
 
 def test_report(outcome: Outcome) -> dict[str, Any]:

@@ -46,7 +46,7 @@ def dead(
     try:
         selection = filters.dead_selection(webhook_id, type, since, until, now(request))
         found = page(store.dead_page(selection, decode_pair(cursor), PAGE_SIZE + 1), PAGE_SIZE, _position)
-        context["matching"] = store.count_replayable(selection)
+        context["matching"] = recovery.count_replayable(store, selection)
     except DispatcherError as error:
         context["error"] = str(error)
         return render(request, "admin/dead.html", context, status=422, session=session)
@@ -83,7 +83,7 @@ def replay(
     selection = filters.dead_selection(webhook_id, type, since, until, now(request))
     if confirmed:
         return _done(recovery.replay(store, selection))
-    return _confirm(request, session, store.count_replayable(selection), form, [])
+    return _confirm(request, session, recovery.count_replayable(store, selection), form, [])
 
 
 def _confirm(

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 from ... import filters
 from ...attempt_detail import attempt_detail
 from ...errors import DispatcherError
-from ..api.paging import decode, page
+from ..api.deliveries import attempt_log
 from ..auth import AdminSession, StoreDep, now
 from ..templates import render
 
@@ -35,19 +35,7 @@ def deliveries(
     context: dict[str, object] = {"form": form, "attempts": [], "next_url": None, "error": None}
     try:
         chosen = filters.attempt_filter(webhook_id, event_id, status, since, until, now(request))
-        found = page(
-            store.attempts_page(
-                chosen.endpoint_id,
-                chosen.status,
-                chosen.event_id,
-                chosen.since,
-                chosen.until,
-                before=decode(cursor),
-                limit=PAGE_SIZE + 1,
-            ),
-            PAGE_SIZE,
-            lambda attempt: attempt.id,
-        )
+        found = attempt_log(store, chosen, cursor, PAGE_SIZE)
     except DispatcherError as error:  # a mistyped filter: said above the form, which keeps what was typed
         context["error"] = str(error)
         return render(request, "admin/deliveries.html", context, status=422, session=session)

@@ -13,38 +13,22 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from ...destinations import public_url
-from ...endpoint_settings import by_name
+from ...endpoint_settings import SETTINGS, by_name
 from ...errors import DispatcherError
-from ...formats import FORMATS
 from ...models import Endpoint, Settings
-from ...signing import SCHEMES
-from ...wire import SUCCESS_RULES, parse_header
-from ..api.webhook_models import WebhookChange, WebhookCreate
+from ...wire import parse_header
+from ..api.webhook_models import SETTING_FIELDS, WebhookChange, WebhookCreate
 
-# The inputs, each named as its API field; "events" is the ticked boxes plus the pattern input.
-TEXT_INPUTS = (
-    "url",
-    "name",
-    "description",
-    "batch_size",
-    "timeout",
-    "max_retries",
-    "format",
-    "signature",
-    "success",
-    "order",
-    "retry",
-    "max_age",
-    "disable_after",
-    "signature_header",
-    "signature_prefix",
-    "headers",
-    "allow_private",
-    "ca_bundle",
-)
+# Settings the form leaves to the CLI or shows otherwise: the events are checkboxes plus a pattern
+# input, the secret is made and shown once, max_attempts is asked as max_retries, and notify_command
+# runs on the server, so the API does not take it.
+_NOT_INPUTS = {"events", "secret", "max_attempts", "notify_command"}
+# The inputs, each named as its API field, all from the settings table.
+TEXT_INPUTS = tuple(name for name in SETTING_FIELDS if name not in _NOT_INPUTS)
 PATTERNS = "event_patterns"
-CHOICES = {"format": FORMATS, "signature": SCHEMES, "success": SUCCESS_RULES, "order": ("asc", "desc")}
-_WIRE = ("format", "signature", "success")  # chosen from a list: never empty
+CHOICES = {setting.name: setting.flag.choices for setting in SETTINGS if setting.flag.choices}
+# Chosen from a list and never empty: a new endpoint's value is preselected.
+_WIRE = tuple(name for name in CHOICES if by_name(name).default is not None)
 _SEPARATORS = re.compile(r"[\s,]+")
 
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query, Request
 from ... import filters
 from ...attempt_detail import AttemptDetail, attempt_detail
 from ...models import Attempt
+from ...store import Store
 from ..auth import Reader, StoreDep, now
 from ..problems import responses
 from .paging import DEFAULT_LIMIT, Cursor, Limit, Page, decode, page
@@ -18,6 +19,20 @@ router = APIRouter(tags=["deliveries"])
 
 Id = Annotated[int | None, Query(ge=1, lt=2**63)]
 Time = Annotated[str | None, Query(description="ISO 8601 (2026-11-22T10:00:00Z), or a duration ago (2h, 7d).")]
+
+
+def attempt_log(store: Store, chosen: filters.AttemptFilter, cursor: str | None, limit: int) -> Page[Attempt]:
+    """A page of the attempt log, newest first: for the API and the admin page alike."""
+    found = store.attempts_page(
+        chosen.endpoint_id,
+        chosen.status,
+        chosen.event_id,
+        chosen.since,
+        chosen.until,
+        before=decode(cursor),
+        limit=limit + 1,
+    )
+    return page(found, limit, lambda attempt: attempt.id)
 
 
 def list_deliveries(
@@ -36,16 +51,7 @@ def list_deliveries(
 ) -> Page[Attempt]:
     """The attempt log, newest first: one entry per HTTP request made (test requests included)."""
     chosen = filters.attempt_filter(webhook_id, event_id, status, since, until, now(request))
-    found = store.attempts_page(
-        chosen.endpoint_id,
-        chosen.status,
-        chosen.event_id,
-        chosen.since,
-        chosen.until,
-        before=decode(cursor),
-        limit=limit + 1,
-    )
-    return page(found, limit, lambda attempt: attempt.id)
+    return attempt_log(store, chosen, cursor, limit)
 
 
 # Both spellings, each answered directly: a 307 to the other would leave curl without -L empty-handed.
