@@ -173,7 +173,7 @@ def test_logged_in_the_dashboard_shows_an_endpoint_and_its_figures(
     row = page.locator("tr[data-endpoint]")
     assert row.count() == 1
     assert "crm <b>" in row.inner_text() and "http://127.0.0.1:9/hook" in row.inner_text()
-    assert "enabled" in row.locator("td.health").inner_text()
+    assert "enabled" in row.locator("td.health-cell").inner_text()
     assert page.locator("body").get_attribute("data-refresh-seconds") == "5"
     assert "Total" in page.locator("tfoot").inner_text()
     screenshot(page, tmp_path, "dashboard")
