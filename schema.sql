@@ -56,6 +56,11 @@ CREATE TABLE IF NOT EXISTS endpoints (
     -- Secrets replaced by a rotation, still signed with during their grace
     -- period: a JSON array of {"secret", "until"}, newest first.
     retired_secrets      TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(retired_secrets)),
+    -- Batches in flight at once (README, "Order or throughput"); 1 keeps strict order.
+    -- NULL follows the global setting, like the settings above.
+    concurrency          INTEGER CHECK (concurrency >= 1),
+    -- At most N request starts per second or per minute, 'N/s' or 'N/m', evenly spaced.
+    rate_limit           TEXT,
     -- Where requests may go (README, "Outbound requests"): NULL follows the
     -- global allow_private setting; a private CA's certificates for https.
     allow_private        INTEGER CHECK (allow_private IN (0, 1)),
@@ -66,9 +71,9 @@ CREATE TABLE IF NOT EXISTS endpoints (
     last_error           TEXT,
     -- When last_error happened: status tells an old refusal from a new one.
     last_error_at        TEXT,
-    -- The lease: one run, one worker per endpoint at a time.
-    lease_id             TEXT,
-    lease_expires_at     TEXT,
+    -- Under its rate limit, the earliest the endpoint's next request may start: kept
+    -- here, so every worker of every run on the database keeps to the same limit.
+    next_start_at        TEXT,
     created_at           TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 
@@ -105,12 +110,18 @@ CREATE TABLE IF NOT EXISTS batches (
     -- When its first request started: max_age counts from here.
     first_attempt_at TEXT,
     created_at  TEXT NOT NULL,
-    finished_at TEXT
+    finished_at TEXT,
+    -- Who is sending it, until when: each batch in flight has a lease of its own, so up to
+    -- the endpoint's concurrency are sent at once, by any workers of any runs, and a batch
+    -- whose sender was killed is sent again once its lease has run out.
+    lease_id         TEXT,
+    lease_expires_at TEXT
 ) WITHOUT ROWID;
--- Per endpoint in order, one batch at a time: a failed batch blocks the
--- endpoint until its retry succeeds or it dies.
-CREATE UNIQUE INDEX IF NOT EXISTS batches_one_open_per_endpoint
-    ON batches (endpoint_id) WHERE state = 'pending';
+-- An endpoint's open batches: in flight, or waiting for their retry. With concurrency 1
+-- there is at most one, and a failed batch holds back the endpoint until it is delivered
+-- or dead; with more, a waiting retry still holds back every new batch.
+CREATE INDEX IF NOT EXISTS batches_open_by_endpoint
+    ON batches (endpoint_id, due_at) WHERE state = 'pending';
 -- Finished batches by age: what prune deletes, and the dead-letter list.
 CREATE INDEX IF NOT EXISTS batches_by_state_finished
     ON batches (state, finished_at) WHERE finished_at IS NOT NULL;
@@ -235,4 +246,4 @@ CREATE TABLE IF NOT EXISTS dispatcher_schema (
     version INTEGER NOT NULL
 );
 DELETE FROM dispatcher_schema;
-INSERT INTO dispatcher_schema (version) VALUES (7);
+INSERT INTO dispatcher_schema (version) VALUES (8);

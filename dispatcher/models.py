@@ -7,6 +7,7 @@ from typing import Literal
 
 from .clock import check_window
 from .destinations import Reach
+from .rate_limits import RateLimit
 from .retry import RetryPolicy
 
 Order = Literal["asc", "desc"]
@@ -43,6 +44,8 @@ class Settings:
     max_age: float | None  # seconds after a batch's first attempt; None: no limit
     disable_after: int  # consecutive failed requests; 0: never disable
     notify_command: str | None
+    concurrency: int  # batches in flight at once; 1: one at a time, in order
+    rate_limit: RateLimit | None  # None: requests start as fast as they go
     reach: Reach  # the addresses requests may go to
 
 
@@ -68,6 +71,8 @@ class Endpoint:
     max_age: float | None
     disable_after: int | None
     notify_command: str | None
+    concurrency: int | None
+    rate_limit: RateLimit | None
     # The wire contract.
     format: str  # batch, mautic or raw (see dispatcher.formats)
     signing: Signing

@@ -19,6 +19,7 @@ from .destinations import Reach, format_networks, parse_networks
 from .durations import format_duration, parse_duration
 from .errors import DispatcherError
 from .models import Endpoint, Settings
+from .rate_limits import RateLimit, parse_rate_limit
 from .retry import DEFAULT_POLICY, RetryPolicy, parse_policy
 
 if TYPE_CHECKING:  # the store reads settings; a run-time import would be circular
@@ -29,6 +30,8 @@ MAX_TIMEOUT = 3600.0
 MAX_ATTEMPTS = 1000
 MAX_DISABLE_AFTER = 100_000
 MAX_AGE = 365 * 86400.0
+# Batches of one endpoint in flight at once: more than a run's --workers is of no use.
+MAX_CONCURRENCY = 256
 
 NONE = "none"  # how a setting that can be off is switched off
 
@@ -41,6 +44,10 @@ def check_order(value: str) -> str:
 
 def check_batch_size(value: int) -> int:
     return _within("batch size", value, 1, MAX_BATCH_SIZE)
+
+
+def check_concurrency(value: int) -> int:
+    return _within("concurrency", value, 1, MAX_CONCURRENCY)
 
 
 def check_timeout(seconds: float) -> float:
@@ -119,6 +126,8 @@ KEYS: dict[str, _Key] = {
     "max_age": _Key(_optional(lambda text: check_max_age(parse_duration(text))), _optional_text(format_duration), NONE),
     "disable_after": _Key(lambda text: check_disable_after(_parse_int(text)), str, "20"),
     "notify_command": _Key(_optional(check_notify_command), _optional_text(str), NONE),
+    "concurrency": _Key(lambda text: check_concurrency(_parse_int(text)), str, "1"),
+    "rate_limit": _Key(_optional(parse_rate_limit), _optional_text(RateLimit.spec), NONE),
     "allow_private": _Key(_parse_bool, lambda value: "true" if value else "false", "false"),
     # Global only.
     "allow_networks": _Key(
@@ -162,6 +171,8 @@ def defaults_from(stored: Mapping[str, str]) -> Settings:
         max_age=config_value(stored, "max_age"),
         disable_after=config_value(stored, "disable_after"),
         notify_command=config_value(stored, "notify_command"),
+        concurrency=config_value(stored, "concurrency"),
+        rate_limit=config_value(stored, "rate_limit"),
         reach=Reach(config_value(stored, "allow_private"), config_value(stored, "allow_networks")),
     )
 
@@ -181,6 +192,8 @@ def effective(endpoint: Endpoint, defaults: Settings) -> Settings:
         max_age=endpoint.max_age or defaults.max_age,
         disable_after=defaults.disable_after if endpoint.disable_after is None else endpoint.disable_after,
         notify_command=endpoint.notify_command or defaults.notify_command,
+        concurrency=endpoint.concurrency or defaults.concurrency,
+        rate_limit=endpoint.rate_limit or defaults.rate_limit,
         reach=defaults.reach
         if endpoint.allow_private is None
         else Reach(endpoint.allow_private, defaults.reach.allow_networks),

@@ -7,6 +7,7 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 
 from ..errors import DispatcherError
+from ..rate_limits import RateLimit, parse_rate_limit
 from ..retry import RetryPolicy, parse_policy
 from ..wire import parse_header
 
@@ -48,6 +49,10 @@ def check_events(patterns: Sequence[str]) -> tuple[str, ...]:
 
 def check_retry(policy: str | RetryPolicy) -> RetryPolicy:
     return parse_policy(policy) if isinstance(policy, str) else policy
+
+
+def check_rate_limit(limit: str | RateLimit) -> RateLimit:
+    return parse_rate_limit(limit) if isinstance(limit, str) else limit
 
 
 def header_pairs(headers: Mapping[str, str] | Sequence[Header]) -> tuple[tuple[str, str], ...]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..models import Endpoint
+from ..rate_limits import RateLimit, parse_rate_limit
 from ..retry import RetryPolicy, parse_policy
 
 
@@ -115,6 +116,7 @@ def pairs_from_json(text: str) -> tuple[tuple[str, str], ...]:
 
 _header_pairs = functools.lru_cache(maxsize=256)(pairs_from_json)
 _policy = functools.lru_cache(maxsize=256)(parse_policy)
+_rate_limit = functools.lru_cache(maxsize=256)(parse_rate_limit)
 
 # Whole milliseconds, so a duration prints back exactly as it was typed (see dispatcher.durations).
 MILLISECONDS = Stored(_optional(lambda seconds: round(seconds * 1000)), _optional(lambda millis: millis / 1000))
@@ -122,3 +124,4 @@ SWITCH = Stored(_optional(int), _optional(bool))
 PATTERNS = Stored(json.dumps, _patterns)
 HEADER_PAIRS = Stored(COMPACT.encode, _header_pairs)
 RETRY_SPEC = Stored(_optional(RetryPolicy.spec), lambda text: _policy(text) if text else None)
+RATE_LIMIT = Stored(_optional(RateLimit.spec), lambda text: _rate_limit(text) if text else None)

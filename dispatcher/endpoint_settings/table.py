@@ -13,8 +13,10 @@ from ..settings import (
     KEYS,
     MAX_ATTEMPTS,
     MAX_BATCH_SIZE,
+    MAX_CONCURRENCY,
     MAX_DISABLE_AFTER,
     check_batch_size,
+    check_concurrency,
     check_disable_after,
     check_max_age,
     check_max_attempts,
@@ -30,11 +32,12 @@ from .checks import (
     check_description,
     check_events,
     check_name,
+    check_rate_limit,
     check_retry,
     check_url,
     header_pairs,
 )
-from .setting import HEADER_PAIRS, MILLISECONDS, PATTERNS, RETRY_SPEC, SWITCH, Flag, Setting
+from .setting import HEADER_PAIRS, MILLISECONDS, PATTERNS, RATE_LIMIT, RETRY_SPEC, SWITCH, Flag, Setting
 
 
 def _global(name: str) -> str:
@@ -146,6 +149,25 @@ SETTINGS: tuple[Setting, ...] = (
         int | None,
         Flag("--disable-after", whole=(0, MAX_DISABLE_AFTER)),
         check=check_disable_after,
+        follows_global=True,
+    ),
+    Setting(
+        "concurrency",
+        f"Batches in flight at once, 1 to {MAX_CONCURRENCY}; above 1 they may arrive out of order "
+        f"({_global('concurrency')}).",
+        int | None,
+        Flag("--concurrency", whole=(1, MAX_CONCURRENCY)),
+        check=check_concurrency,
+        follows_global=True,
+    ),
+    Setting(
+        "rate_limit",
+        "At most N request starts a second (N/s) or a minute (N/m), evenly spaced (global default: none).",
+        str | None,
+        Flag("--rate-limit", metavar="N/s|N/m"),
+        check=check_rate_limit,
+        stored=RATE_LIMIT,
+        to_json=lambda limit: limit.spec(),
         follows_global=True,
     ),
     Setting(

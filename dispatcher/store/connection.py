@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import DispatcherError, NotFound
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 # The tables schema.sql creates, besides its dispatcher_* bookkeeping.
 OUR_TABLES = (
     "config",
