@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from dispatcher import endpoints, recovery
-from dispatcher.clock import ManualClock
+from dispatcher.clock import ManualClock, to_text
 from dispatcher.errors import DispatcherError
 from dispatcher.models import Outcome, Selection
 from dispatcher.queue import Queue
@@ -182,13 +182,12 @@ def test_a_lease_keeps_a_second_claimer_out_until_it_expires(store: Store, clock
 def test_claims_skip_disabled_endpoints_and_release_when_nothing_is_due(store: Store, clock: ManualClock) -> None:
     endpoint_id = add(store)
     assert store.claim_batch(endpoint_id, "lease", clock.now(), BUILT_IN) is None
-    lease = store.conn.execute("SELECT lease_id FROM endpoints WHERE id = ?", (endpoint_id,)).fetchone()
-    assert lease == (None,)
+    assert store.conn.execute("SELECT count(*) FROM batches").fetchone() == (0,)
 
     endpoints.disable(store, endpoint_id, clock.now())
     Queue(store).enqueue("a", {})
     assert store.claim_batch(endpoint_id, "lease", clock.now(), BUILT_IN) is None
-    assert store.due_endpoints(clock.now()) == []
+    assert store.due_endpoints(clock.now(), BUILT_IN) == []
 
 
 def test_a_failed_batch_is_not_due_before_its_retry(store: Store, clock: ManualClock) -> None:
@@ -202,8 +201,8 @@ def test_a_failed_batch_is_not_due_before_its_retry(store: Store, clock: ManualC
 
     # Unbatched events are waiting too, but the open batch goes first.
     assert store.claim_batch(endpoint_id, "lease", clock.now(), BUILT_IN) is None
-    [(due_endpoint, due_at)] = store.due_endpoints(clock.now())
-    assert due_endpoint == endpoint_id and due_at == "2026-11-22T10:00:05.000Z"
+    [due] = store.due_endpoints(clock.now(), BUILT_IN)
+    assert (due.endpoint_id, to_text(due.due_at), due.free) == (endpoint_id, "2026-11-22T10:00:05.000Z", 1)
     clock.advance(5)
     again = store.claim_batch(endpoint_id, "lease", clock.now(), BUILT_IN)
     assert again is not None and again[2].id == batch.id and again[2].attempts == 1
@@ -220,7 +219,7 @@ def test_a_success_records_and_claims_the_next_batch_in_one_step(store: Store, c
     recorded, claim = store.record_and_claim(claim[2], "lease", ok(), None, clock.now(), 0, BUILT_IN)
     assert recorded is not None and recorded.state == "delivered" and claim is None
     assert (
-        store.due_endpoints(clock.now()) == []
+        store.due_endpoints(clock.now(), BUILT_IN) == []
         and store.claim_batch(endpoint_id, "other", clock.now(), BUILT_IN) is None
     )
     assert store.status(clock.now())[0].delivered == 3
@@ -259,7 +258,7 @@ def test_a_queued_event_deleted_by_hand_is_skipped_not_stuck(store: Store, clock
     _, _, batch = store.claim_batch(endpoint_id, "lease", clock.now(), BUILT_IN)  # type: ignore[misc]
     assert [event.id for event in batch.events] == [2, 3]
     store.record_outcome(batch, "lease", ok(), None, clock.now())
-    assert store.due_endpoints(clock.now()) == []  # nothing left that could ever be sent
+    assert store.due_endpoints(clock.now(), BUILT_IN) == []  # nothing left that could ever be sent
 
 
 def test_deleting_an_endpoint_removes_its_queue_and_history(store: Store, clock: ManualClock) -> None:
@@ -288,7 +287,7 @@ def test_the_delivery_loop_never_scans_history(store: Store, clock: ManualClock,
     Queue(store).enqueue_many("a", [{}] * 30)
     statements: list[str] = []
     store.conn.set_trace_callback(statements.append)
-    store.due_endpoints(clock.now())
+    store.due_endpoints(clock.now(), BUILT_IN)
     _, _, batch = store.claim_batch(endpoint_id, "lease", clock.now(), BUILT_IN)  # type: ignore[misc]
     store.record_outcome(batch, "lease", ok(), None, clock.now())
     store.conn.set_trace_callback(None)
