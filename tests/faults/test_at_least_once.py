@@ -1,8 +1,9 @@
 """Fault injection: the README's delivery promise under a receiver failing at random and runs SIGKILLed.
 
-2,000 events for 5 endpoints (two of them with several batches in flight at once), inserted by two producers while overlapping `dispatcher process` runs
-deliver them to a receiver that fails 30 % of requests (5xx, resets, stalls past the timeout) and
-while some of those runs are SIGKILLed at random moments. At the end, after one clean run has
+2,000 events for 5 endpoints (two of them with several batches in flight at once), inserted by two
+producers while overlapping `dispatcher process` runs deliver them to a receiver that fails 30 % of
+requests (5xx, resets, stalls past the timeout) and while some of those runs are SIGKILLed at random
+moments. At the end, after one clean run has
 drained everything, every event is delivered to every endpoint or dead with its attempts recorded;
 none is missing, and the only duplicates are the ones at-least-once allows: a batch resent after a
 killed run lost its outcome, or after the receiver took the events in and then failed the request.
