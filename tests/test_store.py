@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -448,3 +450,37 @@ def test_filters_by_an_endpoint_that_does_not_exist_are_refused(store: Store) ->
     ):
         with pytest.raises(DispatcherError, match="^no endpoint 99$"):
             look()
+
+
+def test_writers_queue_for_the_lock_file_that_other_processes_hold(db_path: Path, store: Store) -> None:
+    """What overlapping runs and the processes of `--processes` take turns on: a write waits while
+    another process holds the lock file, and goes on the moment it is released."""
+    lock = Path(f"{db_path}-lock")
+    assert lock.stat().st_mode & 0o777 == db_path.stat().st_mode & 0o777
+    held = os.open(lock, os.O_RDWR)
+    fcntl.flock(held, fcntl.LOCK_EX)  # as another process's write would
+    wrote = threading.Event()
+
+    def write() -> None:
+        store.set_config("order", "desc")
+        wrote.set()
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    assert not wrote.wait(0.3)
+    fcntl.flock(held, fcntl.LOCK_UN)
+    os.close(held)
+    assert wrote.wait(5)
+    thread.join()
+    assert store.config()["order"] == "desc"
+
+
+def test_without_a_lock_file_writers_still_write(db_path: Path, store: Store) -> None:
+    store.close()
+    Path(f"{db_path}-lock").unlink()
+    Path(f"{db_path}-lock").mkdir()  # cannot be opened as a file: the busy handler alone serves
+    reopened = Store.open(db_path)
+    assert reopened.lock_file is None
+    reopened.set_config("order", "desc")
+    assert reopened.config()["order"] == "desc"
+    reopened.close()
