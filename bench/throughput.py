@@ -34,7 +34,7 @@ from .receivers import delayed_receiver, fast_receiver
 IMPORT_CONCURRENCY = 16
 IMPORT_WORKERS = 16
 FAST_CONCURRENCY = 4
-FAST_WORKERS = 4
+FAST_WORKERS = 2  # one per process: measured faster than 4 or 8 (see drain_concurrent)
 FAST_PROCESSES = 2
 
 
@@ -99,8 +99,16 @@ def _same_dispatcher_env() -> dict[str, str]:
 
 
 def drain_concurrent(folder: Path, sizes: Sizes) -> Sample:
-    """One endpoint at concurrency 4 drained by ``run()`` with 4 workers in 2 processes, next to case 3's
-    bare loop of posts and to today's strict drain (concurrency 1, 1 worker, 1 process)."""
+    """One endpoint at concurrency 4 drained by ``run()`` with 2 workers in 2 processes, next to case 3's
+    bare loop of posts and to today's strict drain (concurrency 1, 1 worker, 1 process).
+
+    Of the settings tried on 2 shared cores (medians of 5, 20,000 events, as a share of the bare
+    loop): 2 workers in 2 processes 0.75-0.84x, 4 in 2 processes 0.65-0.72x, 8 in 2 processes
+    0.66x, 4 in 1 process 0.64x, and the strict drain 0.71-0.84x. More than one worker per process
+    makes its threads take turns at the GIL and at the process's write lock; the second process
+    pays its start (about 0.4 s here, in the timing as it is in ``dispatcher process --processes
+    2``) and gains only when the second core is free.
+    """
     events = sizes.concurrent_drain
     with fast_receiver() as (url, _):
         path = folder / "concurrent.db"
