@@ -15,6 +15,7 @@ is given back, so the next run goes on at once.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import sqlite3
 import threading
@@ -45,9 +46,9 @@ POLL_S = 0.25
 # While other endpoints wait for a worker, a worker keeps an endpoint this long at least: long
 # enough that handing over costs little, short enough that none waits long.
 TURN_S = 0.1
-# An endpoint listed as due that then had nothing to claim (another run took it in between, or
-# a row edited by hand) is left alone this long, rather than tried again in a tight loop.
-REST_S = 1.0
+# An endpoint listed as due that then had nothing to claim (another run took the place in between)
+# is looked at again after this long, not in a tight loop; the run goes on meanwhile.
+REST_S = POLL_S
 # The most a run spends pruning; what is left goes at the next run.
 PRUNE_BUDGET_S = 10.0
 
@@ -134,7 +135,7 @@ class _Run:
         self.workers_lock = threading.Lock()
         # Endpoints this run leaves to the next: serving them raised.
         self.passed_over: set[int] = set()
-        self.resting: dict[int, float] = {}  # endpoint id -> time.monotonic() it may be tried again
+        self.resting: dict[int, datetime] = {}  # endpoint id -> when it may be tried again
 
     def run(self, last: bool = True) -> RunSummary:
         """This process's run; when it is the ``last`` to end, it also finishes the whole (see :meth:`finish`)."""
@@ -183,13 +184,10 @@ class _Run:
 
     def _due(self, now: datetime) -> list[Due]:
         only = self.options.endpoint_id
-        resting_until = time.monotonic()
         return [
-            due
+            dataclasses.replace(due, due_at=max(due.due_at, self.resting.get(due.endpoint_id, due.due_at)))
             for due in self.store.due_endpoints(now, self.defaults)
-            if due.endpoint_id not in self.passed_over
-            and self.resting.get(due.endpoint_id, 0.0) <= resting_until
-            and (only is None or due.endpoint_id == only)
+            if due.endpoint_id not in self.passed_over and (only is None or due.endpoint_id == only)
         ]
 
     def _start(
@@ -217,7 +215,7 @@ class _Run:
                     continue
                 if claim is None:
                     if endpoint_id not in serving.values():
-                        self.resting[endpoint_id] = time.monotonic() + REST_S
+                        self.resting[endpoint_id] = self.clock.now() + timedelta(seconds=REST_S)
                     del wanted[endpoint_id]
                     continue
                 serving[pool.submit(self._serve, claim, lease_id)] = endpoint_id
