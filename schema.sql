@@ -71,9 +71,9 @@ CREATE TABLE IF NOT EXISTS endpoints (
     last_error           TEXT,
     -- When last_error happened: status tells an old refusal from a new one.
     last_error_at        TEXT,
-    -- Under its rate limit, the earliest the endpoint's next request may start: kept
-    -- here, so every worker of every run on the database keeps to the same limit.
-    next_start_at        TEXT,
+    -- When its last request was claimed to start, for its rate limit: kept here, so every
+    -- worker of every run on the database keeps to the same limit.
+    last_start_at        TEXT,
     created_at           TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 

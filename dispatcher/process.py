@@ -1,15 +1,16 @@
 """The cron run: serve every endpoint with due work until the time limit.
 
-The main thread finds due endpoints and hands each to a worker from a bounded
-pool; a worker leases its endpoint and sends its batches one at a time, in
-order, until nothing is due, a request fails, or the time limit comes. So a
-slow or hanging endpoint ties up one worker, never the others, and an
-endpoint is served by one worker of one run at a time even when cron runs
-overlap.
+The main thread finds due endpoints, claims a batch of each and hands it to a
+worker from a bounded pool; the worker sends it and then the endpoint's next
+batches, one at a time, until nothing is due, a request fails, or the time
+limit comes. So a slow or hanging endpoint ties up its workers, never the
+others. An endpoint with a concurrency above 1 gets up to that many workers,
+each on a batch leased to it: the places in flight are counted in the
+database, so overlapping runs (and the processes of ``--processes``) share them.
 
 A stop (the CLI sets it on Ctrl-C or SIGTERM) lets the requests in flight
-finish and be recorded, and starts no other: each endpoint's lease is released
-as its request ends, so the next run goes on at once.
+finish and be recorded, and starts no other: each batch claimed but not sent
+is given back, so the next run goes on at once.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .clock import Clock, SystemClock, from_text, to_text
-from .models import Batch, DisabledEndpoint, Endpoint, Outcome, Recorded, RunSummary, Settings
+from .errors import DispatcherError
+from .models import Batch, DisabledEndpoint, Endpoint, Outcome, Recorded, RunSummary, Settings, counted
 from .notify import Notice, mail_from_config, notify
 from .recovery import prune
 from .retry import next_attempt_at
@@ -33,11 +36,18 @@ from .sending import Sender
 from .settings import config_value, defaults_from
 from .store import Store
 
+if TYPE_CHECKING:
+    from .store.claiming import Claim
+    from .store.delivering import Due
+
 # How often an idle or waiting run looks for new work (new events, retries).
 POLL_S = 0.25
 # While other endpoints wait for a worker, a worker keeps an endpoint this long at least: long
 # enough that handing over costs little, short enough that none waits long.
 TURN_S = 0.1
+# An endpoint listed as due that then had nothing to claim (another run took it in between, or
+# a row edited by hand) is left alone this long, rather than tried again in a tight loop.
+REST_S = 1.0
 # The most a run spends pruning; what is left goes at the next run.
 PRUNE_BUDGET_S = 10.0
 
@@ -45,8 +55,11 @@ PRUNE_BUDGET_S = 10.0
 @dataclass(frozen=True)
 class RunOptions:
     time_limit: float = 50.0  # seconds; no request starts after it
-    workers: int = 8  # see the README, "Performance": idle ones cost nothing
+    # Requests in flight at most, across the endpoints (README, "Performance"): idle ones cost nothing.
+    workers: int = 8
     endpoint_id: int | None = None  # serve only this endpoint
+    # Processes sharing the workers, to use more than one core (README, "Order or throughput").
+    processes: int = 1
 
 
 @dataclass
@@ -65,8 +78,27 @@ def run(
     stop: threading.Event | None = None,
 ) -> RunSummary:
     """Deliver until nothing is due, the time limit, or ``stop`` is set (then the summary says
-    ``interrupted``). A file that does not exist is refused (NotFound), not created."""
-    return _Run(path, options, clock or SystemClock(), rng or random.Random(), stop or threading.Event()).run()
+    ``interrupted``). A file that does not exist is refused (NotFound), not created.
+
+    With ``options.processes`` above 1 the other processes keep the system clock (see
+    :mod:`dispatcher.processes`)."""
+    if not 1 <= options.processes <= options.workers:
+        raise DispatcherError(
+            f"cannot run {counted(options.processes, 'process', 'processes')} with "
+            f"{counted(options.workers, 'worker')}: each process needs a worker at least"
+        )
+    stop = stop or threading.Event()
+    this = _Run(path, options, clock or SystemClock(), rng or random.Random(), stop)
+    if options.processes == 1:
+        return this.run()
+    from .processes import alongside  # multiprocessing is loaded only by the runs that use it
+
+    with alongside(path, options, stop) as others:
+        summary = this.run(last=False)
+    for other in others.summaries:
+        summary.add(other)
+    this.finish(summary)
+    return summary
 
 
 class _Run:
@@ -78,6 +110,7 @@ class _Run:
         self.clock = clock
         self.rng = rng
         self.stop = stop
+        self.workers_count = workers_of(options)[0]
         self.writers = threading.Lock()
         # A missing file is a mistyped path, not an empty queue: refused, not created.
         self.store = Store.open(path, self.writers, create=False)
@@ -99,33 +132,23 @@ class _Run:
         self.starved = 0
         self.last_served: dict[int, float] = {}  # endpoint id -> time.monotonic() of its last turn
         self.workers_lock = threading.Lock()
-        # Endpoints not served again by this run, only by the next, rather than at once in a tight
-        # loop: their serving raised, or they were listed as due yet had nothing to claim (a row
-        # edited by hand, or another run that took them in between).
+        # Endpoints this run leaves to the next: serving them raised.
         self.passed_over: set[int] = set()
+        self.resting: dict[int, float] = {}  # endpoint id -> time.monotonic() it may be tried again
 
-    def run(self) -> RunSummary:
+    def run(self, last: bool = True) -> RunSummary:
+        """This process's run; when it is the ``last`` to end, it also finishes the whole (see :meth:`finish`)."""
         summary = RunSummary()
         serving: dict[Future[RunSummary], int] = {}
         try:
-            with ThreadPoolExecutor(self.options.workers, thread_name_prefix="dispatcher") as pool:
+            with ThreadPoolExecutor(self.workers_count, thread_name_prefix="dispatcher") as pool:
                 while True:
                     now = self.clock.now()
                     stopping = self.stop.is_set()
-                    waiting = [] if stopping else self._due(now, exclude=set(serving.values()))
+                    waiting = [] if stopping else self._due(now)
                     if now < self.deadline and not stopping:
-                        # Those served longest ago first, so that with more endpoints
-                        # than workers each gets its turn, batch by batch.
-                        ready = sorted(
-                            (endpoint_id for endpoint_id, due_at in waiting if due_at <= now),
-                            key=lambda endpoint_id: self.last_served.get(endpoint_id, 0.0),
-                        )
-                        free = self.options.workers - len(serving)
-                        with self.workers_lock:
-                            self.starved = max(0, len(ready) - free)
-                        for endpoint_id in ready[:free]:
-                            serving[pool.submit(self._serve, endpoint_id)] = endpoint_id
-                    next_due = min((due_at for _, due_at in waiting if due_at > now), default=None)
+                        self._start(pool, serving, [due for due in waiting if due.due_at <= now])
+                    next_due = min((due.due_at for due in waiting if due.due_at > now), default=None)
                     # Wake for whichever comes first: a worker finishing, the next
                     # retry falling due, or a look for newly queued events.
                     pause = POLL_S if next_due is None else min(POLL_S, (next_due - now).total_seconds())
@@ -138,34 +161,64 @@ class _Run:
                         break  # stopped, or nothing more can fall due before the limit
                     else:
                         self.clock.sleep(pause, wake=self.stop)
-            if not self.stop.is_set():
-                self._prune(summary)
-            summary.interrupted = self.stop.is_set()
         finally:
             for worker in self.workers:
                 worker.sender.close()
                 worker.store.close()
-            self.store.close()
+        if last:
+            self.finish(summary)
         return summary
 
-    def _prune(self, summary: RunSummary) -> None:
-        """Once per run, after delivering: drop what the retention setting no longer keeps."""
-        if self.retention is None or self.options.endpoint_id is not None:
-            return
+    def finish(self, summary: RunSummary) -> None:
+        """Once per run, after delivering: drop what the retention setting no longer keeps, and say
+        whether the run was stopped."""
         try:
-            prune(self.store, self.retention, self.clock.now(), budget=PRUNE_BUDGET_S)
+            if not self.stop.is_set() and self.retention is not None and self.options.endpoint_id is None:
+                prune(self.store, self.retention, self.clock.now(), budget=PRUNE_BUDGET_S)
         except sqlite3.Error as error:
             summary.errors.append(f"pruning: {error}")
+        finally:
+            self.store.close()
+        summary.interrupted = self.stop.is_set()
 
-    def _due(self, now: datetime, exclude: set[int]) -> list[tuple[int, datetime]]:
+    def _due(self, now: datetime) -> list[Due]:
         only = self.options.endpoint_id
+        resting_until = time.monotonic()
         return [
-            (endpoint_id, from_text(due_at))
-            for endpoint_id, due_at in self.store.due_endpoints(now)
-            if endpoint_id not in exclude
-            and endpoint_id not in self.passed_over
-            and (only is None or endpoint_id == only)
+            due
+            for due in self.store.due_endpoints(now, self.defaults)
+            if due.endpoint_id not in self.passed_over
+            and self.resting.get(due.endpoint_id, 0.0) <= resting_until
+            and (only is None or due.endpoint_id == only)
         ]
+
+    def _start(self, pool: ThreadPoolExecutor, serving: dict[Future[RunSummary], int], ready: list[Due]) -> None:
+        """Claim batches of the ready endpoints for the free workers, one per endpoint in turn (those
+        served longest ago first), then a second for those that may have more in flight, and so on:
+        so one endpoint with a high concurrency does not take the workers the others need."""
+        free = self.workers_count - len(serving)
+        wanted = {
+            due.endpoint_id: due.free
+            for due in sorted(ready, key=lambda due: self.last_served.get(due.endpoint_id, 0.0))
+        }
+        while free > 0 and wanted:
+            for endpoint_id in list(wanted):
+                if free == 0:
+                    break
+                lease_id = uuid.uuid4().hex
+                claim = self.store.claim_batch(endpoint_id, lease_id, self.clock.now(), self.defaults)
+                if claim is None:
+                    if endpoint_id not in serving.values():
+                        self.resting[endpoint_id] = time.monotonic() + REST_S
+                    del wanted[endpoint_id]
+                    continue
+                serving[pool.submit(self._serve, claim, lease_id)] = endpoint_id
+                free -= 1
+                wanted[endpoint_id] -= 1
+                if not wanted[endpoint_id]:
+                    del wanted[endpoint_id]
+        with self.workers_lock:
+            self.starved = sum(1 for endpoint_id in wanted if endpoint_id not in serving.values())
 
     def _retry_at(self, batch: Batch, settings: Settings, outcome: Outcome, now: datetime) -> datetime | None:
         return next_attempt_at(
@@ -217,39 +270,33 @@ class _Run:
             self.starved -= 1
             return True
 
-    def _serve(self, endpoint_id: int) -> RunSummary:
-        """Send an endpoint's due batches in order until one fails, none is due, the run is stopped,
-        or its turn is over while another endpoint waits for a worker (then it goes back in line,
-        behind those)."""
+    def _serve(self, claim: Claim, lease_id: str) -> RunSummary:
+        """Send the claimed batch, then the endpoint's next ones under the same lease id, in order,
+        until one fails, none is due, the run is stopped, or the turn is over while another
+        endpoint waits for a worker (then it goes back in line, behind those)."""
         summary = RunSummary()
-        if self.stop.is_set():
-            return summary  # handed over just before the stop
-        lease_id = uuid.uuid4().hex
+        endpoint_id = claim[0].id
+        current: Claim | None = claim
         worker = self._worker()
         turn_ends = time.monotonic() + TURN_S
         try:
-            claim = worker.store.claim_batch(endpoint_id, lease_id, self.clock.now(), self.defaults)
-            if claim is None:
-                self.passed_over.add(endpoint_id)
-            while claim is not None:
+            while current is not None:
+                endpoint, settings, batch = current
                 if self.stop.is_set():  # since the claim: its batch waits for the next run
-                    worker.store.release_lease(endpoint_id, lease_id)
+                    worker.store.release_batch(batch.id, lease_id)
                     break
-                endpoint, settings, batch = claim
                 outcome = worker.sender.deliver(endpoint, batch, settings, self.clock)
                 now = self.clock.now()
                 retry_at = None if outcome.ok else self._retry_at(batch, settings, outcome, now)
                 if outcome.ok and now < self.deadline and not self.stop.is_set() and not self._hand_over(turn_ends):
-                    recorded, claim = worker.store.record_and_claim(
+                    recorded, current = worker.store.record_and_claim(
                         batch, lease_id, outcome, retry_at, now, settings.disable_after, self.defaults
                     )
                 else:
-                    recorded, claim = (
+                    recorded, current = (
                         worker.store.record_outcome(batch, lease_id, outcome, retry_at, now, settings.disable_after),
                         None,
                     )
-                    if recorded is not None and recorded.state == "delivered":
-                        worker.store.release_lease(endpoint_id, lease_id)
                 summary.requests += 1
                 if recorded is None:
                     summary.failures += 1
@@ -267,8 +314,15 @@ class _Run:
         except Exception as error:  # a fault of the dispatcher's own, not the receiver's
             summary.errors.append(f"endpoint {endpoint_id}: {type(error).__name__}: {error}")
             self.passed_over.add(endpoint_id)
-            try:
-                worker.store.release_lease(endpoint_id, lease_id)
-            except Exception:
-                pass  # the lease expires by itself
+            if current is not None:
+                try:
+                    worker.store.release_batch(current[2].id, lease_id)
+                except Exception:
+                    pass  # the lease expires by itself
         return summary
+
+
+def workers_of(options: RunOptions) -> list[int]:
+    """Each process's share of ``options.workers``: this one's first."""
+    whole, rest = divmod(options.workers, options.processes)
+    return [whole + (1 if n < rest else 0) for n in range(options.processes)]

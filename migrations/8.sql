@@ -3,7 +3,7 @@
 
 ALTER TABLE endpoints ADD COLUMN concurrency INTEGER CHECK (concurrency >= 1);
 ALTER TABLE endpoints ADD COLUMN rate_limit TEXT;
-ALTER TABLE endpoints ADD COLUMN next_start_at TEXT;
+ALTER TABLE endpoints ADD COLUMN last_start_at TEXT;
 
 ALTER TABLE batches ADD COLUMN lease_id TEXT;
 ALTER TABLE batches ADD COLUMN lease_expires_at TEXT;

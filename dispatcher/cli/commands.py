@@ -55,16 +55,36 @@ def init(ctx: click.Context, group: Group | None) -> None:
 
 @click.command()
 @click.option("--time-limit", type=DURATION, default="50s", show_default=True, help="Start no request after this.")
-@click.option("--workers", type=WholeNumber(1, 256), default=8, show_default=True, help="Endpoints served at once.")
+@click.option(
+    "--workers",
+    type=WholeNumber(1, 256),
+    default=8,
+    show_default=True,
+    help="Requests in flight at most, across endpoints: one per endpoint, or up to its --concurrency; "
+    "enough for the endpoints that are busy at once (README, Performance).",
+)
+@click.option(
+    "--processes",
+    type=WholeNumber(1, 64),
+    default=1,
+    show_default=True,
+    help="Processes sharing the workers: 2 uses both cores of a fast receiver's drain (README, Order or throughput).",
+)
 @click.option("--endpoint", "endpoint_id", type=POSITIVE_INTEGER, help="Serve only this endpoint.")
 @click.option("--quiet", is_flag=True, help="Print nothing unless something is wrong.")
 @json_option
 @click.pass_context
 def process(
-    ctx: click.Context, time_limit: float, workers: int, endpoint_id: int | None, quiet: bool, as_json: bool
+    ctx: click.Context,
+    time_limit: float,
+    workers: int,
+    processes: int,
+    endpoint_id: int | None,
+    quiet: bool,
+    as_json: bool,
 ) -> None:
     """Deliver due events (run me from cron every minute)."""
-    options = RunOptions(time_limit=time_limit, workers=workers, endpoint_id=endpoint_id)
+    options = RunOptions(time_limit=time_limit, workers=workers, endpoint_id=endpoint_id, processes=processes)
     with stop_on_signals() as interrupts:
         summary = run(ctx.obj, options, stop=interrupts.stop)
     if as_json:

@@ -90,7 +90,7 @@ class Setting:
         return value if self.stored is None else self.stored.to_row(value)
 
     def json_value(self, value: Any) -> Any:
-        return value if self.to_json is None else self.to_json(value)
+        return value if self.to_json is None or value is None else self.to_json(value)
 
 
 def _optional(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:

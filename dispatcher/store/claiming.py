@@ -1,33 +1,33 @@
-"""Claiming an endpoint's next batch: its lease, its open batch, or a new batch of pending deliveries."""
+"""Claiming an endpoint's next batch under a lease of its own: a waiting batch first, else a new one.
+
+Up to the endpoint's concurrency of its batches are in flight at once, each leased
+by whoever sends it. A batch waiting for its retry holds back every new batch: the
+endpoint backs off as a whole, and its retry goes first.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import sqlite3
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
-from ..clock import to_text
+from ..clock import from_text, to_text
 from ..models import Batch, Endpoint, Event, Settings
 from ..settings import effective
 from .ids import time_ordered_id
 from .rows import dicts, endpoint_from_row, events_in_order
 
 # A lease outlives the request it covers by this much, so a live worker never
-# loses its endpoint mid-request, and a killed one's batch is resent soon after.
+# loses its batch mid-request, and a killed one's batch is resent soon after.
 LEASE_MARGIN_S = 30.0
 
 Claim = tuple[Endpoint, Settings, Batch]
 
-# lease_seconds() of the endpoint's own timeout, or the global one, from :now_s.
-LEASE_EXPIRY = (
-    "strftime('%Y-%m-%dT%H:%M:%fZ', "
-    f":now_s + 2 * coalesce(timeout_ms / 1000.0, :timeout) + {LEASE_MARGIN_S}, 'unixepoch')"
-)
-
 
 def lease_seconds(timeout: float) -> float:
-    """How long a claim holds its endpoint: the longest one request can take, plus a margin.
+    """How long a claim holds its batch: the longest one request can take, plus a margin.
 
     Connecting may use the whole timeout and waiting for the response to begin
     another (requests' connect and read timeouts); the body is cut off at the deadline.
@@ -35,59 +35,81 @@ def lease_seconds(timeout: float) -> float:
     return 2 * timeout + LEASE_MARGIN_S
 
 
-def lease_params(lease_id: str, endpoint_id: int, now: datetime, defaults: Settings) -> dict[str, object]:
-    return {
-        "lease": lease_id,
-        "id": endpoint_id,
-        "now": to_text(now),
-        "now_s": now.timestamp(),
-        "timeout": defaults.timeout,
-    }
+def in_flight_limit(endpoint: Endpoint, settings: Settings) -> int:
+    """Batches the endpoint may have in flight: its concurrency, or one while its last request
+    failed, so that only the retry probes a receiver that may still be down."""
+    return 1 if endpoint.consecutive_failures else settings.concurrency
 
 
-def claim(conn: sqlite3.Connection, endpoint_id: int, lease_id: str, now: datetime, defaults: Settings) -> Claim | None:
-    now_text = to_text(now)
-    cursor = conn.execute(
-        f"UPDATE endpoints SET lease_id = :lease, lease_expires_at = {LEASE_EXPIRY} "
-        "WHERE id = :id AND enabled = 1 AND (lease_id = :lease "
-        "OR lease_expires_at IS NULL OR lease_expires_at <= :now) RETURNING *",
-        lease_params(lease_id, endpoint_id, now, defaults),
-    )
-    rows = dicts(cursor)
-    if not rows:
+def rate_limited_until(settings: Settings, last_start_at: str | None) -> datetime | None:
+    """When the endpoint's rate limit lets its next request start; None if it has no limit or
+    has started none yet. From the last start and the limit in force, so a changed limit counts at once."""
+    if settings.rate_limit is None or last_start_at is None:
         return None
-    endpoint = endpoint_from_row(rows[0])
+    return from_text(last_start_at) + timedelta(seconds=settings.rate_limit.interval)
+
+
+def claim(
+    conn: sqlite3.Connection,
+    endpoint_id: int,
+    lease_id: str,
+    now: datetime,
+    defaults: Settings,
+    row: dict[str, Any] | None = None,
+) -> Claim | None:
+    """Lease the endpoint's next batch to ``lease_id``; None if it may start none now: its batches
+    in flight are as many as it may have, it waits (for a retry, or its rate limit), or nothing is
+    queued for it (or it is disabled or gone).
+
+    ``row`` is the endpoint's row when the caller has just read it in this transaction.
+    """
+    if row is None:
+        rows = dicts(conn.execute("SELECT * FROM endpoints WHERE id = ?", (endpoint_id,)))
+        if not rows:
+            return None
+        row = rows[0]
+    if not row["enabled"]:
+        return None
+    endpoint = endpoint_from_row(row)
     settings = effective(endpoint, defaults)
-    batch: Batch | None
-    waiting = _open_batch(conn, endpoint_id)
-    if waiting is None:
-        batch = new_batch(conn, endpoint_id, settings, now)
-    else:
-        open_batch, due_at = waiting
-        # A retry that is not due yet holds back everything behind it.
-        batch = _fitted(conn, open_batch, settings.batch_size) if due_at <= now_text else None
-    if batch is None:
-        release(conn, endpoint_id)
+    until = rate_limited_until(settings, row["last_start_at"])
+    if until is not None and until > now:
         return None
+    now_text = to_text(now)
+    open_batches = conn.execute(
+        "SELECT id, event_ids, attempts, due_at, first_attempt_at, coalesce(lease_expires_at > ?, 0) "
+        "FROM batches WHERE endpoint_id = ? AND state = 'pending' ORDER BY due_at, id",
+        (now_text, endpoint_id),
+    ).fetchall()
+    if sum(leased for *_, leased in open_batches) >= in_flight_limit(endpoint, settings):
+        return None
+    waiting = [batch for batch in open_batches if not batch[-1]]
+    lease_expires_at = to_text(now + timedelta(seconds=lease_seconds(settings.timeout)))
+    batch: Batch | None
+    if waiting:
+        batch_id, event_ids, attempts, due_at, first_attempt_at, _ = waiting[0]
+        if due_at > now_text:
+            return None  # backing off: nothing new starts before the retry
+        events = tuple(events_in_order(conn, event_ids))
+        batch = _fitted(conn, Batch(batch_id, endpoint_id, events, attempts, first_attempt_at), settings.batch_size)
+        conn.execute(
+            "UPDATE batches SET lease_id = ?, lease_expires_at = ? WHERE id = ?", (lease_id, lease_expires_at, batch_id)
+        )
+    else:
+        batch = new_batch(conn, endpoint_id, settings, now, lease_id, lease_expires_at)
+        if batch is None:
+            return None
+    if settings.rate_limit is not None:
+        conn.execute("UPDATE endpoints SET last_start_at = ? WHERE id = ?", (now_text, endpoint_id))
     return endpoint, settings, batch
 
 
-def release(conn: sqlite3.Connection, endpoint_id: int) -> None:
-    conn.execute("UPDATE endpoints SET lease_id = NULL, lease_expires_at = NULL WHERE id = ?", (endpoint_id,))
-
-
-def _open_batch(conn: sqlite3.Connection, endpoint_id: int) -> tuple[Batch, str] | None:
-    """The endpoint's one pending batch, with its due time."""
-    row = conn.execute(
-        "SELECT id, event_ids, attempts, due_at, first_attempt_at FROM batches "
-        "WHERE endpoint_id = ? AND state = 'pending'",
-        (endpoint_id,),
-    ).fetchone()
-    if row is None:
-        return None
-    batch_id, event_ids, attempts, due_at, first_attempt_at = row
-    events = tuple(events_in_order(conn, event_ids))
-    return Batch(batch_id, endpoint_id, events, attempts, first_attempt_at), due_at
+def release(conn: sqlite3.Connection, batch_id: str, lease_id: str) -> None:
+    """Give a claimed batch back unsent: it waits, due, for the next claim of its endpoint."""
+    conn.execute(
+        "UPDATE batches SET lease_id = NULL, lease_expires_at = NULL WHERE id = ? AND lease_id = ?",
+        (batch_id, lease_id),
+    )
 
 
 def _fitted(conn: sqlite3.Connection, batch: Batch, size: int) -> Batch:
@@ -107,8 +129,11 @@ def _fitted(conn: sqlite3.Connection, batch: Batch, size: int) -> Batch:
     return dataclasses.replace(batch, events=kept)
 
 
-def new_batch(conn: sqlite3.Connection, endpoint_id: int, settings: Settings, now: datetime) -> Batch | None:
-    """Move the next ``batch_size`` pending deliveries, in the endpoint's order, into a new batch."""
+def new_batch(
+    conn: sqlite3.Connection, endpoint_id: int, settings: Settings, now: datetime, lease_id: str, lease_expires_at: str
+) -> Batch | None:
+    """Move the next ``batch_size`` pending deliveries, in the endpoint's order, into a new batch
+    leased to ``lease_id``."""
     descending = settings.order == "desc"
     events = tuple(
         Event(*row)
@@ -133,8 +158,9 @@ def new_batch(conn: sqlite3.Connection, endpoint_id: int, settings: Settings, no
     batch_id = time_ordered_id(now)
     now_text = to_text(now)
     conn.execute(
-        "INSERT INTO batches (id, endpoint_id, event_ids, due_at, created_at) VALUES (?, ?, ?, ?, ?)",
-        (batch_id, endpoint_id, ids_json, now_text, now_text),
+        "INSERT INTO batches (id, endpoint_id, event_ids, due_at, created_at, lease_id, lease_expires_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (batch_id, endpoint_id, ids_json, now_text, now_text, lease_id, lease_expires_at),
     )
     conn.execute(
         "INSERT INTO deliveries (endpoint_id, event_id, batch_id) SELECT ?, value, ? FROM json_each(?)",

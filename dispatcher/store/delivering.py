@@ -1,59 +1,74 @@
-"""The process loop's statements: find due endpoints, claim batches under a lease, record outcomes.
+"""The process loop's statements: find due endpoints, claim batches under leases, record outcomes.
 
-A worker only changes an endpoint's batches while it holds the endpoint's
-lease, and every outcome is written only if the lease is still its own."""
+A worker only changes a batch while it holds the batch's lease, and every
+outcome is written only if the lease is still its own."""
 
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
 from datetime import datetime
 
-from ..clock import to_text
+from ..clock import from_text, to_text
 from ..models import Batch, Outcome, Recorded, Settings
 from ..settings import effective
-from .claiming import LEASE_EXPIRY, Claim, claim, lease_params, new_batch, release
+from .claiming import Claim, claim, in_flight_limit, rate_limited_until, release
 from .connection import Connection
 from .recording import finish_delivered, insert_attempt, record
 from .rows import dicts, endpoint_from_row
 
 
-class Delivering(Connection):
-    def due_endpoints(self, now: datetime) -> list[tuple[int, str]]:
-        """(endpoint id, due time) of every enabled endpoint with work and no live lease.
+@dataclass(frozen=True)
+class Due:
+    """An endpoint with work: from when it may start a batch, and how many more it may have in flight."""
 
-        An endpoint's due time is its open batch's (a retry goes first), else
-        now if it has pending deliveries. Endpoints leased by a live run are
-        left out: that run is serving them.
+    endpoint_id: int
+    due_at: datetime
+    free: int
+
+
+class Delivering(Connection):
+    def due_endpoints(self, now: datetime, defaults: Settings) -> list[Due]:
+        """Every enabled endpoint with work and a free place in flight, soonest due first.
+
+        It is due when its first waiting batch is (a retry goes first), else now if it has
+        pending deliveries; and not before its rate limit lets a request start. The places
+        in flight are as :func:`~.claiming.claim` counts them, taken by any run.
         """
         now_text = to_text(now)
-        rows = self.conn.execute(
-            """
-            SELECT id, due_at FROM (
-                SELECT e.id,
-                       COALESCE(
-                           (SELECT b.due_at FROM batches AS b
-                            WHERE b.endpoint_id = e.id AND b.state = 'pending'),
-                           (SELECT :now FROM pending AS p WHERE p.endpoint_id = e.id LIMIT 1)
-                       ) AS due_at
-                FROM endpoints AS e
-                WHERE e.enabled = 1
-                  AND (e.lease_expires_at IS NULL OR e.lease_expires_at <= :now)
+        rows = dicts(
+            self.conn.execute(
+                """
+                SELECT e.*,
+                       (SELECT count(*) FROM batches AS b
+                        WHERE b.endpoint_id = e.id AND b.state = 'pending' AND b.lease_expires_at > :now) AS leased,
+                       (SELECT min(b.due_at) FROM batches AS b
+                        WHERE b.endpoint_id = e.id AND b.state = 'pending'
+                          AND coalesce(b.lease_expires_at > :now, 0) = 0) AS waiting_due_at,
+                       EXISTS (SELECT 1 FROM pending AS p WHERE p.endpoint_id = e.id) AS unbatched
+                FROM endpoints AS e WHERE e.enabled = 1
+                """,
+                {"now": now_text},
             )
-            WHERE due_at IS NOT NULL
-            ORDER BY due_at, id
-            """,
-            {"now": now_text},
         )
-        return [(int(endpoint_id), due_at) for endpoint_id, due_at in rows]
+        due = []
+        for row in rows:
+            if row["waiting_due_at"] is None and not row["unbatched"]:
+                continue
+            endpoint = endpoint_from_row(row)
+            settings = effective(endpoint, defaults)
+            free = in_flight_limit(endpoint, settings) - row["leased"]
+            if free <= 0:
+                continue
+            due_at = from_text(row["waiting_due_at"]) if row["waiting_due_at"] else now
+            limited_until = rate_limited_until(settings, row["last_start_at"])
+            due.append(Due(endpoint.id, max(due_at, limited_until or due_at), free))
+        return sorted(due, key=lambda item: (item.due_at, item.endpoint_id))
 
     def claim_batch(self, endpoint_id: int, lease_id: str, now: datetime, defaults: Settings) -> Claim | None:
-        """Lease the endpoint (or renew our lease) and hand out its next due batch.
-
-        The open batch comes first; if there is none, up to ``batch_size``
-        pending deliveries become a new one. Returns None, with the lease
-        released, when the endpoint is disabled, leased by someone else, or has
-        nothing due.
-        """
+        """Lease the endpoint's next due batch to ``lease_id``: its first waiting batch, else up to
+        ``batch_size`` pending deliveries as a new one. None when it may start none now (see
+        :func:`~.claiming.claim`)."""
         with self.write() as conn:
             return claim(conn, endpoint_id, lease_id, now, defaults)
 
@@ -66,11 +81,11 @@ class Delivering(Connection):
         now: datetime,
         disable_after: int = 0,
     ) -> Recorded | None:
-        """Write one request's outcome, if the lease is still ours.
+        """Write one request's outcome, if the batch's lease is still ours.
 
         On failure ``next_due`` is the retry time, or None when the batch is
-        dead; either way the lease is released so the endpoint's next step
-        waits for that time. The failure that makes ``disable_after``
+        dead; either way the lease is released, and the endpoint starts no new
+        batch before that time. The failure that makes ``disable_after``
         consecutive ones (0: never), or a 410 Gone, disables the endpoint; its
         deliveries stay queued. Returns None when the lease was lost and
         nothing was written.
@@ -88,55 +103,39 @@ class Delivering(Connection):
         disable_after: int,
         defaults: Settings,
     ) -> tuple[Recorded | None, Claim | None]:
-        """:meth:`record_outcome`, then after a success :meth:`claim_batch`, in one transaction.
-
-        The process loop's step from one batch to the next: one commit instead of two.
-        """
+        """:meth:`record_outcome`, then after a success the endpoint's next batch under the same
+        lease id, in one transaction: the process loop's step from one batch to the next, one
+        commit instead of two."""
         with self.write() as conn:
             if outcome.ok:
                 stepped = _deliver_and_claim(conn, batch, lease_id, outcome, now, defaults)
                 if stepped is not None:
                     return stepped
-            recorded = record(conn, batch, lease_id, outcome, next_due, now, disable_after)
-            if recorded is not None and recorded.state == "delivered":
-                release(conn, batch.endpoint_id)  # disabled meanwhile: the lease is of no more use
-            return recorded, None
+            return record(conn, batch, lease_id, outcome, next_due, now, disable_after), None
 
     def record_test_attempt(self, endpoint_id: int, delivery_id: str, outcome: Outcome) -> None:
         """Log an `endpoint test` request; no batch, counter or health field changes."""
         with self.write() as conn:
             insert_attempt(conn, endpoint_id, delivery_id, outcome, test=True)
 
-    def release_lease(self, endpoint_id: int, lease_id: str) -> None:
+    def release_batch(self, batch_id: str, lease_id: str) -> None:
+        """Give back a batch claimed but not sent (the run is stopping): the next claim takes it first."""
         with self.write() as conn:
-            conn.execute(
-                "UPDATE endpoints SET lease_id = NULL, lease_expires_at = NULL WHERE id = ? AND lease_id = ?",
-                (endpoint_id, lease_id),
-            )
+            release(conn, batch_id, lease_id)
 
 
 def _deliver_and_claim(
     conn: sqlite3.Connection, batch: Batch, lease_id: str, outcome: Outcome, now: datetime, defaults: Settings
 ) -> tuple[Recorded, Claim | None] | None:
-    """The step after a success, in as few statements as it takes: mark the endpoint healthy and
-    renew its lease in one, then the next batch. None when the lease is lost or the endpoint was
-    disabled meanwhile (then the general path records the outcome)."""
-    rows = dicts(
-        conn.execute(
-            "UPDATE endpoints SET consecutive_failures = 0, last_success_at = :now, "
-            f"lease_expires_at = {LEASE_EXPIRY} WHERE id = :id AND lease_id = :lease AND enabled = 1 RETURNING *",
-            lease_params(lease_id, batch.endpoint_id, now, defaults),
-        )
-    )
-    if not rows:
+    """The step after a success, in as few statements as it takes. None when the lease is lost
+    (then the general path says so)."""
+    if not finish_delivered(conn, batch, outcome, to_text(now), lease_id):
         return None
     insert_attempt(conn, batch.endpoint_id, batch.id, outcome, test=False)
-    finish_delivered(conn, batch, outcome, to_text(now))
-    endpoint = endpoint_from_row(rows[0])
-    settings = effective(endpoint, defaults)
-    # The batch just delivered was the endpoint's one open batch, so the next is a new one.
-    following = new_batch(conn, batch.endpoint_id, settings, now)
-    if following is None:
-        release(conn, batch.endpoint_id)
-        return Recorded("delivered", 0), None
-    return Recorded("delivered", 0), (endpoint, settings, following)
+    rows = dicts(
+        conn.execute(
+            "UPDATE endpoints SET consecutive_failures = 0, last_success_at = ? WHERE id = ? RETURNING *",
+            (to_text(now), batch.endpoint_id),
+        )
+    )
+    return Recorded("delivered", 0), claim(conn, batch.endpoint_id, lease_id, now, defaults, rows[0])

@@ -20,11 +20,13 @@ class Inspecting(Connection):
         rows = self.db.query(
             """
             SELECT e.id, e.name, e.url, e.enabled, e.consecutive_failures, e.last_success_at,
-                   e.last_error, e.last_error_at, e.lease_expires_at > :now AS leased,
+                   e.last_error, e.last_error_at,
                    (SELECT count(*) FROM pending AS p WHERE p.endpoint_id = e.id) AS unbatched,
-                   (SELECT json_array_length(b.event_ids) FROM batches AS b
-                    WHERE b.endpoint_id = e.id AND b.state = 'pending') AS open_batch,
-                   (SELECT b.due_at FROM batches AS b
+                   (SELECT coalesce(sum(json_array_length(b.event_ids)), 0) FROM batches AS b
+                    WHERE b.endpoint_id = e.id AND b.state = 'pending') AS open_batches,
+                   (SELECT coalesce(sum(json_array_length(b.event_ids)), 0) FROM batches AS b
+                    WHERE b.endpoint_id = e.id AND b.state = 'pending' AND b.lease_expires_at > :now) AS in_flight,
+                   (SELECT min(b.due_at) FROM batches AS b
                     WHERE b.endpoint_id = e.id AND b.state = 'pending') AS open_batch_due_at,
                    (SELECT count(*) FROM deliveries AS d JOIN batches AS b ON b.id = d.batch_id
                     WHERE d.endpoint_id = e.id AND b.state = 'delivered') AS delivered,
@@ -43,8 +45,6 @@ class Inspecting(Connection):
         )
         result = []
         for row in rows:
-            open_batch = row["open_batch"] or 0
-            in_flight = open_batch if row["leased"] else 0
             oldest = row["oldest_pending_at"]
             due_at = row["open_batch_due_at"] or (now_text if row["unbatched"] else None)
             result.append(
@@ -53,8 +53,8 @@ class Inspecting(Connection):
                     name=row["name"],
                     url=public_url(row["url"]),
                     enabled=bool(row["enabled"]),
-                    pending=row["unbatched"] + open_batch - in_flight,
-                    in_flight=in_flight,
+                    pending=row["unbatched"] + row["open_batches"] - row["in_flight"],
+                    in_flight=row["in_flight"],
                     delivered=row["delivered"],
                     dead=row["dead"],
                     consecutive_failures=row["consecutive_failures"],

@@ -21,14 +21,15 @@ def record(
 ) -> Recorded | None:
     now_text = to_text(now)
     held = conn.execute(
-        "SELECT consecutive_failures FROM endpoints WHERE id = ? AND lease_id = ?",
-        (batch.endpoint_id, lease_id),
+        "SELECT e.consecutive_failures FROM batches AS b JOIN endpoints AS e ON e.id = b.endpoint_id "
+        "WHERE b.id = ? AND b.lease_id = ? AND b.state = 'pending'",
+        (batch.id, lease_id),
     ).fetchone()
     if held is None:
         return None
     insert_attempt(conn, batch.endpoint_id, batch.id, outcome, test=False)
     if outcome.ok:
-        finish_delivered(conn, batch, outcome, now_text)
+        finish_delivered(conn, batch, outcome, now_text, lease_id)
         conn.execute(
             "UPDATE endpoints SET consecutive_failures = 0, last_success_at = ? WHERE id = ?",
             (now_text, batch.endpoint_id),
@@ -39,8 +40,8 @@ def record(
     failures = held[0] + 1
     disabled_reason = _disabling(outcome, failures, disable_after, error)
     conn.execute(
-        "UPDATE batches SET state = ?, attempts = attempts + 1, due_at = ?, last_error = ?, "
-        "finished_at = ?, first_attempt_at = coalesce(first_attempt_at, ?) WHERE id = ?",
+        "UPDATE batches SET state = ?, attempts = attempts + 1, due_at = ?, last_error = ?, finished_at = ?, "
+        "first_attempt_at = coalesce(first_attempt_at, ?), lease_id = NULL, lease_expires_at = NULL WHERE id = ?",
         (
             state,
             to_text(next_due) if next_due else now_text,
@@ -51,8 +52,8 @@ def record(
         ),
     )
     conn.execute(
-        "UPDATE endpoints SET consecutive_failures = ?, last_error = ?, last_error_at = ?, lease_id = NULL, "
-        "lease_expires_at = NULL, enabled = enabled AND ? IS NULL, "
+        "UPDATE endpoints SET consecutive_failures = ?, last_error = ?, last_error_at = ?, "
+        "enabled = enabled AND ? IS NULL, "
         "disabled_reason = coalesce(?, disabled_reason), disabled_at = coalesce(?, disabled_at) "
         "WHERE id = ?",
         (
@@ -96,12 +97,15 @@ def insert_attempt(conn: sqlite3.Connection, endpoint_id: int, batch_id: str, ou
     )
 
 
-def finish_delivered(conn: sqlite3.Connection, batch: Batch, outcome: Outcome, now_text: str) -> None:
-    conn.execute(
+def finish_delivered(conn: sqlite3.Connection, batch: Batch, outcome: Outcome, now_text: str, lease_id: str) -> bool:
+    """Mark the batch delivered, if its lease is still ``lease_id``'s; whether it was."""
+    cursor = conn.execute(
         "UPDATE batches SET state = 'delivered', attempts = attempts + 1, finished_at = ?, "
-        "first_attempt_at = coalesce(first_attempt_at, ?) WHERE id = ?",
-        (now_text, outcome.started_at, batch.id),
+        "first_attempt_at = coalesce(first_attempt_at, ?), lease_id = NULL, lease_expires_at = NULL "
+        "WHERE id = ? AND lease_id = ? AND state = 'pending'",
+        (now_text, outcome.started_at, batch.id, lease_id),
     )
+    return cursor.rowcount == 1
 
 
 def _disabling(outcome: Outcome, failures: int, disable_after: int, error: str) -> str | None:
