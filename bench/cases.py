@@ -51,12 +51,17 @@ class Sizes:
     shell: int  # `dispatcher enqueue` commands run
     served: int  # events posted to `dispatcher serve`
     repeat: int
+    import_events: int  # events of the import drained at concurrency 16 (case 9)
+    import_reference: int  # events of it drained at concurrency 1, a sample (slow: ~95 a second)
+    concurrent_drain: int  # events drained at concurrency 4 to the fast receiver (case 9b)
 
 
 SIZES = {
-    "full": Sizes(20_000, 200_000, 30_000, 300, 400, 1_000_000, 10_000, 1_000_000, 200, 20_000, 5),
-    "quick": Sizes(5_000, 50_000, 10_000, 100, 200, 100_000, 5_000, 100_000, 60, 5_000, 3),
-    "smoke": Sizes(100, 1_000, 200, 5, 20, 1_000, 200, 1_000, 4, 40, 1),
+    "full": Sizes(
+        20_000, 200_000, 30_000, 300, 400, 1_000_000, 10_000, 1_000_000, 200, 20_000, 5, 100_000, 2_000, 20_000
+    ),
+    "quick": Sizes(5_000, 50_000, 10_000, 100, 200, 100_000, 5_000, 100_000, 60, 5_000, 3, 10_000, 500, 10_000),
+    "smoke": Sizes(100, 1_000, 200, 5, 20, 1_000, 200, 1_000, 4, 40, 1, 300, 40, 200),
 }
 
 
@@ -217,9 +222,9 @@ def drain_fast(folder: Path, sizes: Sizes) -> Sample:
         dispatcher.open(path).enqueue_many("lead.created", [payload(n) for n in range(sizes.drain)])
         ours = timed(lambda: run(path, RunOptions(time_limit=600, workers=1)))
         assert delivered_events(path) == sizes.drain, "the drain did not deliver everything"
-        bodies = [_batch_body(start) for start in range(0, sizes.drain, 10)]
+        bodies = [batch_body(start) for start in range(0, sizes.drain, 10)]
         with requests.Session() as session:
-            bare = timed(lambda: _post_all(session, url, bodies))
+            bare = timed(lambda: post_all(session, url, bodies))
     requests_per_s = len(bodies) / bare
     return Sample(
         sizes.drain / ours,
@@ -228,14 +233,14 @@ def drain_fast(folder: Path, sizes: Sizes) -> Sample:
     )
 
 
-def _post_all(session: requests.Session, url: str, bodies: list[bytes]) -> None:
+def post_all(session: requests.Session, url: str, bodies: list[bytes]) -> None:
     """The reference: a bare loop of posts, nothing else."""
     for body in bodies:
         status = session.post(url, data=body).status_code
         assert status == 200, f"the receiver answered {status}"
 
 
-def _batch_body(start: int) -> bytes:
+def batch_body(start: int) -> bytes:
     """A body the size of a dispatcher batch of 10."""
     events = [
         {"id": n, "type": "lead.created", "timestamp": "2026-11-22T10:00:00.000Z", "data": json.loads(payload(n))}

@@ -28,7 +28,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` and `dispatcher` 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "bench"
 
-from bench import cases, serving  # noqa: E402
+from bench import cases, serving, throughput  # noqa: E402
 from bench.receivers import nginx_path  # noqa: E402
 
 
@@ -40,6 +40,8 @@ class Case:
     # (reference name or None for an absolute target, the lowest ratio or value accepted); ratios are
     # ours / reference, except "max" targets, where ours (or "max NOTE": that note) must stay at or below the value.
     targets: tuple[tuple[str, float], ...]
+    # Fewer repetitions than the mode's, for a case that takes minutes (--repeat still sets them all).
+    most_repeats: int | None = None
 
 
 CASES = [
@@ -85,6 +87,19 @@ CASES = [
         serving.post_events,
         (("absolute", 1500.0), ("max p95 latency ms", 10.0)),
     ),
+    Case(
+        "9. import to 1 endpoint answering after 100 ms, batch 10, concurrency 16 vs 1",
+        "events/s",
+        throughput.import_slow,
+        (("absolute", 1400.0), ("ratio concurrency 1", 14.0)),
+        most_repeats=2,
+    ),
+    Case(
+        "9b. drain, 1 endpoint, zero latency (nginx), concurrency 4, both cores",
+        "events/s",
+        throughput.drain_concurrent,
+        (("ratio bare", 1.0),),
+    ),
 ]
 
 
@@ -113,10 +128,11 @@ def main() -> int:
         for number, case in enumerate(chosen):
             folder = Path(scratch) / f"case{number}"
             folder.mkdir()
-            samples = [case.measure(folder, sizes) for _ in range(repeat)]
+            times = args.repeat or min(repeat, case.most_repeats or repeat)
+            samples = [case.measure(folder, sizes) for _ in range(times)]
             result = summarize(case, samples)
             results.append(result)
-            print_result(result)
+            print_result(result, repeat)
     args.out.mkdir(parents=True, exist_ok=True)
     report = {
         "machine": machine(),
@@ -179,8 +195,8 @@ def _check(
     return f">= {wanted:.2g}x {which or 'the reference'}", ratios[name] >= wanted
 
 
-def print_result(result: Result) -> None:
-    print(result.case)
+def print_result(result: Result, repeat: int) -> None:
+    print(result.case + _fewer_repetitions(len(result.samples), repeat))
     print(f"    dispatcher: {result.ours:,.0f} {result.unit}")
     for name, value in result.references.items():
         print(f"    {name}: {value:,.0f} {result.unit}  (ratio {result.ratios[name]:.2f})")
@@ -202,13 +218,18 @@ def markdown(report: dict[str, Any]) -> str:
     for case in report["cases"]:
         unit = case["unit"]
         targets = "; ".join(f"{t['target']}: {'met' if t['met'] else 'NOT met'}" for t in case["targets"])
+        title = case["case"] + _fewer_repetitions(len(case.get("samples", [])) or report["repeat"], report["repeat"])
         for n, (name, value) in enumerate(case["references"].items()):
             ours = f"{case['ours']:,.0f} {unit}" if n == 0 else ""
             rows.append(
-                f"| {case['case'] if n == 0 else ''} | {ours} | {name}: {value:,.0f} {unit} "
+                f"| {title if n == 0 else ''} | {ours} | {name}: {value:,.0f} {unit} "
                 f"| {case['ratios'][name]:.2f} | {targets if n == 0 else ''} |"
             )
     return "\n".join(rows)
+
+
+def _fewer_repetitions(done: int, repeat: int) -> str:
+    return f" (median of {done})" if done != repeat else ""
 
 
 def machine() -> str:

@@ -1,9 +1,10 @@
 """Sharing the database with a group, so a web app's user and the dispatcher's user can both write it.
 
 SQLite writes beside the database too: in WAL mode whichever connection opens it first creates
-``-wal`` and ``-shm`` files, and the last to close it deletes them. It gives them the database's
-mode, but their group is the creator's, unless the directory is setgid; so the group must be able
-to create files in the directory, and the directory should hand them its group.
+``-wal`` and ``-shm`` files, and the last to close it deletes them; the dispatcher's writers make a
+``-lock`` file, which stays. They get the database's mode, but their group is the creator's, unless
+the directory is setgid; so the group must be able to create files in the directory, and the
+directory should hand them its group.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import DispatcherError
+from .store.connection import LOCK_SUFFIX
 
 SHARED_MODE = 0o660
-_SIDE_FILES = ("-wal", "-shm")
+_SIDE_FILES = ("-wal", "-shm", LOCK_SUFFIX)
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ def find_group(name: str) -> Group:
 
 
 def share_with_group(database: Path, group: Group) -> Sharing:
-    """Give ``database`` (and its -wal and -shm files, if open) to ``group``, mode 0660; check its directory."""
+    """Give ``database`` (and its -wal, -shm and -lock files, if there) to ``group``, mode 0660; check its directory."""
     database = Path(os.path.abspath(database))
     for path in (database, *(database.with_name(database.name + side) for side in _SIDE_FILES)):
         try:

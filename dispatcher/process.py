@@ -147,7 +147,7 @@ class _Run:
                     stopping = self.stop.is_set()
                     waiting = [] if stopping else self._due(now)
                     if now < self.deadline and not stopping:
-                        self._start(pool, serving, [due for due in waiting if due.due_at <= now])
+                        self._start(pool, serving, [due for due in waiting if due.due_at <= now], summary)
                     next_due = min((due.due_at for due in waiting if due.due_at > now), default=None)
                     # Wake for whichever comes first: a worker finishing, the next
                     # retry falling due, or a look for newly queued events.
@@ -192,7 +192,9 @@ class _Run:
             and (only is None or due.endpoint_id == only)
         ]
 
-    def _start(self, pool: ThreadPoolExecutor, serving: dict[Future[RunSummary], int], ready: list[Due]) -> None:
+    def _start(
+        self, pool: ThreadPoolExecutor, serving: dict[Future[RunSummary], int], ready: list[Due], summary: RunSummary
+    ) -> None:
         """Claim batches of the ready endpoints for the free workers, one per endpoint in turn (those
         served longest ago first), then a second for those that may have more in flight, and so on:
         so one endpoint with a high concurrency does not take the workers the others need."""
@@ -206,7 +208,13 @@ class _Run:
                 if free == 0:
                     break
                 lease_id = uuid.uuid4().hex
-                claim = self.store.claim_batch(endpoint_id, lease_id, self.clock.now(), self.defaults)
+                try:
+                    claim = self.store.claim_batch(endpoint_id, lease_id, self.clock.now(), self.defaults)
+                except Exception as error:  # a row the dispatcher cannot read: reported once, left to the next run
+                    summary.errors.append(f"endpoint {endpoint_id}: {type(error).__name__}: {error}")
+                    self.passed_over.add(endpoint_id)
+                    del wanted[endpoint_id]
+                    continue
                 if claim is None:
                     if endpoint_id not in serving.values():
                         self.resting[endpoint_id] = time.monotonic() + REST_S

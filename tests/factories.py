@@ -29,6 +29,8 @@ def make_endpoint(**overrides: Any) -> Endpoint:
         max_age=None,
         disable_after=None,
         notify_command=None,
+        concurrency=None,
+        rate_limit=None,
         format="batch",
         signing=Signing(),
         headers=(),

@@ -53,7 +53,7 @@ from .helpers import (
 
 ENDPOINT_KEYS = set(
     "id name description url events enabled disabled_reason disabled_at order batch_size timeout max_attempts retry"
-    " max_age disable_after notify_command format signature"
+    " max_age disable_after concurrency rate_limit notify_command format signature"
     " signature_header signature_prefix headers success allow_private ca_bundle retired_secrets created_at".split()
 )
 SCHEMA_TABLES = {"config", "endpoints", "events", "batches", "pending", "deliveries", "attempts"}
@@ -66,6 +66,8 @@ CONFIG_DEFAULTS = {
     "max_age": "none",
     "disable_after": "20",
     "notify_command": "none",
+    "concurrency": "1",
+    "rate_limit": "none",
     "allow_private": "false",
     "allow_networks": "none",
     "retention": "7d",

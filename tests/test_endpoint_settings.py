@@ -62,6 +62,8 @@ def api_values(ca_bundle: Path) -> dict[str, Any]:
         "retry": "fixed:5m",
         "max_age": 3600.0,
         "disable_after": 7,
+        "concurrency": 4,
+        "rate_limit": "5/s",
         "notify_command": "logger endpoint down",
         "format": "mautic",
         "signature": "hex",
@@ -147,6 +149,8 @@ def test_the_settings_that_follow_the_global_one_are_global_settings() -> None:
         "retry",
         "max_age",
         "disable_after",
+        "concurrency",
+        "rate_limit",
         "notify_command",
         "allow_private",
     }

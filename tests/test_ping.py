@@ -29,7 +29,7 @@ def queue_state(db_path: Path) -> list[list[tuple[object, ...]]]:
                 "SELECT * FROM pending",
                 "SELECT * FROM deliveries",
                 "SELECT * FROM batches",
-                "SELECT consecutive_failures, last_success_at, last_error, lease_id, enabled FROM endpoints",
+                "SELECT consecutive_failures, last_success_at, last_error, last_start_at, enabled FROM endpoints",
             )
         ]
 

@@ -18,6 +18,7 @@ from dispatcher import endpoints
 from dispatcher.clock import ManualClock, from_text
 from dispatcher.models import Attempt, Channel, DisabledEndpoint
 from dispatcher.process import RunOptions, run
+from dispatcher.settings import defaults_from
 from dispatcher.store import Store
 
 from .process_helpers import add_endpoint, answers, enqueue
@@ -35,7 +36,7 @@ def cron(db_path: Path, store: Store, clock: ManualClock) -> int:
     for runs in range(1, 100):
         run(db_path, RunOptions(time_limit=1), clock=clock)
         due = store.conn.execute("SELECT min(due_at) FROM batches WHERE state = 'pending'").fetchone()[0]
-        if due is None or not store.due_endpoints(from_text(due)):
+        if due is None or not store.due_endpoints(from_text(due), defaults_from(store.config())):
             return runs
         clock.advance((from_text(due) - clock.now()).total_seconds())
     raise AssertionError("still retrying after 100 runs")
@@ -231,7 +232,7 @@ def test_rows_written_by_hand_for_an_unknown_endpoint_or_event_are_ignored(
 
     assert (summary.delivered, summary.errors) == (2, [])
     assert [event["id"] for event in json.loads(receiver.log[0][0].get_data())["events"]] == [1, 2]
-    assert store.due_endpoints(clock.now()) == []
+    assert store.due_endpoints(clock.now(), defaults_from(store.config())) == []
 
 
 def test_a_success_resets_the_failure_count(

@@ -39,6 +39,8 @@ def test_built_in_defaults() -> None:
         max_age=None,
         disable_after=20,
         notify_command=None,
+        concurrency=1,
+        rate_limit=None,
         reach=Reach(allow_private=False, allow_networks=()),
     )
 

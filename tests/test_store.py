@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -14,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from dispatcher import endpoints, recovery
-from dispatcher.clock import ManualClock
+from dispatcher.clock import ManualClock, to_text
 from dispatcher.errors import DispatcherError
 from dispatcher.models import Outcome, Selection
 from dispatcher.queue import Queue
@@ -182,13 +184,12 @@ def test_a_lease_keeps_a_second_claimer_out_until_it_expires(store: Store, clock
 def test_claims_skip_disabled_endpoints_and_release_when_nothing_is_due(store: Store, clock: ManualClock) -> None:
     endpoint_id = add(store)
     assert store.claim_batch(endpoint_id, "lease", clock.now(), BUILT_IN) is None
-    lease = store.conn.execute("SELECT lease_id FROM endpoints WHERE id = ?", (endpoint_id,)).fetchone()
-    assert lease == (None,)
+    assert store.conn.execute("SELECT count(*) FROM batches").fetchone() == (0,)
 
     endpoints.disable(store, endpoint_id, clock.now())
     Queue(store).enqueue("a", {})
     assert store.claim_batch(endpoint_id, "lease", clock.now(), BUILT_IN) is None
-    assert store.due_endpoints(clock.now()) == []
+    assert store.due_endpoints(clock.now(), BUILT_IN) == []
 
 
 def test_a_failed_batch_is_not_due_before_its_retry(store: Store, clock: ManualClock) -> None:
@@ -202,8 +203,8 @@ def test_a_failed_batch_is_not_due_before_its_retry(store: Store, clock: ManualC
 
     # Unbatched events are waiting too, but the open batch goes first.
     assert store.claim_batch(endpoint_id, "lease", clock.now(), BUILT_IN) is None
-    [(due_endpoint, due_at)] = store.due_endpoints(clock.now())
-    assert due_endpoint == endpoint_id and due_at == "2026-11-22T10:00:05.000Z"
+    [due] = store.due_endpoints(clock.now(), BUILT_IN)
+    assert (due.endpoint_id, to_text(due.due_at), due.free) == (endpoint_id, "2026-11-22T10:00:05.000Z", 1)
     clock.advance(5)
     again = store.claim_batch(endpoint_id, "lease", clock.now(), BUILT_IN)
     assert again is not None and again[2].id == batch.id and again[2].attempts == 1
@@ -220,7 +221,7 @@ def test_a_success_records_and_claims_the_next_batch_in_one_step(store: Store, c
     recorded, claim = store.record_and_claim(claim[2], "lease", ok(), None, clock.now(), 0, BUILT_IN)
     assert recorded is not None and recorded.state == "delivered" and claim is None
     assert (
-        store.due_endpoints(clock.now()) == []
+        store.due_endpoints(clock.now(), BUILT_IN) == []
         and store.claim_batch(endpoint_id, "other", clock.now(), BUILT_IN) is None
     )
     assert store.status(clock.now())[0].delivered == 3
@@ -259,7 +260,7 @@ def test_a_queued_event_deleted_by_hand_is_skipped_not_stuck(store: Store, clock
     _, _, batch = store.claim_batch(endpoint_id, "lease", clock.now(), BUILT_IN)  # type: ignore[misc]
     assert [event.id for event in batch.events] == [2, 3]
     store.record_outcome(batch, "lease", ok(), None, clock.now())
-    assert store.due_endpoints(clock.now()) == []  # nothing left that could ever be sent
+    assert store.due_endpoints(clock.now(), BUILT_IN) == []  # nothing left that could ever be sent
 
 
 def test_deleting_an_endpoint_removes_its_queue_and_history(store: Store, clock: ManualClock) -> None:
@@ -288,7 +289,7 @@ def test_the_delivery_loop_never_scans_history(store: Store, clock: ManualClock,
     Queue(store).enqueue_many("a", [{}] * 30)
     statements: list[str] = []
     store.conn.set_trace_callback(statements.append)
-    store.due_endpoints(clock.now())
+    store.due_endpoints(clock.now(), BUILT_IN)
     _, _, batch = store.claim_batch(endpoint_id, "lease", clock.now(), BUILT_IN)  # type: ignore[misc]
     store.record_outcome(batch, "lease", ok(), None, clock.now())
     store.conn.set_trace_callback(None)
@@ -449,3 +450,37 @@ def test_filters_by_an_endpoint_that_does_not_exist_are_refused(store: Store) ->
     ):
         with pytest.raises(DispatcherError, match="^no endpoint 99$"):
             look()
+
+
+def test_writers_queue_for_the_lock_file_that_other_processes_hold(db_path: Path, store: Store) -> None:
+    """What overlapping runs and the processes of `--processes` take turns on: a write waits while
+    another process holds the lock file, and goes on the moment it is released."""
+    lock = Path(f"{db_path}-lock")
+    assert lock.stat().st_mode & 0o777 == db_path.stat().st_mode & 0o777
+    held = os.open(lock, os.O_RDWR)
+    fcntl.flock(held, fcntl.LOCK_EX)  # as another process's write would
+    wrote = threading.Event()
+
+    def write() -> None:
+        store.set_config("order", "desc")
+        wrote.set()
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    assert not wrote.wait(0.3)
+    fcntl.flock(held, fcntl.LOCK_UN)
+    os.close(held)
+    assert wrote.wait(5)
+    thread.join()
+    assert store.config()["order"] == "desc"
+
+
+def test_without_a_lock_file_writers_still_write(db_path: Path, store: Store) -> None:
+    store.close()
+    Path(f"{db_path}-lock").unlink()
+    Path(f"{db_path}-lock").mkdir()  # cannot be opened as a file: the busy handler alone serves
+    reopened = Store.open(db_path)
+    assert reopened.lock_file is None
+    reopened.set_config("order", "desc")
+    assert reopened.config()["order"] == "desc"
+    reopened.close()

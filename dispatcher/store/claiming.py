@@ -15,6 +15,7 @@ from typing import Any
 
 from ..clock import from_text, to_text
 from ..models import Batch, Endpoint, Event, Settings
+from ..rate_limits import RateLimit
 from ..settings import effective
 from .ids import time_ordered_id
 from .rows import dicts, endpoint_from_row, events_in_order
@@ -35,18 +36,18 @@ def lease_seconds(timeout: float) -> float:
     return 2 * timeout + LEASE_MARGIN_S
 
 
-def in_flight_limit(endpoint: Endpoint, settings: Settings) -> int:
-    """Batches the endpoint may have in flight: its concurrency, or one while its last request
+def in_flight_limit(consecutive_failures: int, concurrency: int) -> int:
+    """Batches an endpoint may have in flight: its concurrency, or one while its last request
     failed, so that only the retry probes a receiver that may still be down."""
-    return 1 if endpoint.consecutive_failures else settings.concurrency
+    return 1 if consecutive_failures else concurrency
 
 
-def rate_limited_until(settings: Settings, last_start_at: str | None) -> datetime | None:
-    """When the endpoint's rate limit lets its next request start; None if it has no limit or
-    has started none yet. From the last start and the limit in force, so a changed limit counts at once."""
-    if settings.rate_limit is None or last_start_at is None:
+def rate_limited_until(limit: RateLimit | None, last_start_at: str | None) -> datetime | None:
+    """When an endpoint's rate limit lets its next request start; None if it has no limit or has
+    started none yet. From the last start and the limit in force, so a changed limit counts at once."""
+    if limit is None or last_start_at is None:
         return None
-    return from_text(last_start_at) + timedelta(seconds=settings.rate_limit.interval)
+    return from_text(last_start_at) + timedelta(seconds=limit.interval)
 
 
 def claim(
@@ -72,7 +73,7 @@ def claim(
         return None
     endpoint = endpoint_from_row(row)
     settings = effective(endpoint, defaults)
-    until = rate_limited_until(settings, row["last_start_at"])
+    until = rate_limited_until(settings.rate_limit, row["last_start_at"])
     if until is not None and until > now:
         return None
     now_text = to_text(now)
@@ -81,7 +82,8 @@ def claim(
         "FROM batches WHERE endpoint_id = ? AND state = 'pending' ORDER BY due_at, id",
         (now_text, endpoint_id),
     ).fetchall()
-    if sum(leased for *_, leased in open_batches) >= in_flight_limit(endpoint, settings):
+    leased = sum(live for *_, live in open_batches)
+    if leased >= in_flight_limit(endpoint.consecutive_failures, settings.concurrency):
         return None
     waiting = [batch for batch in open_batches if not batch[-1]]
     lease_expires_at = to_text(now + timedelta(seconds=lease_seconds(settings.timeout)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import os
 import sqlite3
@@ -125,14 +126,40 @@ def _create_private(path: Path) -> None:
         pass  # a missing folder or the like: sqlite3 says it better
 
 
+# Beside the database: the file whose lock the dispatcher's writers queue for (see Connection.write).
+LOCK_SUFFIX = "-lock"
+
+
+def open_lock_file(database: str | Path) -> int | None:
+    """The lock file beside ``database``, opened (made if need be, with the database's permissions);
+    None for a database without a file, or where the file cannot be opened (another user's, a
+    read-only folder): then writers wait in SQLite's busy handler, as the application's own do.
+
+    Not the database file itself, nor its -wal or -shm: closing any descriptor of a file drops the
+    POSIX locks the process holds on it, and SQLite's are those.
+    """
+    if not _is_file_path(Path(database)):
+        return None
+    try:
+        mode = os.stat(database).st_mode & 0o666
+        return os.open(f"{database}{LOCK_SUFFIX}", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, mode)
+    except OSError:
+        return None
+
+
 class Connection:
     """One SQLite connection with the dispatcher's pragmas and schema."""
 
-    def __init__(self, conn: sqlite3.Connection, writers: threading.Lock | None = None) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, writers: threading.Lock | None = None, lock_file: int | None = None
+    ) -> None:
         self.conn = conn
         # Shared by the connections of one process's threads, so they queue for SQLite's write lock
         # here and wake the moment it is free, instead of in the busy handler's sleeps of 1 to 100 ms.
         self.writers = writers or contextlib.nullcontext()
+        # The same between processes (overlapping runs, --processes): an flock on the lock file,
+        # which the kernel hands to the next waiter at once, and drops if its holder is killed.
+        self.lock_file = lock_file
 
     @functools.cached_property
     def db(self) -> sqlite_utils.Database:
@@ -145,11 +172,14 @@ class Connection:
 
     def close(self) -> None:
         self.conn.close()
+        if self.lock_file is not None:
+            os.close(self.lock_file)
+            self.lock_file = None
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """A BEGIN IMMEDIATE transaction: takes the write lock before reading."""
-        with self.writers:
+        with self.writers, self._across_processes():
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self.conn
@@ -157,6 +187,17 @@ class Connection:
                 self.conn.rollback()
                 raise
             self.conn.commit()
+
+    @contextmanager
+    def _across_processes(self) -> Iterator[None]:
+        if self.lock_file is None:
+            yield
+            return
+        fcntl.flock(self.lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self.lock_file, fcntl.LOCK_UN)
 
     def apply_schema(self) -> None:
         """Create or upgrade the schema; refuse a file whose own tables have our names."""

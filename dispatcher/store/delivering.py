@@ -10,12 +10,24 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..clock import from_text, to_text
+from ..endpoint_settings.setting import RATE_LIMIT
+from ..errors import DispatcherError
 from ..models import Batch, Outcome, Recorded, Settings
-from ..settings import effective
+from ..rate_limits import RateLimit
 from .claiming import Claim, claim, in_flight_limit, rate_limited_until, release
 from .connection import Connection
 from .recording import finish_delivered, insert_attempt, record
-from .rows import dicts, endpoint_from_row
+from .rows import dicts
+
+
+def _rate_limit(spec: str | None) -> RateLimit | None:
+    """The endpoint's own rate limit; one that cannot be read (written by hand) is left for the
+    claim to report, which reads the whole row."""
+    try:
+        limit: RateLimit | None = RATE_LIMIT.from_row(spec)
+        return limit
+    except DispatcherError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -39,7 +51,7 @@ class Delivering(Connection):
         rows = dicts(
             self.conn.execute(
                 """
-                SELECT e.*,
+                SELECT e.id, e.concurrency, e.rate_limit, e.last_start_at, e.consecutive_failures,
                        (SELECT count(*) FROM batches AS b
                         WHERE b.endpoint_id = e.id AND b.state = 'pending' AND b.lease_expires_at > :now) AS leased,
                        (SELECT min(b.due_at) FROM batches AS b
@@ -55,14 +67,16 @@ class Delivering(Connection):
         for row in rows:
             if row["waiting_due_at"] is None and not row["unbatched"]:
                 continue
-            endpoint = endpoint_from_row(row)
-            settings = effective(endpoint, defaults)
-            free = in_flight_limit(endpoint, settings) - row["leased"]
+            free = (
+                in_flight_limit(row["consecutive_failures"], row["concurrency"] or defaults.concurrency) - row["leased"]
+            )
             if free <= 0:
                 continue
             due_at = from_text(row["waiting_due_at"]) if row["waiting_due_at"] else now
-            limited_until = rate_limited_until(settings, row["last_start_at"])
-            due.append(Due(endpoint.id, max(due_at, limited_until or due_at), free))
+            limited_until = rate_limited_until(
+                _rate_limit(row["rate_limit"]) or defaults.rate_limit, row["last_start_at"]
+            )
+            due.append(Due(row["id"], max(due_at, limited_until or due_at), free))
         return sorted(due, key=lambda item: (item.due_at, item.endpoint_id))
 
     def claim_batch(self, endpoint_id: int, lease_id: str, now: datetime, defaults: Settings) -> Claim | None:

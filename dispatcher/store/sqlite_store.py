@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 
 from .access import Access
-from .connection import connect, require_database
+from .connection import connect, open_lock_file, require_database
 from .delivering import Delivering
 from .events import Events
 from .inspecting import Inspecting
@@ -27,6 +27,6 @@ class Store(Producing, Delivering, Inspecting, Recovering, Access, Events, Measu
         """
         if not create:
             require_database(path)
-        store = cls(connect(path), writers)
+        store = cls(connect(path), writers, open_lock_file(path))
         store.apply_schema()
         return store
