@@ -281,16 +281,18 @@ def test_a_rate_limit_holds_across_two_overlapping_runs(
     summaries = [summary_of(process) for process in runs]
 
     starts = sorted(seen.started for seen in timing_receiver.requests)
-    # The dispatcher spaces the moments it claims; a request reaches the receiver a few ms after
-    # its claim, and not always the same few. Windows and gaps are taken this much shorter.
-    slack = 0.05
+    # The dispatcher spaces the moments it claims; a request reaches the receiver some ms after its
+    # claim, not always the same (a worker's first request also opens its database connection and
+    # HTTP session; a busy machine adds its own). Windows and gaps are taken this much shorter: a
+    # limit kept per run still shows: two runs at 8 a second put 6 starts within 0.65 s.
+    slack = 0.1
     busiest = max(sum(start <= other < start + 1 - slack for other in starts) for start in starts)
-    assert busiest <= rate
+    assert busiest <= rate, [round(later - earlier, 3) for earlier, later in pairwise(starts)]
     gaps = [later - earlier for earlier, later in pairwise(starts)]
     assert min(gaps) >= 1 / rate - slack, gaps
     # The limit spaces the starts evenly; it does not hold them back further.
     assert statistics.median(gaps) < 1.5 / rate, gaps
-    assert all(summary["requests"] > 0 for summary in summaries), summaries
+    assert all(summary["requests"] > 0 for summary in summaries), summaries  # both runs did take part
     assert received(timing_receiver) == Counter(ids)
     assert_all_delivered(invoke, events)
 
