@@ -22,6 +22,7 @@ from dispatcher.clock import ManualClock
 from dispatcher.store import Store
 
 from .helpers import Invoke, RunDispatcher, dispatcher_command, free_port
+from .process_helpers import TimingReceiver
 from .smtp_inbox import Inbox
 
 # The fuzz tests (test_fuzz, test_cli_fuzz). CI tries the same examples on every run, so a
@@ -138,6 +139,16 @@ def receiver() -> Iterator[HTTPServer]:
     server.clear()
     if server.is_running():
         server.stop()
+
+
+@pytest.fixture
+def timing_receiver() -> Iterator[TimingReceiver]:
+    """A threaded receiver on 127.0.0.1 that times every request and answers by its ``rule``
+    (200 at once until a test sets one)."""
+    server = TimingReceiver()
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture
