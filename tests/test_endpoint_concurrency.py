@@ -229,35 +229,31 @@ def assert_paused(requests: list[Seen], refused: Seen, pause: float) -> None:
 
 
 @pytest.mark.slow
-def test_a_failure_stops_new_batches_until_its_retry_has_gone(
-    db_path: Path, store: Store, invoke: Invoke, timing_receiver: TimingReceiver, start_process: Start
+@pytest.mark.parametrize(
+    ("retry", "refusal"),
+    [
+        ("fixed:2s", Answer(status=500)),
+        # Its own retry would come after 0.2 s: the 2 s pause can only be the receiver's Retry-After.
+        ("fixed:200ms", Answer(status=429, headers=(("Retry-After", "2"),))),
+    ],
+    ids=["a-failure-backs-off-the-whole-endpoint", "retry-after-pauses-every-slot"],
+)
+def test_after_a_refusal_no_new_batch_starts_until_its_retry_has_gone(
+    db_path: Path,
+    store: Store,
+    invoke: Invoke,
+    timing_receiver: TimingReceiver,
+    start_process: Start,
+    retry: str,
+    refusal: Answer,
 ) -> None:
-    add_endpoint(store, timing_receiver, concurrency=CONCURRENCY, retry="fixed:2s")
+    add_endpoint(store, timing_receiver, concurrency=CONCURRENCY, retry=retry)
     ids = enqueue(db_path, EVENTS)
-    timing_receiver.rule = refuse_at_full_slots(timing_receiver, Answer(status=500))
+    timing_receiver.rule = refuse_at_full_slots(timing_receiver, refusal)
 
     summary = summary_of(start_process(*RUN, "--workers", "8", "--json"))
 
-    (refused,) = [seen for seen in timing_receiver.requests if seen.status == 500]
-    assert_paused(timing_receiver.requests, refused, 2.0)
-    assert received(timing_receiver, status=200) == Counter(ids)
-    assert (summary["delivered"], summary["failures"], summary["retries"]) == (EVENTS, 1, 1)
-    assert_all_delivered(invoke, EVENTS)
-
-
-@pytest.mark.slow
-def test_a_retry_after_pauses_every_slot_of_the_endpoint(
-    db_path: Path, store: Store, invoke: Invoke, timing_receiver: TimingReceiver, start_process: Start
-) -> None:
-    # Its own retry would come after 0.2 s: the 2 s pause can only be the receiver's Retry-After.
-    add_endpoint(store, timing_receiver, concurrency=CONCURRENCY, retry="fixed:200ms")
-    ids = enqueue(db_path, EVENTS)
-    slow_down = Answer(status=429, headers=(("Retry-After", "2"),))
-    timing_receiver.rule = refuse_at_full_slots(timing_receiver, slow_down)
-
-    summary = summary_of(start_process(*RUN, "--workers", "8", "--json"))
-
-    (refused,) = [seen for seen in timing_receiver.requests if seen.status == 429]
+    (refused,) = [seen for seen in timing_receiver.requests if seen.status == refusal.status]
     assert_paused(timing_receiver.requests, refused, 2.0)
     assert received(timing_receiver, status=200) == Counter(ids)
     assert (summary["delivered"], summary["failures"], summary["retries"]) == (EVENTS, 1, 1)
