@@ -6,7 +6,8 @@ as an overlapping run would, sharing the endpoints' places in flight through the
 the database, and sends its summary back to be added to this one's. They keep the system
 clock. Signals are this process's to handle: the others ignore Ctrl-C and SIGTERM, stop when
 this one's run is stopped, and stop when this process is gone (killed, or quit at once),
-finishing their requests in flight either way.
+finishing their requests in flight either way. They are spawned, not forked, so a script that
+calls ``run`` with processes must do so under ``if __name__ == "__main__":``.
 """
 
 from __future__ import annotations
