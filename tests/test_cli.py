@@ -217,7 +217,7 @@ def test_a_cron_line_with_a_mistyped_database_complains(tmp_path: Path) -> None:
     ok(run("--db", "queue.db", "init"))
     cron = run("--db", "queeu.db", "process", "--quiet")
     assert assert_one_line_error(cron) == "Error: no database at queeu.db (create it with: dispatcher init)"
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["queue.db"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["queue.db", "queue.db-lock"]
 
 
 @pytest.mark.parametrize(

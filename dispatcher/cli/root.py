@@ -17,6 +17,7 @@ from ..clock import SystemClock
 from ..durations import parse_duration
 from ..errors import DispatcherError
 from ..store import Store
+from ..store.connection import LOCK_SUFFIX
 from .lazy import LazyGroup
 
 
@@ -78,7 +79,7 @@ def _value_of(option: str, args: Sequence[str]) -> str:
 
 
 def _remove_database(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm", "-journal"):
+    for suffix in ("", "-wal", "-shm", "-journal", LOCK_SUFFIX):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
