@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -62,11 +63,16 @@ def test_create_see_the_secret_once_edit_test_disable_rotate_delete(
     expect(page.locator("#batch_size")).to_have_value("5")
     expect(page.locator("input[name=events][value='lead.created']")).to_be_checked()
     expect(page.locator("input[name=events][value='order.paid']")).not_to_be_checked()
+    expect(page.locator("#concurrency")).to_have_attribute("placeholder", "global: 1")
     page.fill("#batch_size", "7")
+    page.fill("#concurrency", "4")
+    page.fill("#rate_limit", "5/s")
     page.check("input[name=events][value='order.paid']")
     page.click("text=Save settings")
     expect(page.locator("[role=status]")).to_have_text("Settings saved.")
     expect(page.locator("#batch_size")).to_have_value("7")
+    expect(page.locator("#concurrency")).to_have_value("4")
+    expect(page.locator("#rate_limit")).to_have_value("5/s")
     expect(page.locator("input[name=events][value='order.paid']")).to_be_checked()
     expect(page.locator("#max_retries")).to_have_value("3")
     screenshot(page, tmp_path, "webhook")
@@ -189,3 +195,77 @@ def test_posts_redirect_back_and_an_unknown_webhook_is_a_404_page(server: Served
     assert missing.status_code == 404 and "no endpoint 99999" in missing.text
     gone = session.post(f"{server.url}/admin/webhooks/99999/test", data={"csrf_token": csrf})
     assert gone.status_code == 404
+
+
+class _FormInputs(HTMLParser):
+    """The settings form's inputs as a browser posts them untouched: name -> values."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: dict[str, list[str]] = {}
+        self._in_form = False
+        self._text_of: str | None = None  # the textarea, or the selected option without a value, being read
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        name = found.get("name") or ""
+        if tag == "form":
+            self._in_form = "settings" in (found.get("class") or "")
+        elif not self._in_form:
+            return
+        elif tag == "input" and name and (found.get("type") != "checkbox" or "checked" in found):
+            self.values.setdefault(name, []).append(found.get("value") or "")
+        elif tag == "select":
+            self._select = name
+            self.values[name] = [""]
+        elif tag == "option" and "selected" in found:
+            if "value" in found:
+                self.values[self._select] = [found["value"] or ""]
+            else:
+                self._text_of = self._select
+        elif tag == "textarea":
+            self._text_of = name
+            self.values[name] = [""]
+
+    def handle_data(self, data: str) -> None:
+        if self._text_of is not None:
+            self.values[self._text_of] = [self.values[self._text_of][0] + data]
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("option", "textarea"):
+            self._text_of = None
+        elif tag == "form":
+            self._in_form = False
+
+
+def test_saving_the_settings_form_untouched_changes_no_setting(server: Served) -> None:
+    """Every setting has its input on the page: one without would be posted empty, and an empty
+    input returns its setting to the global default."""
+    given = {
+        "url": "https://example.com/hook",
+        "name": "crm",
+        "events": ["lead.*"],
+        "order": "desc",
+        "batch_size": 3,
+        "timeout": 2.5,
+        "max_retries": 4,
+        "retry": "fixed:5m",
+        "max_age": 3600,
+        "disable_after": 7,
+        "concurrency": 4,
+        "rate_limit": "5/s",
+        "headers": {"X-Tenant": "7"},
+        "allow_private": False,
+    }
+    created = server.api().post("/api/v1/webhooks", json=given).json()
+    before = server.api().get(f"/api/v1/webhooks/{created['id']}").json()
+    session, csrf = admin_client(server)
+    page = session.get(f"{server.url}/admin/webhooks/{created['id']}")
+    inputs = _FormInputs()
+    inputs.feed(page.text)
+    inputs.values["csrf_token"] = [csrf]
+
+    saved = session.post(f"{server.url}/admin/webhooks/{created['id']}", data=inputs.values)
+
+    assert saved.status_code == 200 and "Settings saved." in saved.text, saved.text
+    assert server.api().get(f"/api/v1/webhooks/{created['id']}").json() == before

@@ -73,6 +73,8 @@ def values_of(endpoint: Endpoint) -> dict[str, Any]:
         "retry": "" if endpoint.retry is None else endpoint.retry.spec(),
         "max_age": seconds(endpoint.max_age),
         "disable_after": text(endpoint.disable_after),
+        "concurrency": text(endpoint.concurrency),
+        "rate_limit": "" if endpoint.rate_limit is None else endpoint.rate_limit.spec(),
         "signature_header": text(endpoint.signing.header),
         "signature_prefix": endpoint.signing.prefix,
         "headers": "\n".join(f"{name}: {value}" for name, value in endpoint.headers),
@@ -91,6 +93,8 @@ def placeholders(defaults: Settings) -> dict[str, str]:
         "retry": defaults.retry.spec(),
         "max_age": "no limit" if defaults.max_age is None else f"{defaults.max_age:g}",
         "disable_after": str(defaults.disable_after),
+        "concurrency": str(defaults.concurrency),
+        "rate_limit": "none" if defaults.rate_limit is None else defaults.rate_limit.spec(),
         "allow_private": "yes" if defaults.reach.allow_private else "no",
     }
     return {name: f"global: {hint}" for name, hint in hints.items()}
