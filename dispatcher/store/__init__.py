@@ -11,8 +11,8 @@ Concurrency rules, relied on by the process loop:
 * every connection comes from :func:`connect` (WAL, busy timeout, foreign keys);
 * read-then-write runs inside ``Store.write()``, a ``BEGIN IMMEDIATE``
   transaction, so two runs never decide on the same stale read;
-* a worker only changes an endpoint's batches while it holds the endpoint's
-  lease, and every outcome is written only if the lease is still its own.
+* a worker only sends a batch while it holds the batch's lease, and every
+  outcome is written only if the lease is still its own.
 """
 
 from __future__ import annotations
