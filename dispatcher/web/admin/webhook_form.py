@@ -26,6 +26,8 @@ _NOT_INPUTS = {"events", "secret", "max_attempts", "notify_command"}
 # The inputs, each named as its API field, all from the settings table.
 TEXT_INPUTS = tuple(name for name in SETTING_FIELDS if name not in _NOT_INPUTS)
 PATTERNS = "event_patterns"
+# What a read-only login sees in their place: every setting the inputs set, but those in the page's head.
+SHOWN = ("events", *(name for name in TEXT_INPUTS if name not in {"url", "name", "description"}))
 CHOICES = {setting.name: setting.flag.choices for setting in SETTINGS if setting.flag.choices}
 # Chosen from a list and never empty: a new endpoint's value is preselected.
 _WIRE = tuple(name for name in CHOICES if by_name(name).default is not None)

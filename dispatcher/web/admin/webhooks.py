@@ -100,6 +100,7 @@ def _detail(
         "values": values,
         "event_types": store.event_types(),
         "choices": webhook_form.CHOICES,
+        "shown_settings": webhook_form.SHOWN,
         "placeholders": webhook_form.placeholders(defaults_from(store.config())),
         "attempts": list(reversed(store.attempts(endpoint_id=webhook_id, limit=RECENT_ATTEMPTS))),
         "test_type": ping.TEST_TYPE,
