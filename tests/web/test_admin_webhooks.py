@@ -141,7 +141,7 @@ def test_a_refused_edit_says_why_and_keeps_the_input(page: Page, server: Served)
     assert server.api().get(f"/api/v1/webhooks/{created.json()['id']}").json()["name"] == "edit me"
 
 
-def test_a_read_only_login_sees_the_pages_without_a_single_button(page: Page, server: Served) -> None:
+def test_a_read_only_login_sees_the_pages_without_a_single_button(page: Page, server: Served, tmp_path: Path) -> None:
     created = server.api().post("/api/v1/webhooks", json={"url": "https://example.com/hook", "name": "look only"})
     webhook_id = created.json()["id"]
     log_in(page, server, server.read_only_key)
@@ -152,6 +152,7 @@ def test_a_read_only_login_sees_the_pages_without_a_single_button(page: Page, se
         assert page.locator("main button").count() == 0, path
     page.goto(f"{server.url}/admin/webhooks/{webhook_id}")
     expect(page.locator("table.settings")).to_contain_text("batch_size")
+    screenshot(page, tmp_path, "webhook-read-only")
 
 
 CHANGES = ["", "/enable", "/disable", "/retry", "/rotate-secret", "/test", "/delete"]

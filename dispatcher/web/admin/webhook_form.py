@@ -26,8 +26,13 @@ _NOT_INPUTS = {"events", "secret", "max_attempts", "notify_command"}
 # The inputs, each named as its API field, all from the settings table.
 TEXT_INPUTS = tuple(name for name in SETTING_FIELDS if name not in _NOT_INPUTS)
 PATTERNS = "event_patterns"
-# What a read-only login sees in their place: every setting the inputs set, but those in the page's head.
-SHOWN = ("events", *(name for name in TEXT_INPUTS if name not in {"url", "name", "description"}))
+# What a read-only login sees in their place, in the settings' order: every setting the inputs set
+# (max_attempts as max_retries), but those in the page's head.
+SHOWN = tuple(
+    "max_retries" if name == "max_attempts" else name
+    for name in (setting.name for setting in SETTINGS)
+    if name not in {"url", "name", "description", "secret", "notify_command"}
+)
 CHOICES = {setting.name: setting.flag.choices for setting in SETTINGS if setting.flag.choices}
 # Chosen from a list and never empty: a new endpoint's value is preselected.
 _WIRE = tuple(name for name in CHOICES if by_name(name).default is not None)
