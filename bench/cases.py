@@ -25,7 +25,7 @@ import requests
 
 import dispatcher
 from dispatcher import endpoints, importing
-from dispatcher.process import RunOptions, run
+from dispatcher.delivery import RunOptions, run
 from dispatcher.store import Store
 
 from .receivers import delayed_receiver, fast_receiver

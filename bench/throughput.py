@@ -15,7 +15,7 @@ from pathlib import Path
 import requests
 
 import dispatcher
-from dispatcher.process import RunOptions, run
+from dispatcher.delivery import RunOptions, run
 
 from .cases import (
     SLOW_LATENCY,

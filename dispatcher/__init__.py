@@ -23,16 +23,16 @@ TYPE_CHECKING = False  # as typing.TYPE_CHECKING; typing is not imported on `dis
 if TYPE_CHECKING:
     from typing import Any
 
-    from .queue import Queue, Queued, enqueue, open
+    from .producer import Queue, Queued, enqueue, open
     from .signing import SignatureError, verify
 
 # Imported on first use (PEP 562): a receiver that only verifies, or `dispatcher enqueue` run once
 # per event, does not pay for the store and sqlite-utils, nor the store for the signing code.
 _LAZY = {
-    "Queue": "queue",
-    "Queued": "queue",
-    "enqueue": "queue",
-    "open": "queue",
+    "Queue": "producer",
+    "Queued": "producer",
+    "enqueue": "producer",
+    "open": "producer",
     "SignatureError": "signing",
     "verify": "signing",
 }

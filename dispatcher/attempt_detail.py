@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .errors import DispatcherError
-from .formats import render
 from .models import AttemptRecord, Batch, Headers
+from .sending.formats import render
 from .store import Store
 
 # exact: rebuilt, and the same bytes as sent; unverified: rebuilt, but the attempt predates the

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import endpoints
+from .delivery import RunOptions, run
 from .models import counted
-from .process import RunOptions, run
-from .queue import open as open_queue
+from .producer import open as open_queue
 from .receiver import Received, Receiver
 from .signing import new_secret
 from .store import Store

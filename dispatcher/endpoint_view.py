@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from .destinations import RefusedDestination, UnresolvedHost
+from .config import effective, value_of
 from .endpoint_settings import FOLLOWS_GLOBAL, SETTINGS, Setting
-from .models import Endpoint, Settings
-from .settings import effective, value_of
+from .models import DeliverySettings, Endpoint
+from .sending.reach import RefusedDestination, UnresolvedHost
 from .urls import destination
 
 # disabled: it gets no requests until enabled again; failing: enabled, and its last request failed.
@@ -21,7 +21,7 @@ def health(enabled: bool, consecutive_failures: int) -> Health:
     return "failing" if consecutive_failures else "enabled"
 
 
-def reach_warning(endpoint: Endpoint, defaults: Settings) -> str | None:
+def reach_warning(endpoint: Endpoint, defaults: DeliverySettings) -> str | None:
     """Why `process` would refuse to send to this endpoint's URL as things stand, or None.
 
     A warning, not an error: DNS may change, and the setting may be lifted later. A name that
@@ -37,7 +37,7 @@ def reach_warning(endpoint: Endpoint, defaults: Settings) -> str | None:
     return None
 
 
-def warnings(endpoint: Endpoint, defaults: Settings) -> list[str]:
+def warnings(endpoint: Endpoint, defaults: DeliverySettings) -> list[str]:
     """What a person setting up ``endpoint`` should hear about, though it is no error."""
     found = [reach_warning(endpoint, defaults)]
     if endpoint.format == "raw" and endpoint.batch_size not in (None, 1):
@@ -47,7 +47,7 @@ def warnings(endpoint: Endpoint, defaults: Settings) -> list[str]:
     return [warning for warning in found if warning]
 
 
-def inherited(endpoint: Endpoint, defaults: Settings) -> tuple[str, ...]:
+def inherited(endpoint: Endpoint, defaults: DeliverySettings) -> tuple[str, ...]:
     """The settings in force for the endpoint that come from the global config: it has no value of
     its own, and nothing else decides (the raw format sends one event per request)."""
     in_force = effective(endpoint, defaults)
@@ -62,7 +62,7 @@ def inherited(endpoint: Endpoint, defaults: Settings) -> tuple[str, ...]:
 _STATE_AFTER = "events"
 
 
-def as_json(endpoint: Endpoint, defaults: Settings, show_secret: bool = False) -> dict[str, Any]:
+def as_json(endpoint: Endpoint, defaults: DeliverySettings, show_secret: bool = False) -> dict[str, Any]:
     """The endpoint as users see it: every setting in force, its state, and secrets only on request, last."""
     in_force = effective(endpoint, defaults)
     data: dict[str, Any] = {"id": endpoint.id}
@@ -81,7 +81,7 @@ def as_json(endpoint: Endpoint, defaults: Settings, show_secret: bool = False) -
     return data
 
 
-def _shown(setting: Setting, endpoint: Endpoint, in_force: Settings, show_secret: bool) -> Any:
+def _shown(setting: Setting, endpoint: Endpoint, in_force: DeliverySettings, show_secret: bool) -> Any:
     if setting.follows_global:
         return value_of(in_force, setting.name)
     own = setting.value_in(endpoint)

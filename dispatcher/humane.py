@@ -7,11 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from .clock import from_text
+from .config import KEYS, defaults_from, effective, in_force, value_of
 from .durations import format_rough
 from .endpoint_settings import FOLLOWS_GLOBAL
 from .endpoint_view import as_json, inherited
 from .models import Endpoint, EndpointStatus
-from .settings import KEYS, defaults_from, effective, in_force, value_of
 
 STATUS_COLUMNS = (
     "endpoint",

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .clock import check_window
-from .destinations import Reach
 from .rate_limits import RateLimit
 from .retry import RetryPolicy
+from .sending.reach import Reach
 
 Order = Literal["asc", "desc"]
 # How people hear of a disabled or failing endpoint (see dispatcher.notify).
@@ -33,7 +33,7 @@ class RetiredSecret:
 
 
 @dataclass(frozen=True)
-class Settings:
+class DeliverySettings:
     """Delivery settings after the endpoint > config > built-in chain is applied."""
 
     order: Order
@@ -74,7 +74,7 @@ class Endpoint:
     concurrency: int | None
     rate_limit: RateLimit | None
     # The wire contract.
-    format: str  # batch, mautic or raw (see dispatcher.formats)
+    format: str  # batch, mautic or raw (see dispatcher.sending.formats)
     signing: Signing
     headers: tuple[tuple[str, str], ...]  # fixed headers, in the case they are sent
     success: str  # "2xx", or "200" for receivers that count only 200

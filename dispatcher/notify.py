@@ -21,10 +21,10 @@ from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any
 
-from .destinations import public_url
+from .config import config_value
 from .errors import DispatcherError
 from .models import Channel
-from .settings import config_value
+from .sending.reach import public_url
 
 EVENTS = ("disabled", "failing")
 

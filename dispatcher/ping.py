@@ -12,10 +12,10 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from .clock import Clock, to_text
+from .config import defaults_from, effective
 from .models import Batch, Event, Outcome
 from .payloads import check_type, payload_text
-from .sending import Sender
-from .settings import defaults_from, effective
+from .sending.sender import Sender
 from .store import Store
 
 if TYPE_CHECKING:

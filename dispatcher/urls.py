@@ -18,8 +18,8 @@ from typing import Literal
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
-from .destinations import public_url
 from .errors import DispatcherError
+from .sending.reach import public_url
 
 Scheme = Literal["http", "https"]
 DEFAULT_PORTS: dict[Scheme, int] = {"http": 80, "https": 443}

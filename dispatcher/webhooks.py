@@ -16,10 +16,10 @@ from datetime import datetime
 from typing import Any
 
 from . import endpoint_view, endpoints, ping
+from .config import MAX_ATTEMPTS
 from .durations import parse_duration
 from .errors import DispatcherError
-from .models import Endpoint, Outcome, Settings
-from .settings import MAX_ATTEMPTS
+from .models import DeliverySettings, Endpoint, Outcome
 from .signing import whsec_secret
 from .store import Store
 
@@ -61,7 +61,7 @@ def rotate_secret(
     return endpoints.rotate_secret(store, endpoint_id, now, secret or whsec_secret(), float(seconds))
 
 
-def as_json(endpoint: Endpoint, defaults: Settings, show_secret: bool = False) -> dict[str, Any]:
+def as_json(endpoint: Endpoint, defaults: DeliverySettings, show_secret: bool = False) -> dict[str, Any]:
     """The endpoint's JSON (settings in force, the URL without a login) in the seed's terms; the
     secret only with ``show_secret`` (the create answer)."""
     data = endpoint_view.as_json(endpoint, defaults)

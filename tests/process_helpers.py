@@ -17,7 +17,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from dispatcher import endpoints
-from dispatcher.queue import open as open_queue
+from dispatcher.producer import open as open_queue
 from dispatcher.store import Store
 
 from .helpers import SECRET

@@ -7,9 +7,9 @@ from datetime import timedelta
 
 from dispatcher import endpoints
 from dispatcher.clock import ManualClock
+from dispatcher.config import defaults_from
 from dispatcher.models import Outcome
-from dispatcher.queue import Queue
-from dispatcher.settings import defaults_from
+from dispatcher.producer import Queue
 from dispatcher.store import Store, lease_seconds
 from dispatcher.store.claiming import Claim
 

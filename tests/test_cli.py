@@ -29,7 +29,7 @@ from click.testing import CliRunner
 from pytest_httpserver import HTTPServer
 
 from dispatcher.cli import cli
-from dispatcher.queue import Queue
+from dispatcher.producer import Queue
 from dispatcher.store import Store
 
 from .helpers import (

@@ -59,8 +59,16 @@ def test_enqueue_imports_neither_the_http_stack_nor_sqlite_utils(db_path: Path) 
     done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     loaded = set(json.loads(done.stdout.splitlines()[-1]))
-    assert "dispatcher.queue" in loaded  # it did queue
-    heavy = {"requests", "urllib3", "sqlite_utils", "ssl", "smtplib", "dispatcher.process", "dispatcher.sending"}
+    assert "dispatcher.producer" in loaded  # it did queue
+    heavy = {
+        "requests",
+        "urllib3",
+        "sqlite_utils",
+        "ssl",
+        "smtplib",
+        "dispatcher.delivery",
+        "dispatcher.sending.sender",
+    }
     assert not heavy & loaded
 
 

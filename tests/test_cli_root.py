@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from dispatcher.cli import cli
-from dispatcher.queue import Queue
+from dispatcher.producer import Queue
 
 from .helpers import Invoke, assert_one_line_error, ok
 

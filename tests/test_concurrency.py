@@ -26,8 +26,8 @@ from werkzeug import Request, Response
 
 from dispatcher import endpoints
 from dispatcher.clock import ManualClock, SystemClock
-from dispatcher.process import RunOptions, run
-from dispatcher.queue import open as open_queue
+from dispatcher.delivery import RunOptions, run
+from dispatcher.producer import open as open_queue
 from dispatcher.store import Store, lease_seconds
 
 from . import workload

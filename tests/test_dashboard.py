@@ -11,7 +11,7 @@ from werkzeug import Response
 from dispatcher import endpoints
 from dispatcher.clock import ManualClock, to_text
 from dispatcher.dashboard import dashboard
-from dispatcher.process import RunOptions, run
+from dispatcher.delivery import RunOptions, run
 from dispatcher.store import Store
 
 from .process_helpers import add_endpoint, answers, enqueue

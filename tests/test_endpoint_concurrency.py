@@ -27,7 +27,7 @@ import pytest
 
 from dispatcher import endpoints
 from dispatcher.clock import ManualClock, SystemClock
-from dispatcher.process import RunOptions, run
+from dispatcher.delivery import RunOptions, run
 from dispatcher.store import Store, lease_seconds
 
 from .helpers import SECRET, Invoke, as_json, assert_one_line_error, status_of

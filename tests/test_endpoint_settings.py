@@ -17,6 +17,7 @@ import pydantic
 import pytest
 
 from dispatcher import endpoint_view, endpoints
+from dispatcher.config import KEYS, defaults_from
 from dispatcher.endpoint_settings import (
     FOLLOWS_GLOBAL,
     NAMES,
@@ -28,7 +29,6 @@ from dispatcher.endpoint_settings import (
 )
 from dispatcher.errors import DispatcherError
 from dispatcher.models import Endpoint, Signing
-from dispatcher.settings import KEYS, defaults_from
 from dispatcher.store import Store
 
 from .helpers import query

@@ -13,9 +13,9 @@ import pytest
 
 from dispatcher import endpoint_view, endpoints
 from dispatcher.clock import ManualClock
+from dispatcher.config import defaults_from
 from dispatcher.errors import DispatcherError, NotFound
 from dispatcher.models import RetiredSecret, Signing
-from dispatcher.settings import defaults_from
 from dispatcher.store import Store
 
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")

@@ -1,4 +1,4 @@
-"""dispatcher.formats: the request body receivers parse."""
+"""dispatcher.sending.formats: the request body receivers parse."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 import pytest
 
 from dispatcher.errors import DispatcherError
-from dispatcher.formats import FORMATS, _quoted, check_format, mautic_timestamp, render, render_batch
 from dispatcher.models import Batch, Event
+from dispatcher.sending.formats import FORMATS, _quoted, check_format, mautic_timestamp, render, render_batch
 
 
 def make_batch(*events: Event, batch_id: str = "6f1c2b7e-0000-4000-8000-000000000001") -> Batch:

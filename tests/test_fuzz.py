@@ -12,17 +12,17 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from dispatcher import settings
-from dispatcher.destinations import parse_networks
+from dispatcher import config
+from dispatcher.config import KEYS
 from dispatcher.durations import format_duration, parse_duration
 from dispatcher.errors import DispatcherError
 from dispatcher.payloads import payload_text
 from dispatcher.recovery import parse_time
 from dispatcher.retry import parse_policy
-from dispatcher.sending import parse_retry_after
-from dispatcher.settings import KEYS
+from dispatcher.sending.reach import parse_networks
+from dispatcher.sending.request import parse_header
+from dispatcher.sending.sender import parse_retry_after
 from dispatcher.store import Store
-from dispatcher.wire import parse_header
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 # Text near what people type, and anything at all.
@@ -119,9 +119,9 @@ def test_config_values(config_store: Store, text: str) -> None:
             value = key.parse(text)
         except DispatcherError:
             continue
-        settings.set_value(config_store, name, text, NOW)
+        config.set_value(config_store, name, text, NOW)
         if not key.secret:
-            assert key.parse(settings.in_force(config_store.config())[name]) == value, name
+            assert key.parse(config.in_force(config_store.config())[name]) == value, name
 
 
 @given(st.one_of(st.text(alphabet="0123456789abcdef:./, ", max_size=40), ANY))

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 
 from dispatcher import endpoints, humane
 from dispatcher.clock import ManualClock, to_text
+from dispatcher.config import defaults_from
 from dispatcher.models import Outcome
-from dispatcher.settings import defaults_from
 from dispatcher.store import Store
 
 from .helpers import Invoke, ok

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from dispatcher.destinations import public_url
 from dispatcher.errors import DispatcherError
 from dispatcher.notify import Mail, Notice, mail_from_config, notify, run_command, send_mail
+from dispatcher.sending.reach import public_url
 
 from .helpers import free_port
 from .smtp_inbox import Inbox

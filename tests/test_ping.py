@@ -15,7 +15,7 @@ from pytest_httpserver import HTTPServer
 from dispatcher import endpoints, ping
 from dispatcher.clock import ManualClock
 from dispatcher.errors import DispatcherError, NotFound
-from dispatcher.queue import Queue
+from dispatcher.producer import Queue
 from dispatcher.store import Store
 
 

@@ -11,11 +11,11 @@ from pytest_httpserver import HTTPServer
 
 from dispatcher import endpoints, ping, recovery
 from dispatcher.clock import ManualClock, to_text
+from dispatcher.config import defaults_from
+from dispatcher.delivery import RunOptions, run
 from dispatcher.errors import DispatcherError
 from dispatcher.models import Selection
-from dispatcher.process import RunOptions, run
-from dispatcher.queue import Queue
-from dispatcher.settings import defaults_from
+from dispatcher.producer import Queue
 from dispatcher.store import Store
 
 from .process_helpers import enqueue

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from dispatcher import __version__
-from dispatcher.settings import KEYS
-from dispatcher.wire import USER_AGENT
+from dispatcher.config import KEYS
+from dispatcher.sending.request import USER_AGENT
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")

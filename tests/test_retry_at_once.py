@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from pytest_httpserver import HTTPServer
 
-from dispatcher import endpoints, settings
+from dispatcher import config, endpoints
 from dispatcher.clock import ManualClock, SystemClock, from_text, to_text
+from dispatcher.config import defaults_from
 from dispatcher.errors import NotFound
 from dispatcher.models import Outcome
-from dispatcher.settings import defaults_from
 from dispatcher.store import Store
 
 from .helpers import Invoke, ok
@@ -118,14 +118,14 @@ def test_a_global_reach_setting_makes_every_waiting_batch_due(
     store: Store, clock: ManualClock, name: str, value: str
 ) -> None:
     waiting = [_waiting_batch(store, clock.now()), _waiting_batch(store, clock.now(), allow_private=True)]
-    settings.set_value(store, name, value, clock.now())
+    config.set_value(store, name, value, clock.now())
     assert store.config()[name] == value
     assert [_next_attempt(store, endpoint_id, clock.now()) for endpoint_id in waiting] == [clock.now()] * 2
 
 
 def test_another_global_setting_leaves_the_retry_time(store: Store, clock: ManualClock) -> None:
     endpoint_id = _waiting_batch(store, clock.now())
-    settings.set_value(store, "timeout", "30s", clock.now())
+    config.set_value(store, "timeout", "30s", clock.now())
     assert _next_attempt(store, endpoint_id, clock.now()) == clock.now() + RETRY_DELAY
 
 

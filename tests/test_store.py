@@ -17,10 +17,10 @@ import pytest
 
 from dispatcher import endpoints, recovery
 from dispatcher.clock import ManualClock, to_text
+from dispatcher.config import BUILT_IN
 from dispatcher.errors import DispatcherError
 from dispatcher.models import Outcome, Selection
-from dispatcher.queue import Queue
-from dispatcher.settings import BUILT_IN
+from dispatcher.producer import Queue
 from dispatcher.store import SCHEMA_VERSION, Store, connect, lease_seconds, schema_sql
 
 from .helpers import V5_SCHEMA

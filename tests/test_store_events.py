@@ -9,9 +9,9 @@ from pytest_httpserver import HTTPServer
 
 from dispatcher import endpoints
 from dispatcher.clock import ManualClock
+from dispatcher.delivery import RunOptions, run
 from dispatcher.errors import NotFound
-from dispatcher.process import RunOptions, run
-from dispatcher.queue import Queue
+from dispatcher.producer import Queue
 from dispatcher.store import Store
 
 

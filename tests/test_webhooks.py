@@ -7,9 +7,9 @@ from pytest_httpserver import HTTPServer
 
 from dispatcher import endpoints, ping, webhooks
 from dispatcher.clock import ManualClock
+from dispatcher.config import defaults_from
 from dispatcher.errors import DispatcherError, NotFound
-from dispatcher.queue import Queue
-from dispatcher.settings import defaults_from
+from dispatcher.producer import Queue
 from dispatcher.store import Store
 
 from .factories import make_endpoint

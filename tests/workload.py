@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import dispatcher
-from dispatcher.process import RunOptions, run
+from dispatcher.delivery import RunOptions, run
 from dispatcher.store import connect
 from dispatcher.store.connection import Connection
 

@@ -13,9 +13,9 @@ import click
 from .. import humane
 from ..attempt_detail import attempt_detail
 from ..clock import SystemClock
+from ..delivery import RunOptions, run
 from ..demo import run_demo
 from ..permissions import Group, find_group, share_with_group
-from ..process import RunOptions, run
 from .attempt import describe_attempt
 from .interrupts import stop_on_signals
 from .root import (

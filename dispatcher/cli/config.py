@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .. import settings
+from .. import config as settings
 from ..clock import SystemClock
 from .root import json_option, open_store, print_json
 

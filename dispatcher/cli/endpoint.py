@@ -9,10 +9,10 @@ import click
 
 from .. import endpoint_view, endpoints, humane, ping
 from ..clock import SystemClock
-from ..destinations import public_url
+from ..config import defaults_from
 from ..endpoint_settings import FOLLOWS_GLOBAL, SETTINGS, Flag, Setting
 from ..models import Endpoint
-from ..settings import defaults_from
+from ..sending.reach import public_url
 from ..store import Store
 from .root import (
     DURATION,

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..console import no_subscriber_warning
-from ..queue import Queue
+from ..producer import Queue
 from .root import open_store
 
 

@@ -11,7 +11,7 @@ from .. import signing
 from ..capture import Capture, read_headers
 from ..errors import DispatcherError
 from ..receiver import Receiver, serve_until_stopped
-from ..wire import parse_header
+from ..sending.request import parse_header
 from .root import WholeNumber
 
 _SCHEME = click.Choice(signing.SCHEMES)

@@ -9,9 +9,9 @@ import click
 
 from .. import recovery
 from ..clock import SystemClock
+from ..config import config_value
 from ..errors import DispatcherError
 from ..models import Selection, counted
-from ..settings import config_value
 from .root import DURATION, POSITIVE_INTEGER, TIME, json_option, open_store, print_json, print_table
 
 # Replays this large get a progress bar on a terminal.

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from ..errors import DispatcherError
 from ..rate_limits import RateLimit, parse_rate_limit
 from ..retry import RetryPolicy, parse_policy
-from ..wire import parse_header
+from ..sending.request import parse_header
 
 MAX_DESCRIPTION = 1000
 

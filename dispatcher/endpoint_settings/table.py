@@ -5,11 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal, get_args
 
-from ..destinations import public_url
-from ..errors import DispatcherError
-from ..formats import FORMATS, check_format
-from ..models import Endpoint, Order, Signing
-from ..settings import (
+from ..config import (
     KEYS,
     MAX_ATTEMPTS,
     MAX_BATCH_SIZE,
@@ -24,8 +20,12 @@ from ..settings import (
     check_order,
     check_timeout,
 )
+from ..errors import DispatcherError
+from ..models import Endpoint, Order, Signing
+from ..sending.formats import FORMATS, check_format
+from ..sending.reach import public_url
+from ..sending.request import SUCCESS_RULES, check_success
 from ..signing import SCHEMES, header_name
-from ..wire import SUCCESS_RULES, check_success
 from .checks import (
     MAX_DESCRIPTION,
     check_ca_bundle,

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import DispatcherError
+from ..sending.request import check_headers
 from ..signing import check_secret, check_signing
-from ..wire import check_headers
 from .table import NAMES, SETTINGS, by_name
 
 _CHECKS = {setting.name: setting.check for setting in SETTINGS if setting.check is not None}

@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..clock import from_text, to_text
-from ..models import Batch, Endpoint, Event, Settings
+from ..config import effective
+from ..models import Batch, DeliverySettings, Endpoint, Event
 from ..rate_limits import RateLimit
-from ..settings import effective
 from .ids import time_ordered_id
 from .rows import dicts, endpoint_from_row, events_in_order
 
@@ -24,7 +24,7 @@ from .rows import dicts, endpoint_from_row, events_in_order
 # loses its batch mid-request, and a killed one's batch is resent soon after.
 LEASE_MARGIN_S = 30.0
 
-Claim = tuple[Endpoint, Settings, Batch]
+Claim = tuple[Endpoint, DeliverySettings, Batch]
 
 
 def lease_seconds(timeout: float) -> float:
@@ -55,7 +55,7 @@ def claim(
     endpoint_id: int,
     lease_id: str,
     now: datetime,
-    defaults: Settings,
+    defaults: DeliverySettings,
     row: dict[str, Any] | None = None,
 ) -> Claim | None:
     """Lease the endpoint's next batch to ``lease_id``; None if it may start none now: its batches
@@ -132,7 +132,12 @@ def _fitted(conn: sqlite3.Connection, batch: Batch, size: int) -> Batch:
 
 
 def new_batch(
-    conn: sqlite3.Connection, endpoint_id: int, settings: Settings, now: datetime, lease_id: str, lease_expires_at: str
+    conn: sqlite3.Connection,
+    endpoint_id: int,
+    settings: DeliverySettings,
+    now: datetime,
+    lease_id: str,
+    lease_expires_at: str,
 ) -> Batch | None:
     """Move the next ``batch_size`` pending deliveries, in the endpoint's order, into a new batch
     leased to ``lease_id``."""

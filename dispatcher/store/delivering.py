@@ -12,7 +12,7 @@ from datetime import datetime
 from ..clock import from_text, to_text
 from ..endpoint_settings.setting import RATE_LIMIT
 from ..errors import DispatcherError
-from ..models import Batch, Outcome, Recorded, Settings
+from ..models import Batch, DeliverySettings, Outcome, Recorded
 from ..rate_limits import RateLimit
 from .claiming import Claim, claim, in_flight_limit, rate_limited_until, release
 from .connection import Connection
@@ -40,7 +40,7 @@ class Due:
 
 
 class Delivering(Connection):
-    def due_endpoints(self, now: datetime, defaults: Settings) -> list[Due]:
+    def due_endpoints(self, now: datetime, defaults: DeliverySettings) -> list[Due]:
         """Every enabled endpoint with work and a free place in flight, soonest due first.
 
         It is due when its first waiting batch is (a retry goes first), else now if it has
@@ -79,7 +79,7 @@ class Delivering(Connection):
             due.append(Due(row["id"], max(due_at, limited_until or due_at), free))
         return sorted(due, key=lambda item: (item.due_at, item.endpoint_id))
 
-    def claim_batch(self, endpoint_id: int, lease_id: str, now: datetime, defaults: Settings) -> Claim | None:
+    def claim_batch(self, endpoint_id: int, lease_id: str, now: datetime, defaults: DeliverySettings) -> Claim | None:
         """Lease the endpoint's next due batch to ``lease_id``: its first waiting batch, else up to
         ``batch_size`` pending deliveries as a new one. None when it may start none now (see
         :func:`~.claiming.claim`)."""
@@ -115,7 +115,7 @@ class Delivering(Connection):
         next_due: datetime | None,
         now: datetime,
         disable_after: int,
-        defaults: Settings,
+        defaults: DeliverySettings,
     ) -> tuple[Recorded | None, Claim | None]:
         """:meth:`record_outcome`, then after a success the endpoint's next batch under the same
         lease id, in one transaction: the process loop's step from one batch to the next, one
@@ -139,7 +139,7 @@ class Delivering(Connection):
 
 
 def _deliver_and_claim(
-    conn: sqlite3.Connection, batch: Batch, lease_id: str, outcome: Outcome, now: datetime, defaults: Settings
+    conn: sqlite3.Connection, batch: Batch, lease_id: str, outcome: Outcome, now: datetime, defaults: DeliverySettings
 ) -> tuple[Recorded, Claim | None] | None:
     """The step after a success, in as few statements as it takes. None when the lease is lost
     (then the general path says so)."""

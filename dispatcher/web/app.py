@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
 from ..clock import Clock, SystemClock
-from ..process import RunOptions
+from ..delivery import RunOptions
 from . import admin, api, health, metrics, problems
 from .delivery_loop import DeliveryLoop
 from .stores import Stores

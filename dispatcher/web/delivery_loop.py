@@ -6,9 +6,9 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from ..delivery import RunOptions, run
 from ..errors import DispatcherError
 from ..models import RunSummary
-from ..process import RunOptions, run
 
 # After a run that found nothing to do, the next looks this much later: what a producer
 # queues reaches its receiver within about a second, and an idle server costs next to nothing.
@@ -16,7 +16,7 @@ IDLE_S = 1.0
 
 
 class DeliveryLoop:
-    """Runs :func:`dispatcher.process.run` again and again in a thread of its own until stopped.
+    """Runs :func:`dispatcher.delivery.run` again and again in a thread of its own until stopped.
 
     Each run takes leases as a cron run would, so cron and any number of servers may deliver
     from the same database at once. ``stop`` lets the requests in flight finish.

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import uvicorn
 
+from ..delivery import RunOptions
 from ..errors import DispatcherError
 from ..models import RunSummary
-from ..process import RunOptions
 from ..store import Store
 from .app import WebOptions, create_app
 

@@ -29,7 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 
 import dispatcher
-from dispatcher.wire import DELIVERY_ID_HEADER
+from dispatcher.sending.request import DELIVERY_ID_HEADER
 
 # Cumulative thresholds: 70 % ok, then 30 % faults, half of them 5xx.
 MIX = (("ok", 0.70), ("5xx", 0.85), ("reset", 0.90), ("crash", 0.95), ("stall", 1.0))

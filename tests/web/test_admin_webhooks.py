@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from pytest_httpserver import HTTPServer
 
-from dispatcher.queue import enqueue
+from dispatcher.producer import enqueue
 
 from .served import Served, admin_client, log_in, screenshot
 

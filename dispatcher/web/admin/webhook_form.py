@@ -12,11 +12,11 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
-from ...destinations import public_url
 from ...endpoint_settings import SETTINGS, by_name
 from ...errors import DispatcherError
-from ...models import Endpoint, Settings
-from ...wire import parse_header
+from ...models import DeliverySettings, Endpoint
+from ...sending.reach import public_url
+from ...sending.request import parse_header
 from ..api.webhook_models import SETTING_FIELDS, WebhookChange, WebhookCreate
 
 # Settings the form leaves to the CLI or shows otherwise: the events are checkboxes plus a pattern
@@ -90,7 +90,7 @@ def values_of(endpoint: Endpoint) -> dict[str, Any]:
     }
 
 
-def placeholders(defaults: Settings) -> dict[str, str]:
+def placeholders(defaults: DeliverySettings) -> dict[str, str]:
     """What an input left empty means: the global setting, hinted in it."""
     hints = {
         "batch_size": str(defaults.batch_size),

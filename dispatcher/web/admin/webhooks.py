@@ -15,9 +15,9 @@ from starlette.datastructures import FormData
 from ... import endpoints, ping, webhooks
 from ...access_models import WebSession
 from ...clock import Clock
+from ...config import defaults_from
 from ...errors import DispatcherError
 from ...models import Endpoint
-from ...settings import defaults_from
 from ...store import Store
 from ..api import paging
 from ..auth import AdminChange, AdminSession, StoreDep, now

@@ -12,8 +12,8 @@ from fastapi import APIRouter, Request, Response
 
 from ... import endpoints, ping, webhooks
 from ...clock import Clock
+from ...config import defaults_from
 from ...models import Endpoint
-from ...settings import defaults_from
 from ...store import Store
 from ..auth import Reader, StoreDep, Writer, now
 from ..problems import responses

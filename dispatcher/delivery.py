@@ -28,13 +28,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .clock import Clock, SystemClock, from_text, to_text
+from .config import config_value, defaults_from
 from .errors import DispatcherError
-from .models import Batch, DisabledEndpoint, Endpoint, Outcome, Recorded, RunSummary, Settings, counted
+from .models import Batch, DeliverySettings, DisabledEndpoint, Endpoint, Outcome, Recorded, RunSummary, counted
 from .notify import Notice, mail_from_config, notify
 from .recovery import prune
 from .retry import next_attempt_at
-from .sending import Sender
-from .settings import config_value, defaults_from
+from .sending.sender import Sender
 from .store import Store
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ def run(
     ``interrupted``). A file that does not exist is refused (NotFound), not created.
 
     With ``options.processes`` above 1 the other processes keep the system clock (see
-    :mod:`dispatcher.processes`)."""
+    :mod:`dispatcher.delivery_processes`)."""
     if not 1 <= options.processes <= options.workers:
         raise DispatcherError(
             f"cannot run {counted(options.processes, 'process', 'processes')} with "
@@ -92,7 +92,7 @@ def run(
     this = _Run(path, options, clock or SystemClock(), rng or random.Random(), stop)
     if options.processes == 1:
         return this.run()
-    from .processes import alongside  # multiprocessing is loaded only by the runs that use it
+    from .delivery_processes import alongside  # multiprocessing is loaded only by the runs that use it
 
     with alongside(path, options, stop) as others:
         summary = this.run(last=False)
@@ -121,7 +121,7 @@ class _Run:
             self.store.close()
             raise
         config = self.store.config()
-        self.defaults: Settings = defaults_from(config)
+        self.defaults: DeliverySettings = defaults_from(config)
         self.failing_after: int = config_value(config, "notify_failing_after")
         self.mail = mail_from_config(config)
         self.retention: float | None = config_value(config, "retention")
@@ -226,7 +226,7 @@ class _Run:
         with self.workers_lock:
             self.starved = sum(1 for endpoint_id in wanted if endpoint_id not in serving.values())
 
-    def _retry_at(self, batch: Batch, settings: Settings, outcome: Outcome, now: datetime) -> datetime | None:
+    def _retry_at(self, batch: Batch, settings: DeliverySettings, outcome: Outcome, now: datetime) -> datetime | None:
         return next_attempt_at(
             batch.attempts + 1,
             settings.max_attempts,
@@ -239,7 +239,7 @@ class _Run:
         )
 
     def _tell(
-        self, endpoint: Endpoint, settings: Settings, recorded: Recorded, now: datetime, summary: RunSummary
+        self, endpoint: Endpoint, settings: DeliverySettings, recorded: Recorded, now: datetime, summary: RunSummary
     ) -> None:
         """Notify people when a failure disabled the endpoint, or made it count as failing."""
         if recorded.disabled_reason:

@@ -17,9 +17,9 @@ import pytest
 import trustme
 
 from dispatcher.clock import SystemClock
-from dispatcher.destinations import Reach, RefusedDestination, UnresolvedHost, parse_networks
 from dispatcher.errors import DispatcherError
-from dispatcher.sending import Sender
+from dispatcher.sending.reach import Reach, RefusedDestination, UnresolvedHost, parse_networks
+from dispatcher.sending.sender import Sender
 
 GUARDED = Reach()
 

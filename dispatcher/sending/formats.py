@@ -14,8 +14,8 @@ import json
 import re
 from collections.abc import Callable
 
-from .errors import DispatcherError
-from .models import Batch, Event
+from ..errors import DispatcherError
+from ..models import Batch, Event
 
 
 def render_batch(batch: Batch) -> bytes:

@@ -1,4 +1,4 @@
-"""dispatcher.settings: built-in defaults, stored config, endpoint overrides, validation."""
+"""dispatcher.config: built-in defaults, stored config, endpoint overrides, validation."""
 
 from __future__ import annotations
 
@@ -7,12 +7,8 @@ from typing import Any
 
 import pytest
 
-from dispatcher import settings
-from dispatcher.destinations import Reach
-from dispatcher.errors import DispatcherError
-from dispatcher.models import Settings
-from dispatcher.retry import parse_policy
-from dispatcher.settings import (
+from dispatcher import config
+from dispatcher.config import (
     BUILT_IN,
     check_batch_size,
     check_max_attempts,
@@ -22,15 +18,19 @@ from dispatcher.settings import (
     effective,
     key,
 )
+from dispatcher.errors import DispatcherError
+from dispatcher.models import DeliverySettings
+from dispatcher.retry import parse_policy
+from dispatcher.sending.reach import Reach
 from tests.factories import make_endpoint
 
 
-def settings_with(**values: Any) -> Settings:
+def settings_with(**values: Any) -> DeliverySettings:
     return replace(BUILT_IN, **values)
 
 
 def test_built_in_defaults() -> None:
-    assert BUILT_IN == Settings(
+    assert BUILT_IN == DeliverySettings(
         order="asc",
         batch_size=10,
         timeout=15.0,
@@ -125,7 +125,7 @@ def test_unknown_key_is_an_error(name: str) -> None:
 )
 def test_keys_parse_and_keep_the_spelling(name: str, text: str, value: Any) -> None:
     assert key(name).parse(text) == value
-    assert settings.checked(name, text) == text
+    assert config.checked(name, text) == text
 
 
 @pytest.mark.parametrize(
@@ -193,20 +193,20 @@ def test_order_other_than_asc_or_desc_is_refused(value: str) -> None:
 
 
 def test_values_are_kept_as_typed_once_checked() -> None:
-    assert settings.checked("timeout", "120s") == "120s"
-    assert settings.checked("smtp_password", " pass phrase ") == " pass phrase "
+    assert config.checked("timeout", "120s") == "120s"
+    assert config.checked("smtp_password", " pass phrase ") == " pass phrase "
     with pytest.raises(DispatcherError, match="invalid order"):
-        settings.checked("order", "random")
-    assert settings.in_force({"timeout": "120s"})["timeout"] == "120s"
+        config.checked("order", "random")
+    assert config.in_force({"timeout": "120s"})["timeout"] == "120s"
 
 
 def test_the_values_in_force_list_every_key() -> None:
-    shown = settings.in_force({})
-    assert list(shown) == list(settings.KEYS)
+    shown = config.in_force({})
+    assert list(shown) == list(config.KEYS)
     assert {name: shown[name] for name in ("order", "batch_size", "timeout", "max_attempts")} == {
         "order": "asc",
         "batch_size": "10",
         "timeout": "15s",
         "max_attempts": "8",
     }
-    assert settings.in_force({"timeout": "1h", "order": "desc"})["timeout"] == "1h"
+    assert config.in_force({"timeout": "1h", "order": "desc"})["timeout"] == "1h"

@@ -16,9 +16,9 @@ from werkzeug import Response
 
 from dispatcher import endpoints
 from dispatcher.clock import ManualClock, from_text
+from dispatcher.config import defaults_from
+from dispatcher.delivery import RunOptions, run
 from dispatcher.models import Attempt, Channel, DisabledEndpoint
-from dispatcher.process import RunOptions, run
-from dispatcher.settings import defaults_from
 from dispatcher.store import Store
 
 from .process_helpers import add_endpoint, answers, enqueue

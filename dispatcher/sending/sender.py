@@ -19,13 +19,13 @@ import requests
 import urllib3
 from requests.structures import CaseInsensitiveDict
 
+from ..clock import Clock, to_text
+from ..errors import DispatcherError
+from ..models import Batch, DeliverySettings, Endpoint, Headers, Outcome, SentRequest
+from ..retry import MAX_RETRY_AFTER
 from . import transport
-from .clock import Clock, to_text
-from .destinations import Reach, RefusedDestination, UnresolvedHost, public_url
-from .errors import DispatcherError
-from .models import Batch, Endpoint, Headers, Outcome, SentRequest, Settings
-from .retry import MAX_RETRY_AFTER
-from .wire import build_request, is_success
+from .reach import Reach, RefusedDestination, UnresolvedHost, public_url
+from .request import build_request, is_success
 
 RESPONSE_CAP = 64 * 1024
 # "Slow down" answers whose Retry-After the next attempt honours.
@@ -72,7 +72,7 @@ class Sender:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def deliver(self, endpoint: Endpoint, batch: Batch, settings: Settings, clock: Clock) -> Outcome:
+    def deliver(self, endpoint: Endpoint, batch: Batch, settings: DeliverySettings, clock: Clock) -> Outcome:
         """Send ``batch`` to ``endpoint`` in its format, signed, with its headers.
 
         A batch its endpoint's settings can no longer express (a secret that

@@ -1,4 +1,4 @@
-"""dispatcher.queue and the events table: the producer side, from Python and from plain SQL."""
+"""dispatcher.producer and the events table: the producer side, from Python and from plain SQL."""
 
 from __future__ import annotations
 

@@ -17,10 +17,10 @@ from werkzeug import Request, Response
 
 from dispatcher import endpoints
 from dispatcher.clock import SystemClock
-from dispatcher.destinations import Reach
+from dispatcher.config import BUILT_IN
 from dispatcher.models import Batch, Event
-from dispatcher.sending import RESPONSE_CAP, Sender, parse_retry_after
-from dispatcher.settings import BUILT_IN
+from dispatcher.sending.reach import Reach
+from dispatcher.sending.sender import RESPONSE_CAP, Sender, parse_retry_after
 from dispatcher.store import Store
 
 

@@ -20,9 +20,9 @@ from werkzeug import Request, Response
 
 from dispatcher import endpoints
 from dispatcher.clock import ManualClock, from_text
+from dispatcher.delivery import RunOptions, run
 from dispatcher.errors import NotFound
-from dispatcher.process import RunOptions, run
-from dispatcher.queue import open as open_queue
+from dispatcher.producer import open as open_queue
 from dispatcher.store import Store
 
 from .helpers import SECRET

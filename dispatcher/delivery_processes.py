@@ -24,9 +24,9 @@ from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event as SharedEvent
 from pathlib import Path
 
+from .delivery import RunOptions, run, workers_of
 from .errors import DispatcherError
 from .models import RunSummary
-from .process import RunOptions, run, workers_of
 
 # How often a stop is passed on, and a process checks that the one that started it is still there.
 WATCH_S = 0.05

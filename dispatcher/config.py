@@ -15,12 +15,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .clock import to_text
-from .destinations import Reach, format_networks, parse_networks
 from .durations import format_duration, parse_duration
 from .errors import DispatcherError
-from .models import Endpoint, Settings
+from .models import DeliverySettings, Endpoint
 from .rate_limits import RateLimit, parse_rate_limit
 from .retry import DEFAULT_POLICY, RetryPolicy, parse_policy
+from .sending.reach import Reach, format_networks, parse_networks
 
 if TYPE_CHECKING:  # the store reads settings; a run-time import would be circular
     from .store import Store
@@ -160,9 +160,9 @@ def config_value(stored: Mapping[str, str], name: str) -> Any:
     return setting.parse(stored.get(name, setting.default))
 
 
-def defaults_from(stored: Mapping[str, str]) -> Settings:
+def defaults_from(stored: Mapping[str, str]) -> DeliverySettings:
     """The global delivery settings: stored config over the built-in defaults."""
-    return Settings(
+    return DeliverySettings(
         order=config_value(stored, "order"),
         batch_size=config_value(stored, "batch_size"),
         timeout=config_value(stored, "timeout"),
@@ -180,9 +180,9 @@ def defaults_from(stored: Mapping[str, str]) -> Settings:
 BUILT_IN = defaults_from({})
 
 
-def effective(endpoint: Endpoint, defaults: Settings) -> Settings:
+def effective(endpoint: Endpoint, defaults: DeliverySettings) -> DeliverySettings:
     """An endpoint's own settings over the global ones."""
-    return Settings(
+    return DeliverySettings(
         order=endpoint.order or defaults.order,
         # The raw format's body is one event's payload.
         batch_size=1 if endpoint.format == "raw" else endpoint.batch_size or defaults.batch_size,
@@ -200,7 +200,7 @@ def effective(endpoint: Endpoint, defaults: Settings) -> Settings:
     )
 
 
-def value_of(settings: Settings, name: str) -> Any:
+def value_of(settings: DeliverySettings, name: str) -> Any:
     """The value of delivery setting ``name`` (a config key) in ``settings``."""
     return settings.reach.allow_private if name == "allow_private" else getattr(settings, name)
 

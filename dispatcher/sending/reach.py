@@ -24,7 +24,7 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .errors import DispatcherError
+from ..errors import DispatcherError
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -1,4 +1,4 @@
-"""dispatcher.wire: the headers every request carries, fixed headers, and which secrets sign."""
+"""dispatcher.sending.request: the headers every request carries, fixed headers, and which secrets sign."""
 
 from __future__ import annotations
 
@@ -12,7 +12,14 @@ import pytest
 
 from dispatcher.errors import DispatcherError
 from dispatcher.models import Batch, Event, RetiredSecret, Signing
-from dispatcher.wire import build_request, check_headers, check_success, is_success, parse_header, signing_secrets
+from dispatcher.sending.request import (
+    build_request,
+    check_headers,
+    check_success,
+    is_success,
+    parse_header,
+    signing_secrets,
+)
 from tests.factories import make_endpoint
 
 NOW = datetime(2026, 11, 22, 10, 0, 0, tzinfo=UTC)

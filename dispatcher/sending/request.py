@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from . import __version__
-from .clock import to_text
-from .errors import DispatcherError
+from .. import __version__
+from ..clock import to_text
+from ..errors import DispatcherError
+from ..models import Batch, Endpoint, Signing
+from ..signing import header_name, is_header_name, sign
 from .formats import render
-from .models import Batch, Endpoint, Signing
-from .signing import header_name, is_header_name, sign
 
 EVENT_HEADER = "X-Webhook-Event"
 DELIVERY_ID_HEADER = "X-Webhook-Delivery-Id"

@@ -14,8 +14,8 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from dispatcher.clock import SystemClock
+from dispatcher.delivery import RunOptions, run, workers_of
 from dispatcher.errors import DispatcherError
-from dispatcher.process import RunOptions, run, workers_of
 from dispatcher.store import Store
 
 from .process_helpers import add_endpoint, enqueue
