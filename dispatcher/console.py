@@ -41,8 +41,8 @@ def _enqueued(args: Sequence[str]) -> bool:
     path, event_type, payload = plain
     from .errors import DispatcherError
     from .payloads import check_type, stored_text
-    from .store.connection import SCHEMA_VERSION, Connection, connect
-    from .store.enqueueing import insert_event_counted
+    from .store.sqlite.connection import SCHEMA_VERSION, Connection, connect
+    from .store.sqlite.enqueueing import insert_event_counted
 
     try:
         row = (check_type(event_type), stored_text(payload))

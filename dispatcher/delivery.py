@@ -38,8 +38,8 @@ from .sending.sender import Sender
 from .store import Store
 
 if TYPE_CHECKING:
-    from .store.claiming import Claim
-    from .store.delivering import Due
+    from .store.sqlite.claiming import Claim
+    from .store.sqlite.delivering import Due
 
 # How often an idle or waiting run looks for new work (new events, retries).
 POLL_S = 0.25

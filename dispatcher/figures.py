@@ -1,6 +1,6 @@
 """Figures counted from the database for people and monitors: the dashboard and /metrics.
 
-Plain frozen dataclasses, filled by the store (:mod:`dispatcher.store.measuring`).
+Plain frozen dataclasses, filled by the store (:mod:`dispatcher.store.sqlite.measuring`).
 """
 
 from __future__ import annotations

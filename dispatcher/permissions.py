@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import DispatcherError
-from .store.connection import LOCK_SUFFIX
+from .store.sqlite.connection import LOCK_SUFFIX
 
 SHARED_MODE = 0o660
 _SIDE_FILES = ("-wal", "-shm", LOCK_SUFFIX)

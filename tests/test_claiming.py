@@ -11,7 +11,7 @@ from dispatcher.config import defaults_from
 from dispatcher.models import Outcome
 from dispatcher.producer import Queue
 from dispatcher.store import Store, lease_seconds
-from dispatcher.store.claiming import Claim
+from dispatcher.store.sqlite.claiming import Claim
 
 
 def add(store: Store, **options: object) -> int:

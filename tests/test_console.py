@@ -115,8 +115,8 @@ def _console(
 def test_a_plain_enqueue_loads_neither_click_nor_the_store_class(subscribed: Path) -> None:
     (code, _, _), loaded = _console(["--db", str(subscribed), "enqueue", "lead.created", "{}"], subscribed.parent)
     assert code == 0
-    assert "dispatcher.store.enqueueing" in loaded
-    assert not {"click", "typing", "dispatcher.store.sqlite_store", "dispatcher.models"} & loaded
+    assert "dispatcher.store.sqlite.enqueueing" in loaded
+    assert not {"click", "typing", "dispatcher.store.sqlite.store", "dispatcher.models"} & loaded
     assert stored_events(subscribed)[-1][1:] == ("lead.created", "{}")
 
 

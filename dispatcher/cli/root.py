@@ -17,7 +17,7 @@ from ..clock import SystemClock
 from ..durations import parse_duration
 from ..errors import DispatcherError
 from ..store import Store
-from ..store.connection import LOCK_SUFFIX
+from ..store.sqlite.connection import LOCK_SUFFIX
 from .lazy import LazyGroup
 
 

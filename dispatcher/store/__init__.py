@@ -19,17 +19,17 @@ from __future__ import annotations
 
 import importlib
 
-from .connection import BUSY_TIMEOUT_S, SCHEMA_VERSION, connect, require_database, schema_sql
+from .sqlite.connection import BUSY_TIMEOUT_S, SCHEMA_VERSION, connect, require_database, schema_sql
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING; typing is not imported on `dispatcher enqueue`'s short way
 if TYPE_CHECKING:
     from typing import Any
 
-    from .claiming import LEASE_MARGIN_S, lease_seconds
-    from .sqlite_store import Store
+    from .sqlite.claiming import LEASE_MARGIN_S, lease_seconds
+    from .sqlite.store import Store
 
 # Loaded on first use (PEP 562): `dispatcher enqueue` needs only the connection and one statement.
-_LAZY = {"Store": ".sqlite_store", "LEASE_MARGIN_S": ".claiming", "lease_seconds": ".claiming"}
+_LAZY = {"Store": ".sqlite.store", "LEASE_MARGIN_S": ".sqlite.claiming", "lease_seconds": ".sqlite.claiming"}
 
 
 def __getattr__(name: str) -> Any:

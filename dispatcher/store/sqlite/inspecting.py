@@ -6,10 +6,10 @@ import json
 from datetime import datetime
 from typing import Any
 
-from ..clock import check_window, from_text, to_text
-from ..errors import NotFound
-from ..models import Attempt, AttemptRecord, EndpointStatus, SentRequest
-from ..sending.reach import public_url
+from ...clock import check_window, from_text, to_text
+from ...errors import NotFound
+from ...models import Attempt, AttemptRecord, EndpointStatus, SentRequest
+from ...sending.reach import public_url
 from .connection import Connection
 from .rows import events_in_order, headers_from_json
 

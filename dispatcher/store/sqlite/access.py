@@ -5,8 +5,8 @@ Keys and session tokens are stored only as their SHA-256; see :mod:`dispatcher.a
 
 from __future__ import annotations
 
-from ..access_models import ApiKey, WebSession
-from ..errors import NotFound
+from ...access_models import ApiKey, WebSession
+from ...errors import NotFound
 from .connection import Connection
 
 _KEY_COLUMNS = "id, name, read_only, created_at, last_used_at"

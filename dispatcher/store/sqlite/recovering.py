@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
-from ..models import DeadLetter, Pruned, Selection
+from ...models import DeadLetter, Pruned, Selection
 from .connection import Connection
 
 CHUNK = 500

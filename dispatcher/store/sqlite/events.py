@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 
-from ..access_models import IdempotencyKey, StoredAnswer
-from ..errors import Conflict, DispatcherError, NotFound
-from ..models import Event, EventDelivery, EventView
+from ...access_models import IdempotencyKey, StoredAnswer
+from ...errors import Conflict, DispatcherError, NotFound
+from ...models import Event, EventDelivery, EventView
 from .connection import Connection
 from .inspecting import attempt_from_row
 

@@ -13,11 +13,11 @@ import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..clock import from_text, to_text
-from ..config import effective
-from ..models import Batch, DeliverySettings, Endpoint, Event
-from ..rate_limits import RateLimit
-from .ids import time_ordered_id
+from ...clock import from_text, to_text
+from ...config import effective
+from ...models import Batch, DeliverySettings, Endpoint, Event
+from ...rate_limits import RateLimit
+from ..ids import time_ordered_id
 from .rows import dicts, endpoint_from_row, events_in_order
 
 # A lease outlives the request it covers by this much, so a live worker never

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 
-from ..clock import to_text
-from ..models import Batch, Outcome, Recorded
+from ...clock import to_text
+from ...models import Batch, Outcome, Recorded
 from .rows import HEADERS_CAP, headers_json
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..figures import AttemptCount, DeliveryCount, DurationHistogram, RecentFigures
+from ...figures import AttemptCount, DeliveryCount, DurationHistogram, RecentFigures
 from .connection import Connection
 
 # An HTTP status code's class as text, or 'none' when no answer came.

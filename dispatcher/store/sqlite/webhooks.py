@@ -3,7 +3,7 @@ types a create form offers to subscribe to."""
 
 from __future__ import annotations
 
-from ..models import Endpoint
+from ...models import Endpoint
 from .connection import Connection
 from .rows import endpoint_from_row
 

@@ -7,9 +7,9 @@ import json
 import sqlite3
 from typing import Any
 
-from ..endpoint_settings import SETTINGS, by_name, endpoint_fields
-from ..endpoint_settings.setting import COMPACT, pairs_from_json
-from ..models import Endpoint, Event, Headers, RetiredSecret
+from ...endpoint_settings import SETTINGS, by_name, endpoint_fields
+from ...endpoint_settings.setting import COMPACT, pairs_from_json
+from ...models import Endpoint, Event, Headers, RetiredSecret
 
 # The most JSON text of response headers an attempt keeps; a receiver sending more is cut short.
 HEADERS_CAP = 16 * 1024

@@ -6,8 +6,8 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
-from ..errors import NotFound
-from ..models import Endpoint
+from ...errors import NotFound
+from ...models import Endpoint
 from .connection import Connection
 from .enqueueing import insert_event, insert_event_counted
 from .rows import endpoint_from_row, endpoint_row

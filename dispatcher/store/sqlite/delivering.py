@@ -9,11 +9,11 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..clock import from_text, to_text
-from ..endpoint_settings.setting import RATE_LIMIT
-from ..errors import DispatcherError
-from ..models import Batch, DeliverySettings, Outcome, Recorded
-from ..rate_limits import RateLimit
+from ...clock import from_text, to_text
+from ...endpoint_settings.setting import RATE_LIMIT
+from ...errors import DispatcherError
+from ...models import Batch, DeliverySettings, Outcome, Recorded
+from ...rate_limits import RateLimit
 from .claiming import Claim, claim, in_flight_limit, rate_limited_until, release
 from .connection import Connection
 from .recording import finish_delivered, insert_attempt, record

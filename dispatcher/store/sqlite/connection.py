@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import DispatcherError, NotFound
+from ...errors import DispatcherError, NotFound
 
 SCHEMA_VERSION = 8
 # The tables schema.sql creates, besides its dispatcher_* bookkeeping.
