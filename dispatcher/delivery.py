@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import random
-import sqlite3
 import threading
 import time
 import uuid
@@ -36,6 +35,7 @@ from .recovery import prune
 from .retry import next_attempt_at
 from .sending.sender import Sender
 from .store import Store
+from .store.errors import StoreError
 
 if TYPE_CHECKING:
     from .store.sqlite.claiming import Claim
@@ -176,7 +176,7 @@ class _Run:
         try:
             if not self.stop.is_set() and self.retention is not None and self.options.endpoint_id is None:
                 prune(self.store, self.retention, self.clock.now(), budget=PRUNE_BUDGET_S)
-        except sqlite3.Error as error:
+        except StoreError as error:
             summary.errors.append(f"pruning: {error}")
         finally:
             self.store.close()

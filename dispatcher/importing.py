@@ -13,7 +13,6 @@ lines are skipped and reported.
 from __future__ import annotations
 
 import os
-import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from .errors import DispatcherError
 from .import_formats import Row, csv_events, jsonl_events
 from .payloads import check_type, payload_text
 from .store import Store
+from .store.errors import PayloadRefused
 
 FORMATS = ("jsonl", "csv")
 CHUNK_EVENTS = 10_000
@@ -157,9 +157,9 @@ def _stage(store: Store, chunk: _Chunk, skipped: _Skipped | None) -> tuple[int, 
         tracked = _Tracked(rows, queued_at)
         try:
             return store.stage_events(tracked)
-        except (sqlite3.IntegrityError, UnicodeEncodeError) as error:
+        except PayloadRefused as error:
             last = tracked.last
-            _bad(numbers[last], _why_refused(rows[last][1]) or f"refused by the database: {error}", skipped)
+            _bad(numbers[last], _why_refused(rows[last][1]) or f"refused by the database: {error.reason}", skipped)
             assert skipped is not None  # _bad raised otherwise
             kept = [
                 (row, number)

@@ -5,7 +5,6 @@ Any other language does the same with one SQL statement; see the README.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from .clock import SystemClock, to_text
 from .errors import DispatcherError
 from .payloads import check_type, payload_text, stored_text
 from .store import Store
+from .store.errors import PayloadRefused, StoreError
 
 if TYPE_CHECKING:
     from .payloads import Payload
@@ -38,7 +38,7 @@ class Queue:
         row = (check_type(event_type), stored_text(payload))
         try:
             return self.store.insert_event(*row)
-        except (sqlite3.IntegrityError, UnicodeEncodeError) as error:
+        except PayloadRefused as error:
             raise _refusal(payload, error) from None
 
     def put(self, event_type: str, payload: Payload) -> Queued:
@@ -47,7 +47,7 @@ class Queue:
         row = (check_type(event_type), stored_text(payload))
         try:
             return Queued(*self.store.insert_event_counted(*row))
-        except (sqlite3.IntegrityError, UnicodeEncodeError) as error:
+        except PayloadRefused as error:
             raise _refusal(payload, error) from None
 
     def enqueue_many(self, event_type: str, payloads: Iterable[Payload]) -> int:
@@ -63,8 +63,10 @@ class Queue:
 
         try:
             return self.store.insert_events(rows())
-        except (sqlite3.IntegrityError, UnicodeEncodeError) as error:
+        except PayloadRefused as error:
             raise _refusal(last[1], error, f"payload {last[0]}: ") from None
+        except StoreError:
+            raise
         except DispatcherError as refusal:  # refused before it reached the database
             raise DispatcherError(f"payload {last[0]}: {refusal}") from None
 
@@ -89,7 +91,7 @@ def _refusal(payload: Payload, error: Exception, where: str = "") -> DispatcherE
         payload_text(payload)
     except DispatcherError as reason:
         return DispatcherError(f"{where}{reason}")
-    return DispatcherError(f"{where}event refused by the database: {error}")
+    return DispatcherError(f"{where}{error}")
 
 
 def open(path: str | Path) -> Queue:  # noqa: A001 - the public name is dispatcher.open

@@ -338,9 +338,9 @@ def test_a_full_disk_refuses_the_new_events_and_keeps_the_queued_ones(store: Sto
         # SQLite's own limit, hit for real: the same SQLITE_FULL a full disk gives.
         (pages,) = conn.execute("PRAGMA page_count").fetchone()
         conn.execute(f"PRAGMA max_page_count = {pages}")
-        with pytest.raises(sqlite3.OperationalError, match="database or disk is full"):
+        with pytest.raises(StoreError, match="^database error: database or disk is full$"):
             queue.enqueue_many("lost", [{"pad": "x" * 1000} for _ in range(1000)])
-        with pytest.raises(sqlite3.OperationalError, match="database or disk is full"):
+        with pytest.raises(StoreError, match="^database error: database or disk is full$"):
             for _ in range(100):
                 queue.enqueue("lost", {"pad": "x" * 1000})
         conn.execute("PRAGMA max_page_count = 1073741823")  # space again

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -61,8 +60,6 @@ class _Cli(LazyGroup):
             _fail("aborted", 1)
         except DispatcherError as error:
             _fail(str(error), error.exit_code)
-        except sqlite3.Error as error:
-            _fail(f"database error: {error}", 1)
         except OSError as error:
             _fail(str(error), 1)
         sys.exit(result if isinstance(result, int) else 0)

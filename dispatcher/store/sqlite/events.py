@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Sequence
 
 from ...access_models import IdempotencyKey, StoredAnswer
-from ...errors import Conflict, DispatcherError, NotFound
+from ...errors import Conflict, NotFound
 from ...models import Event, EventDelivery, EventView
 from .connection import Connection
 from .inspecting import attempt_from_row
@@ -28,19 +27,6 @@ class Events(Connection):
         The look-up, the inserts and the record are one transaction: two repeats arriving together
         cannot both queue. Records from before ``kept_since`` go as new ones come.
         """
-        try:
-            return self._insert_events_once(rows, created_at, answer, once, kept_since)
-        except sqlite3.IntegrityError as error:  # the intake's rules are the schema's: only a bug gets here
-            raise DispatcherError(f"event refused by the database: {error}") from None
-
-    def _insert_events_once(
-        self,
-        rows: Sequence[tuple[str, str]],
-        created_at: str,
-        answer: Callable[[list[int]], StoredAnswer],
-        once: IdempotencyKey | None,
-        kept_since: str,
-    ) -> tuple[StoredAnswer, bool]:
         with self.write() as conn:
             if once is not None:
                 conn.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (kept_since,))
