@@ -19,6 +19,7 @@ from dispatcher import endpoints, importing
 from dispatcher.clock import ManualClock
 from dispatcher.errors import DispatcherError
 from dispatcher.store import Store
+from dispatcher.store.errors import StoreError
 
 
 @pytest.fixture
