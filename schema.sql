@@ -153,16 +153,27 @@ CREATE TABLE IF NOT EXISTS deliveries (
 -- whole range out in one statement; see store.insert_events.)
 -- It also refuses a payload over 1 MiB (payloads.MAX_PAYLOAD_BYTES): here rather
 -- than in a trigger of its own, which would cost every insert a second one.
+-- The fan-out rule, written once: an endpoint gets every event whose type matches one of its
+-- patterns (GLOB: case-sensitive, *, ?, [...]). The trigger applies it to each event a producer
+-- inserts; a bulk import applies it to its staged events at the end.
+CREATE VIEW IF NOT EXISTS event_routes (event_id, endpoint_id) AS
+SELECT events.id, endpoints.id
+FROM events JOIN endpoints
+WHERE EXISTS (SELECT 1 FROM json_each(endpoints.events) AS pattern WHERE events.type GLOB pattern.value);
+
+-- A row here only inside a bulk import's transaction (inserted at its start, deleted before its
+-- commit, under the write lock): the trigger then leaves the fan-out to the import. No other
+-- connection ever sees the row, and the trigger itself is never dropped.
+CREATE TABLE IF NOT EXISTS dispatcher_staging (
+    staging INTEGER NOT NULL
+);
+
 CREATE TRIGGER IF NOT EXISTS events_fan_out AFTER INSERT ON events
 BEGIN
     SELECT RAISE(ABORT, 'payload over 1 MiB') WHERE length(CAST(NEW.payload AS BLOB)) > 1048576;
     INSERT INTO pending (endpoint_id, event_id)
-    SELECT endpoints.id, NEW.id
-    FROM endpoints
-    WHERE EXISTS (
-        SELECT 1 FROM json_each(endpoints.events) AS pattern
-        WHERE NEW.type GLOB pattern.value
-    );
+    SELECT endpoint_id, event_id FROM event_routes
+    WHERE event_id = NEW.id AND NOT EXISTS (SELECT 1 FROM dispatcher_staging);
 END;
 
 -- One row per HTTP request. Ids are not AUTOINCREMENT: nothing refers to an
@@ -246,4 +257,4 @@ CREATE TABLE IF NOT EXISTS dispatcher_schema (
     version INTEGER NOT NULL
 );
 DELETE FROM dispatcher_schema;
-INSERT INTO dispatcher_schema (version) VALUES (8);
+INSERT INTO dispatcher_schema (version) VALUES (9);

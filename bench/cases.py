@@ -26,7 +26,7 @@ import requests
 import dispatcher
 from dispatcher import endpoints, importing
 from dispatcher.delivery import RunOptions, run
-from dispatcher.store import Store
+from dispatcher.store import open_store
 
 from .receivers import delayed_receiver, fast_receiver
 
@@ -95,7 +95,7 @@ def fresh_queue(path: Path, urls: list[str], **options: object) -> None:
     """A new dispatcher database at ``path`` with one endpoint per URL, every event to each."""
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
-    store = Store.open(path)
+    store = open_store(path)
     for url in urls:
         # The receivers listen on 127.0.0.1, which the SSRF guard refuses unless allowed.
         endpoints.add(store, url, secret="bench-secret", allow_private=True, **options)
@@ -200,7 +200,7 @@ def import_bulk(folder: Path, sizes: Sizes) -> Sample:
     path = folder / "events.jsonl"
     path.write_text("".join(payload(n) + "\n" for n in range(sizes.bulk)))
     fresh_queue(folder / "ours.db", ["http://127.0.0.1:9/hook"])
-    store = Store.open(folder / "ours.db")
+    store = open_store(folder / "ours.db")
 
     def ours() -> None:
         with importing.open_source(path) as source:

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from dispatcher import api_keys
 from dispatcher.clock import SystemClock
-from dispatcher.store import Store
+from dispatcher.store import open_store
 
 from .cases import Sample, Sizes, dispatcher_command, fresh_queue, payload, raw_connection, timed
 
@@ -31,7 +31,7 @@ _LISTENING = re.compile(r"listening on (http://\S+)")
 def post_events(folder: Path, sizes: Sizes) -> Sample:
     path = folder / "served.db"
     fresh_queue(path, ["http://127.0.0.1:9/hook"])  # one subscriber: each event is queued for it
-    store = Store.open(path)
+    store = open_store(path)
     key = api_keys.create(store, SystemClock().now(), "bench").text
     store.close()
     bodies = [json.dumps({"type": "lead.created", "payload": json.loads(payload(n))}) for n in range(sizes.served)]

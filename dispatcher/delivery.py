@@ -34,12 +34,11 @@ from .notify import Notice, mail_from_config, notify
 from .recovery import prune
 from .retry import next_attempt_at
 from .sending.sender import Sender
-from .store import Store
+from .store import Location, Store, open_store
 from .store.errors import StoreError
 
 if TYPE_CHECKING:
-    from .store.sqlite.claiming import Claim
-    from .store.sqlite.delivering import Due
+    from .models import Claim, Due
 
 # How often an idle or waiting run looks for new work (new events, retries).
 POLL_S = 0.25
@@ -72,7 +71,7 @@ class _Worker:
 
 
 def run(
-    path: str | Path,
+    path: str | Path | Location,
     options: RunOptions = RunOptions(),
     clock: Clock | None = None,
     rng: random.Random | None = None,
@@ -104,7 +103,7 @@ def run(
 
 class _Run:
     def __init__(
-        self, path: str | Path, options: RunOptions, clock: Clock, rng: random.Random, stop: threading.Event
+        self, path: str | Path | Location, options: RunOptions, clock: Clock, rng: random.Random, stop: threading.Event
     ) -> None:
         self.path = path
         self.options = options
@@ -112,9 +111,8 @@ class _Run:
         self.rng = rng
         self.stop = stop
         self.workers_count = workers_of(options)[0]
-        self.writers = threading.Lock()
         # A missing file is a mistyped path, not an empty queue: refused, not created.
-        self.store = Store.open(path, self.writers, create=False)
+        self.store = open_store(path, create=False)
         try:
             self.store.require_endpoint(options.endpoint_id)
         except BaseException:
@@ -260,7 +258,7 @@ class _Run:
     def _worker(self) -> _Worker:
         worker: _Worker | None = getattr(self.local, "worker", None)
         if worker is None:
-            worker = _Worker(Store.open(self.path, self.writers))
+            worker = _Worker(open_store(self.path))
             self.local.worker = worker
             with self.workers_lock:
                 self.workers.append(worker)

@@ -27,6 +27,7 @@ from pathlib import Path
 from .delivery import RunOptions, run, workers_of
 from .errors import DispatcherError
 from .models import RunSummary
+from .store import Location, parse_location
 
 # How often a stop is passed on, and a process checks that the one that started it is still there.
 WATCH_S = 0.05
@@ -40,7 +41,7 @@ class Others:
 
 
 @contextmanager
-def alongside(path: str | Path, options: RunOptions, stop: threading.Event) -> Iterator[Others]:
+def alongside(path: str | Path | Location, options: RunOptions, stop: threading.Event) -> Iterator[Others]:
     """Start the other processes of a run with ``options.processes``; the block runs this one's
     share; leaving it waits for the others (a stop set meanwhile is passed on to them)."""
     context = multiprocessing.get_context("spawn")  # forking a process with threads and open databases is not safe
@@ -52,7 +53,7 @@ def alongside(path: str | Path, options: RunOptions, stop: threading.Event) -> I
         share_options = replace(options, workers=share, processes=1)
         child = context.Process(
             target=serve_share,
-            args=(str(path), share_options, deadline, stopping, os.getpid(), writer),
+            args=(parse_location(path), share_options, deadline, stopping, os.getpid(), writer),
             name="dispatcher process",
         )
         child.start()
@@ -73,7 +74,7 @@ def alongside(path: str | Path, options: RunOptions, stop: threading.Event) -> I
 
 
 def serve_share(
-    path: str, options: RunOptions, deadline: float, stopping: SharedEvent, parent: int, results: Connection
+    path: Location, options: RunOptions, deadline: float, stopping: SharedEvent, parent: int, results: Connection
 ) -> None:
     """A process's share of the run (the target of each other process)."""
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -12,7 +12,7 @@ from .models import counted
 from .producer import open as open_queue
 from .receiver import Received, Receiver
 from .signing import new_secret
-from .store import Store
+from .store import open_store
 
 DEMO_EVENTS = 25
 
@@ -29,7 +29,7 @@ def run_demo(path: Path, say: Callable[[str], None]) -> bool:
         say(f"  received batch {batch['batch_id'][-8:]}: {counted(len(ids), 'event')} ({ids[0]}..{ids[-1]}), {verdict}")
 
     with Receiver([secret], on_request=show) as receiver:
-        store = Store.open(path)
+        store = open_store(path)
         # The demo's receiver listens on 127.0.0.1, which the SSRF guard refuses unless allowed.
         endpoint = endpoints.add(store, receiver.url, name="demo receiver", secret=secret, allow_private=True)
         store.close()

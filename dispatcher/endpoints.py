@@ -9,7 +9,7 @@ from .clock import SystemClock, to_text
 from .durations import format_duration
 from .endpoint_settings import NAMES, RETRY_AT_ONCE, check_all, none_is_default, refuse_unknown, settings_of
 from .errors import DispatcherError
-from .models import Endpoint, RetiredSecret
+from .models import Endpoint, EndpointChange, RetiredSecret
 from .sending.request import MULTI_SECRET_SCHEMES
 from .signing import check_secret, new_secret
 from .store import Store
@@ -36,32 +36,34 @@ def update(store: Store, endpoint_id: int, now: datetime | None = None, **change
     """
     refuse_unknown(changes)
     changes = none_is_default(changes)
-    current = store.endpoint(endpoint_id)
-    before = settings_of(current)
-    fields = {**before, **changes}
-    if "secret" not in changes:
-        try:
-            check_secret(current.secret, fields["signature"])
-        except DispatcherError:
-            raise DispatcherError(
-                f"endpoint {endpoint_id}'s secret does not suit the {fields['signature']} scheme: "
-                "give a new one with --secret (standard: whsec_ + base64 of 24-64 random bytes)"
-            ) from None
-    checked = check_all(fields)
-    row = {name: checked[name] for name in changes}
-    if checked["signature"] != current.signing.scheme:
-        # Old secrets signed for the old scheme, which receivers no longer check; a standard one may not even suit.
-        row["retired_secrets"] = ()
-    retry_at_once = any(checked[name] != before[name] for name in RETRY_AT_ONCE)
-    store.update_endpoint(endpoint_id, row, due_at=to_text(now or SystemClock().now()) if retry_at_once else None)
-    return store.endpoint(endpoint_id)
+    at = now or SystemClock().now()
+
+    def change(current: Endpoint) -> EndpointChange:
+        before = settings_of(current)
+        fields = {**before, **changes}
+        if "secret" not in changes:
+            try:
+                check_secret(current.secret, fields["signature"])
+            except DispatcherError:
+                raise DispatcherError(
+                    f"endpoint {endpoint_id}'s secret does not suit the {fields['signature']} scheme: "
+                    "give a new one with --secret (standard: whsec_ + base64 of 24-64 random bytes)"
+                ) from None
+        checked = check_all(fields)
+        row = {name: checked[name] for name in changes}
+        if checked["signature"] != current.signing.scheme:
+            # Old secrets signed for the old scheme, which receivers no longer check; a standard one may not even suit.
+            row["retired_secrets"] = ()
+        retry_at_once = any(checked[name] != before[name] for name in RETRY_AT_ONCE)
+        return EndpointChange(row, at if retry_at_once else None)
+
+    return store.change_endpoint(endpoint_id, change)[0]
 
 
 def retry_now(store: Store, endpoint_id: int, now: datetime) -> tuple[Endpoint, int]:
     """Make the batch the endpoint is waiting to retry due at ``now``; returns the endpoint and
     how many batches were waiting (0 or 1). A disabled endpoint still waits for `enable`."""
-    waiting = store.update_endpoint(endpoint_id, {}, due_at=to_text(now))
-    return store.endpoint(endpoint_id), waiting
+    return store.change_endpoint(endpoint_id, lambda current: EndpointChange({}, now))
 
 
 def rotate_secret(
@@ -77,18 +79,22 @@ def rotate_secret(
     """
     if not 0 <= grace <= MAX_GRACE:
         raise DispatcherError(f"invalid grace period: use 0s to {format_duration(MAX_GRACE)}")
-    endpoint = store.endpoint(endpoint_id)
-    scheme = endpoint.signing.scheme
-    new = check_secret(secret, scheme) if secret is not None else new_secret(scheme)
-    if new == endpoint.secret:
-        raise DispatcherError("the new secret is the current one")
-    now_text = to_text(now)
-    still_valid = [old for old in endpoint.retired_secrets if old.until > now_text and old.secret != new]
-    until = to_text(now + timedelta(seconds=grace))
-    retiring = [RetiredSecret(endpoint.secret, until)] if grace > 0 else []
-    store.update_endpoint(endpoint_id, {"secret": new, "retired_secrets": retiring + still_valid}, due_at=now_text)
-    old_signs_until = until if retiring and scheme in MULTI_SECRET_SCHEMES else None
-    return store.endpoint(endpoint_id), old_signs_until
+    old_signs_until: str | None = None
+
+    def change(endpoint: Endpoint) -> EndpointChange:
+        nonlocal old_signs_until
+        scheme = endpoint.signing.scheme
+        new = check_secret(secret, scheme) if secret is not None else new_secret(scheme)
+        if new == endpoint.secret:
+            raise DispatcherError("the new secret is the current one")
+        now_text = to_text(now)
+        still_valid = [old for old in endpoint.retired_secrets if old.until > now_text and old.secret != new]
+        until = to_text(now + timedelta(seconds=grace))
+        retiring = [RetiredSecret(endpoint.secret, until)] if grace > 0 else []
+        old_signs_until = until if retiring and scheme in MULTI_SECRET_SCHEMES else None
+        return EndpointChange({"secret": new, "retired_secrets": retiring + still_valid}, now)
+
+    return store.change_endpoint(endpoint_id, change)[0], old_signs_until
 
 
 def enable(store: Store, endpoint_id: int, now: datetime) -> Endpoint:

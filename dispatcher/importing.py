@@ -22,6 +22,7 @@ from typing import BinaryIO
 from .clock import SystemClock, to_text
 from .errors import DispatcherError
 from .import_formats import Row, csv_events, jsonl_events
+from .models import Staged
 from .payloads import check_type, payload_text
 from .store import Store
 from .store.errors import PayloadRefused
@@ -80,15 +81,16 @@ def import_events(
     elif source.format == "csv":
         raise DispatcherError("a CSV file needs --type: its rows have no event type of their own")
     skipped = _Skipped() if skip_bad else None
-    staged: list[tuple[int, int]] = []
+    staged: list[Staged] = []
     imported = 0
     try:
         for chunk in _chunks(source, event_type, skipped):
             queued = 0
             if chunk.rows:
-                after, last = _stage(store, chunk, skipped)
-                staged.append((after, last))
-                queued = last - after  # the chunk's bad lines, when skipped, are not among them
+                chunk_staged = _stage(store, chunk, skipped)
+                if chunk_staged is not None:
+                    staged.append(chunk_staged)
+                    queued = chunk_staged.count  # the chunk's bad lines, when skipped, are not among them
                 imported += queued
             progress(chunk.read, queued)
     except BaseException:
@@ -148,7 +150,7 @@ def _bad(number: int, reason: str, skipped: _Skipped | None) -> None:
     skipped.add(number, reason)
 
 
-def _stage(store: Store, chunk: _Chunk, skipped: _Skipped | None) -> tuple[int, int]:
+def _stage(store: Store, chunk: _Chunk, skipped: _Skipped | None) -> Staged | None:
     """Write one chunk, its payloads judged by the schema. A refusal is explained with its line number
     and raised; with ``skip_bad`` the chunk's bad lines are then found the slow way and left out."""
     queued_at = to_text(SystemClock().now())  # one queue time per transaction, as enqueue_many gives
@@ -167,7 +169,7 @@ def _stage(store: Store, chunk: _Chunk, skipped: _Skipped | None) -> tuple[int, 
                 if index != last and not _skipped_if_bad(row[1], number, skipped)
             ]
             rows, numbers = [row for row, _ in kept], [number for _, number in kept]
-    return 0, 0
+    return None  # every line of the chunk was bad, and skipped
 
 
 class _Tracked:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from .clock import SystemClock, to_text
 from .errors import DispatcherError
 from .payloads import check_type, payload_text, stored_text
-from .store import Store
+from .store import Store, open_store
 from .store.errors import PayloadRefused, StoreError
 
 if TYPE_CHECKING:
@@ -95,10 +95,11 @@ def _refusal(payload: Payload, error: Exception, where: str = "") -> DispatcherE
 
 
 def open(path: str | Path) -> Queue:  # noqa: A001 - the public name is dispatcher.open
-    """Open the queue in the SQLite file at ``path``, creating the file and its tables if needed.
+    """Open the queue at ``path`` (a SQLite file's path, or a database URL as ``--db`` takes),
+    creating its tables if needed.
 
     (The command line is stricter: only the commands that add something create a missing file.)"""
-    return Queue(Store.open(path))
+    return Queue(open_store(path))
 
 
 def enqueue(path: str | Path, event_type: str, payload: Payload) -> int:

@@ -88,5 +88,5 @@ def prune(store: Store, older_than: float, now: datetime, dead: bool = False, bu
         total.add(pruned)
         if not pruned.attempts:
             break
-    store.checkpoint()
+    store.maintain()
     return total

@@ -19,7 +19,7 @@ from pytest_httpserver import HTTPServer
 
 from dispatcher.cli import cli
 from dispatcher.clock import ManualClock
-from dispatcher.store import Store
+from dispatcher.store import Store, open_store
 
 from .helpers import Invoke, RunDispatcher, dispatcher_command, free_port
 from .process_helpers import TimingReceiver
@@ -82,7 +82,7 @@ def db_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def store(db_path: Path) -> Iterator[Store]:
-    store = Store.open(db_path)
+    store = open_store(db_path)
     # The test receivers listen on 127.0.0.1, which the SSRF guard refuses by default: lift it as
     # a user with an intranet receiver would (tests of the guard itself switch it back).
     store.set_config("allow_private", "true")

@@ -16,7 +16,8 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from dispatcher.attempt_detail import attempt_detail
-from dispatcher.store import SCHEMA_VERSION, Store
+from dispatcher.store import open_store
+from dispatcher.store.sqlite.connection import SCHEMA_VERSION
 
 from .helpers import V5_SCHEMA, Invoke, free_port, ok
 
@@ -238,7 +239,7 @@ def make_v5_database(path: Path) -> None:
 
 def test_an_attempt_from_before_version_6_shows_what_it_lacks_as_not_recorded(db_path: Path, invoke: Invoke) -> None:
     make_v5_database(db_path)
-    store = Store.open(db_path)
+    store = open_store(db_path)
     assert store.schema_version() == SCHEMA_VERSION >= 6  # upgraded past the version that keeps requests
 
     detail = attempt_detail(store, 1)
@@ -273,7 +274,7 @@ def test_show_json_is_what_the_library_returns(
     add_endpoint(invoke, httpserver.url_for("/hook"))
     detail = deliver(invoke, '{"n": 1}')
 
-    store = Store.open(db_path)
+    store = open_store(db_path)
     try:
         assert json.loads(json.dumps(asdict(attempt_detail(store, detail["id"])))) == detail
     finally:

@@ -8,10 +8,10 @@ from datetime import timedelta
 from dispatcher import endpoints
 from dispatcher.clock import ManualClock
 from dispatcher.config import defaults_from
-from dispatcher.models import Outcome
+from dispatcher.delivery_rules import lease_seconds
+from dispatcher.models import Claim, Outcome
 from dispatcher.producer import Queue
-from dispatcher.store import Store, lease_seconds
-from dispatcher.store.sqlite.claiming import Claim
+from dispatcher.store import Store
 
 
 def add(store: Store, **options: object) -> int:

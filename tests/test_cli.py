@@ -30,7 +30,7 @@ from pytest_httpserver import HTTPServer
 
 from dispatcher.cli import cli
 from dispatcher.producer import Queue
-from dispatcher.store import Store
+from dispatcher.store import open_store
 
 from .helpers import (
     TIME_LIMIT,
@@ -262,7 +262,7 @@ def test_corrupt_database_is_refused_and_left_alone(
 
 def test_a_database_the_user_cannot_write_is_refused_in_a_line_and_left_alone(tmp_path: Path) -> None:
     path = tmp_path / "queue.db"
-    with closing(Store.open(path)) as store:
+    with closing(open_store(path)) as store:
         Queue(store).enqueue("kept", {"n": 1})
         store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     before = path.read_bytes()

@@ -9,13 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dispatcher.store import Store
+from dispatcher.store import open_store
 
 from .helpers import dispatcher_command
 
 
 def test_an_event_no_endpoint_subscribes_to_is_kept_with_a_warning(invoke, db_path: Path) -> None:
-    store = Store.open(db_path)
+    store = open_store(db_path)
     store.close()
     result = invoke("enqueue", "lead.created", '{"id": 1}')
     assert result.exit_code == 0
@@ -35,7 +35,7 @@ def test_a_subscribed_event_is_queued_without_a_warning(invoke) -> None:
 
 def test_the_warning_counts_only_deliveries_not_the_applications_own_triggers(invoke, db_path: Path) -> None:
     """The file may be the application's, with triggers of its own on events."""
-    Store.open(db_path).close()
+    open_store(db_path).close()
     with sqlite3.connect(db_path) as conn:
         conn.executescript(
             "CREATE TABLE audit (event_id INTEGER);"

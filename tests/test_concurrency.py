@@ -27,8 +27,9 @@ from werkzeug import Request, Response
 from dispatcher import endpoints
 from dispatcher.clock import ManualClock, SystemClock
 from dispatcher.delivery import RunOptions, run
+from dispatcher.delivery_rules import lease_seconds
 from dispatcher.producer import open as open_queue
-from dispatcher.store import Store, lease_seconds
+from dispatcher.store import Store
 
 from . import workload
 from .helpers import SECRET

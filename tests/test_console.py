@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher.store import SCHEMA_VERSION, Store
+from dispatcher.store import open_store
+from dispatcher.store.sqlite.connection import SCHEMA_VERSION
 
 from .helpers import V5_SCHEMA, stored_events
 
@@ -31,7 +32,7 @@ def _run(command: list[str], args: list[str], env: dict[str, str] | None = None)
 def subscribed(tmp_path: Path) -> Path:
     """A set-up database with one endpoint subscribed to lead.*."""
     path = tmp_path / "base.db"
-    store = Store.open(path)
+    store = open_store(path)
     store.insert_endpoint({"url": "https://example.com/hook", "secret": "s", "events": ("lead.*",)})
     store.close()
     return path
@@ -147,7 +148,7 @@ def test_an_older_schema_is_upgraded_by_the_click_command(tmp_path: Path) -> Non
     conn.close()
     (code, _, _), loaded = _console(["--db", "v5.db", "enqueue", "lead.created", "{}"], tmp_path)
     assert code == 0 and "click" in loaded
-    assert Store.open(tmp_path / "v5.db").schema_version() == SCHEMA_VERSION
+    assert open_store(tmp_path / "v5.db").schema_version() == SCHEMA_VERSION
     assert stored_events(tmp_path / "v5.db") == [(1, "lead.created", "{}")]
 
 

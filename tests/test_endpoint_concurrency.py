@@ -28,7 +28,8 @@ import pytest
 from dispatcher import endpoints
 from dispatcher.clock import ManualClock, SystemClock
 from dispatcher.delivery import RunOptions, run
-from dispatcher.store import Store, lease_seconds
+from dispatcher.delivery_rules import lease_seconds
+from dispatcher.store import Store
 
 from .helpers import SECRET, Invoke, as_json, assert_one_line_error, status_of
 from .process_helpers import Answer, Rule, Seen, TimingReceiver, enqueue, in_flight_at, overlap

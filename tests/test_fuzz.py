@@ -22,7 +22,7 @@ from dispatcher.retry import parse_policy
 from dispatcher.sending.reach import parse_networks
 from dispatcher.sending.request import parse_header
 from dispatcher.sending.sender import parse_retry_after
-from dispatcher.store import Store
+from dispatcher.store import Store, open_store
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 # Text near what people type, and anything at all.
@@ -105,7 +105,7 @@ def test_payloads(payload: object) -> None:
 @pytest.fixture(scope="module")
 def config_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     """One database for every example: a setting set over and over, as `config set` does."""
-    store = Store.open(tmp_path_factory.mktemp("config") / "config.db")
+    store = open_store(tmp_path_factory.mktemp("config") / "config.db")
     yield store
     store.close()
 

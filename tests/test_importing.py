@@ -16,7 +16,8 @@ import pytest
 from dispatcher import importing
 from dispatcher.errors import DispatcherError
 from dispatcher.importing import CHUNK_EVENTS, ImportResult
-from dispatcher.store import Store, connect
+from dispatcher.store import Store
+from dispatcher.store.sqlite.connection import connect
 
 from .helpers import numbered, write
 

@@ -12,7 +12,7 @@ from dispatcher import intake
 from dispatcher.access_models import StoredAnswer
 from dispatcher.clock import ManualClock
 from dispatcher.errors import Conflict, DispatcherError
-from dispatcher.store import Store
+from dispatcher.store import Store, open_store
 
 from .helpers import query
 
@@ -88,13 +88,12 @@ def test_a_repeat_gets_the_first_answer_and_queues_nothing(store: Store, db_path
 
 def test_two_repeats_at_once_queue_one_event(tmp_path: Path, clock: ManualClock) -> None:
     path = tmp_path / "q.db"
-    Store.open(path).insert_api_key("k", "0" * 64, False, "2026-11-22T00:00:00.000Z")
-    writers = threading.Lock()
+    open_store(path).insert_api_key("k", "0" * 64, False, "2026-11-22T00:00:00.000Z")
     once = intake.idempotency_key(1, "same", "digest")
     answers = []
 
     def send() -> None:
-        store = Store.open(path, writers)
+        store = open_store(path)
         answers.append(intake.submit(store, [intake.NewEvent("a", "{}")], clock.now(), answer, once))
         store.close()
 

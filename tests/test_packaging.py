@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher import store
+from dispatcher.store.sqlite import connection as sqlite_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "schema.sql"
@@ -32,7 +32,7 @@ def _run(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_editable_install_finds_the_schema() -> None:
-    assert store.schema_sql() == SCHEMA.read_text(encoding="utf-8")
+    assert sqlite_schema.schema_sql() == SCHEMA.read_text(encoding="utf-8")
 
 
 @pytest.mark.slow
@@ -67,4 +67,4 @@ def test_wheel_carries_the_schema_and_its_console_script_creates_the_database(tm
         version = conn.execute("SELECT version FROM dispatcher_schema").fetchone()[0]
     conn.close()
     assert TABLES | {"events_fan_out"} <= names
-    assert version == store.SCHEMA_VERSION
+    assert version == sqlite_schema.SCHEMA_VERSION

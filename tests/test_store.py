@@ -18,10 +18,12 @@ import pytest
 from dispatcher import endpoints, recovery
 from dispatcher.clock import ManualClock, to_text
 from dispatcher.config import BUILT_IN
+from dispatcher.delivery_rules import lease_seconds
 from dispatcher.errors import DispatcherError
 from dispatcher.models import Outcome, Selection
 from dispatcher.producer import Queue
-from dispatcher.store import SCHEMA_VERSION, Store, connect, lease_seconds, schema_sql
+from dispatcher.store import Store, open_store
+from dispatcher.store.sqlite.connection import SCHEMA_VERSION, connect, schema_sql
 
 from .helpers import V5_SCHEMA
 
@@ -45,13 +47,13 @@ def test_every_connection_gets_wal_foreign_keys_and_a_busy_timeout(store: Store)
 
 def test_the_schema_is_applied_once_and_reopening_keeps_the_data(db_path: Path, store: Store) -> None:
     Queue(store).enqueue("a", {})
-    reopened = Store.open(db_path)
+    reopened = open_store(db_path)
     assert reopened.conn.execute("SELECT count(*) FROM events").fetchone()[0] == 1
     reopened.close()
 
 
 def test_processes_creating_the_schema_at_once_do_not_collide(db_path: Path) -> None:
-    script = "import sys; from dispatcher.store import Store; Store.open(sys.argv[1]).close()"
+    script = "import sys; from dispatcher.store import open_store; open_store(sys.argv[1]).close()"
     runs = [subprocess.Popen([sys.executable, "-c", script, str(db_path)], stderr=subprocess.PIPE) for _ in range(6)]
     assert [run.wait(30) for run in runs] == [0] * 6
     version = sqlite3.connect(db_path).execute("SELECT version FROM dispatcher_schema").fetchall()
@@ -131,7 +133,7 @@ def columns(conn: sqlite3.Connection) -> dict[str, set[tuple[object, ...]]]:
 
 def test_a_version_1_database_is_upgraded_in_place_keeping_its_data(db_path: Path, tmp_path: Path) -> None:
     make_v1_database(db_path)
-    upgraded = Store.open(db_path)
+    upgraded = open_store(db_path)
     assert upgraded.schema_version() == SCHEMA_VERSION
     endpoint = upgraded.endpoint(1)
     assert (endpoint.secret, endpoint.format, endpoint.signing.scheme, endpoint.success) == (
@@ -146,7 +148,7 @@ def test_a_version_1_database_is_upgraded_in_place_keeping_its_data(db_path: Pat
     assert [attempt.test for attempt in upgraded.attempts()] == [False, False]
     assert sorted(attempt.event_ids for attempt in upgraded.attempts()) == [(2, 3), (4,)]
     # Column for column what a new database gets, beside the application's own table.
-    fresh = Store.open(tmp_path / "fresh.db")
+    fresh = open_store(tmp_path / "fresh.db")
     fresh.conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, contact_id INTEGER REFERENCES contacts (id))")
     assert columns(upgraded.conn) == columns(fresh.conn)
     upgraded.close()
@@ -155,7 +157,7 @@ def test_a_version_1_database_is_upgraded_in_place_keeping_its_data(db_path: Pat
 
 def test_processes_upgrading_at_once_do_not_collide(db_path: Path) -> None:
     make_v1_database(db_path)
-    script = "import sys; from dispatcher.store import Store; Store.open(sys.argv[1]).close()"
+    script = "import sys; from dispatcher.store import open_store; open_store(sys.argv[1]).close()"
     runs = [subprocess.Popen([sys.executable, "-c", script, str(db_path)], stderr=subprocess.PIPE) for _ in range(6)]
     assert [run.wait(30) for run in runs] == [0] * 6
     version = sqlite3.connect(db_path).execute("SELECT version FROM dispatcher_schema").fetchall()
@@ -357,7 +359,7 @@ def test_an_application_database_sharing_the_file_is_set_up_alongside(db_path: P
     app.executescript("PRAGMA user_version = 7; CREATE TABLE contacts (id INTEGER PRIMARY KEY, email TEXT);")
     app.close()
 
-    store = Store.open(db_path)
+    store = open_store(db_path)
     Queue(store).enqueue("contact.created", {"id": 1})
     store.close()
 
@@ -372,7 +374,7 @@ def test_a_database_whose_own_tables_have_our_names_is_refused_untouched(db_path
     app.close()
 
     with pytest.raises(DispatcherError, match="already has tables named events"):
-        Store.open(db_path)
+        open_store(db_path)
 
     app = sqlite3.connect(db_path)
     assert app.execute("SELECT name FROM sqlite_master").fetchall() == [("events",)]
@@ -380,10 +382,10 @@ def test_a_database_whose_own_tables_have_our_names_is_refused_untouched(db_path
 
 
 def test_a_new_database_is_readable_by_its_owner_only(db_path: Path) -> None:
-    Store.open(db_path).close()
+    open_store(db_path).close()
     assert db_path.stat().st_mode & 0o777 == 0o600
     wal = Path(f"{db_path}-wal")
-    writer = Store.open(db_path)
+    writer = open_store(db_path)
     Queue(writer).enqueue("a", {})
     assert wal.exists() and wal.stat().st_mode & 0o777 == 0o600  # SQLite copies the file's mode
     writer.close()
@@ -392,7 +394,7 @@ def test_a_new_database_is_readable_by_its_owner_only(db_path: Path) -> None:
 def test_an_existing_files_permissions_are_left_alone(db_path: Path) -> None:
     sqlite3.connect(db_path).close()
     db_path.chmod(0o640)
-    Store.open(db_path).close()
+    open_store(db_path).close()
     assert db_path.stat().st_mode & 0o777 == 0o640
 
 
@@ -410,7 +412,7 @@ def test_upgrading_from_version_5_takes_last_error_at_from_the_attempt_log(db_pa
             [("2026-11-22T09:00:00.000Z", 0), ("2026-11-22T09:59:59.000Z", 0), ("2026-11-22T10:30:00.000Z", 1)],
         )
     conn.close()
-    upgraded = Store.open(db_path)
+    upgraded = open_store(db_path)
     now = datetime(2026, 11, 22, 11, 0, tzinfo=UTC)
     assert upgraded.status(now)[0].last_error_at == "2026-11-22T09:59:59.000Z"
     upgraded.close()
@@ -419,14 +421,14 @@ def test_upgrading_from_version_5_takes_last_error_at_from_the_attempt_log(db_pa
 def test_opening_without_create_refuses_a_missing_file_and_makes_none(tmp_path: Path) -> None:
     missing = tmp_path / "typo.db"
     with pytest.raises(DispatcherError, match="no database at .*typo.db") as refused:
-        Store.open(missing, create=False)
+        open_store(missing, create=False)
     assert refused.value.exit_code == 2
     assert list(tmp_path.iterdir()) == []
 
 
 def test_opening_without_create_takes_an_existing_file(db_path: Path, store: Store) -> None:
     Queue(store).enqueue("a", {})
-    reopened = Store.open(db_path, create=False)
+    reopened = open_store(db_path, create=False)
     assert reopened.conn.execute("SELECT count(*) FROM events").fetchone()[0] == 1
     reopened.close()
 
@@ -479,7 +481,7 @@ def test_without_a_lock_file_writers_still_write(db_path: Path, store: Store) ->
     store.close()
     Path(f"{db_path}-lock").unlink()
     Path(f"{db_path}-lock").mkdir()  # cannot be opened as a file: the busy handler alone serves
-    reopened = Store.open(db_path)
+    reopened = open_store(db_path)
     assert reopened.lock_file is None
     reopened.set_config("order", "desc")
     assert reopened.config()["order"] == "desc"

@@ -24,8 +24,7 @@ from typing import Any
 
 import dispatcher
 from dispatcher.delivery import RunOptions, run
-from dispatcher.store import connect
-from dispatcher.store.sqlite.connection import Connection
+from dispatcher.store.sqlite.connection import Connection, connect
 
 # Every child waits at most this long for the others to be ready, so a broken start fails the test
 # instead of hanging it.

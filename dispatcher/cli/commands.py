@@ -24,6 +24,7 @@ from .root import (
     POSITIVE_INTEGER,
     TIME,
     WholeNumber,
+    database,
     json_option,
     open_store,
     print_json,
@@ -44,10 +45,15 @@ def _group(ctx: click.Context, param: click.Parameter, name: str | None) -> Grou
 @click.pass_context
 def init(ctx: click.Context, group: Group | None) -> None:
     """Create the database, or upgrade its schema."""
+    location = database(ctx)
+    if group and location.backend != "sqlite":
+        raise click.BadParameter(
+            "shares a SQLite file; on PostgreSQL, grant the role access instead", param_hint="--group"
+        )
     open_store(ctx, create=True)
-    click.echo(f"database ready: {ctx.obj}")
+    click.echo(f"database ready: {location}")
     if group:
-        sharing = share_with_group(Path(ctx.obj), group)
+        sharing = share_with_group(location.path, group)
         click.echo(f"group {group.name} can read and write {sharing.database} (mode 0660)")
         if sharing.problem:
             click.echo(f"Warning: {sharing.problem}; fix: {sharing.fix}", err=True)
@@ -86,7 +92,7 @@ def process(
     """Deliver due events (run me from cron every minute)."""
     options = RunOptions(time_limit=time_limit, workers=workers, endpoint_id=endpoint_id, processes=processes)
     with stop_on_signals() as interrupts:
-        summary = run(ctx.obj, options, stop=interrupts.stop)
+        summary = run(database(ctx), options, stop=interrupts.stop)
     if as_json:
         print_json(asdict(summary))
     elif summary.interrupted or not quiet:

@@ -6,7 +6,6 @@ import json
 import shlex
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import click
@@ -15,8 +14,8 @@ from .. import __version__
 from ..clock import SystemClock
 from ..durations import parse_duration
 from ..errors import DispatcherError
-from ..store import Store
-from ..store.sqlite.connection import LOCK_SUFFIX
+from ..store import Location, Store, discard_new, parse_location
+from ..store import open_store as open_store_at
 from .lazy import LazyGroup
 
 
@@ -26,13 +25,13 @@ class _Cli(LazyGroup):
     def main(self, *args: Any, **kwargs: Any) -> Any:
         # Database files this command created: a command that fails leaves no file behind, so a
         # mistyped --db is never turned into an empty queue (see open_store).
-        self.created: list[Path] = []
+        self.created: list[Location] = []
         try:
             self._main(*args, **kwargs)
         except SystemExit as done:
             if done.code not in (0, None):
-                for path in self.created:
-                    _remove_database(path)
+                for location in self.created:
+                    discard_new(location)
             raise
 
     def _main(self, *args: Any, **kwargs: Any) -> None:
@@ -75,26 +74,30 @@ def _value_of(option: str, args: Sequence[str]) -> str:
     return "PATH"
 
 
-def _remove_database(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm", "-journal", LOCK_SUFFIX):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-
-
 def _fail(message: str, code: int) -> None:
     click.echo(f"Error: {message}", err=True)
     sys.exit(code)
 
 
-class _DatabasePath(click.Path):
-    """A file's path: SQLite's in-memory and URI names would make a cron line deliver from nowhere."""
+class _DatabaseLocation(click.ParamType):  # type: ignore[type-arg]
+    """A SQLite file's path (or sqlite:///path) or a postgresql:// URL. SQLite's in-memory and URI
+    names are refused: they would make a cron line deliver from nowhere."""
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        text = str(value)
-        if not text.strip():
+    name = "database"
+    _file = click.Path(dir_okay=False)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Location:
+        if isinstance(value, Location):
+            return value
+        if not str(value).strip():
             self.fail("is empty: give the SQLite file's path (is DISPATCHER_DB set to nothing?)", param, ctx)
-        if text == ":memory:" or text.startswith("file:"):
-            self.fail(f"{text!r} is not a file's path: give the SQLite file's path", param, ctx)
-        return super().convert(value, param, ctx)
+        try:
+            location = parse_location(str(value))
+        except DispatcherError as error:
+            self.fail(str(error), param, ctx)
+        if location.backend == "sqlite":
+            self._file.convert(location.target, param, ctx)
+        return location
 
 
 class _Duration(click.ParamType):  # type: ignore[type-arg]
@@ -177,14 +180,20 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON."
 def open_store(ctx: click.Context, create: bool = False) -> Store:
     """The store at --db; only the commands that put something in it may create the file, and a
     file one creates is removed again if the command then fails (say, on a refused URL)."""
-    path = Path(ctx.obj)
-    new = create and not path.exists()
-    store = Store.open(path, create=create)
+    location = database(ctx)
+    new = create and location.backend == "sqlite" and not location.path.exists()
+    store = open_store_at(location, create=create)
     ctx.call_on_close(store.close)
     root = ctx.find_root().command
     if new and isinstance(root, _Cli):
-        root.created.append(path)
+        root.created.append(location)
     return store
+
+
+def database(ctx: click.Context) -> Location:
+    """Where --db (or DISPATCHER_DB) says the store is."""
+    location: Location = ctx.find_root().obj
+    return location
 
 
 def print_json(data: Any) -> None:
@@ -233,11 +242,11 @@ COMMANDS = {
     envvar="DISPATCHER_DB",
     default="dispatcher.db",
     show_default=True,
-    type=_DatabasePath(dir_okay=False),
-    help="SQLite file holding the queue (env DISPATCHER_DB).",
+    type=_DatabaseLocation(),
+    help="The queue's database: a SQLite file, or a postgresql:// URL (env DISPATCHER_DB).",
 )
 @click.version_option(__version__, prog_name="dispatcher")
 @click.pass_context
-def cli(ctx: click.Context, db: str) -> None:
+def cli(ctx: click.Context, db: Location) -> None:
     """Queued, batched, signed webhooks from one SQLite file."""
     ctx.obj = db

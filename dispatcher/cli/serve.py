@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import signal
-from pathlib import Path
 
 import click
 
 from ..errors import DispatcherError
 from ..models import RunSummary
 from .interrupts import STOPPING
-from .root import WholeNumber, open_store
+from .root import WholeNumber, database, open_store
 
 # What `pip install 'dispatcher[web]'` adds; a missing one means the extra is not installed.
 _WEB_MODULES = {
@@ -60,7 +59,7 @@ def serve(ctx: click.Context, host: str, port: int, deliver: bool, workers: int,
     # systemd expects), not a KeyboardInterrupt.
     previous = {signum: signal.signal(signum, lambda signum, frame: None) for signum in STOPPING}
     try:
-        server.serve(Path(ctx.obj), options, say=click.echo, report=report)
+        server.serve(database(ctx), options, say=click.echo, report=report)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

@@ -1,35 +1,33 @@
-"""Every SQL statement the dispatcher runs, behind one class: :class:`Store`.
+"""Every SQL statement the dispatcher runs, behind one interface: :class:`Store`.
 
-A second backend (PostgreSQL, for deployments that outgrow one server) is meant
-to be a second implementation of :class:`Store`, not a rewrite of its callers,
-so nothing outside this package writes SQL. The statements are grouped by who
-needs them: producers and admins, the process loop, people looking, and
-recovery (dead letters, replay, pruning).
-
-Concurrency rules, relied on by the process loop:
-
-* every connection comes from :func:`connect` (WAL, busy timeout, foreign keys);
-* read-then-write runs inside ``Store.write()``, a ``BEGIN IMMEDIATE``
-  transaction, so two runs never decide on the same stale read;
-* a worker only sends a batch while it holds the batch's lease, and every
-  outcome is written only if the lease is still its own.
+:func:`open_store` opens one from what ``--db`` takes: a SQLite file's path (or ``sqlite:///path``),
+the default, or a ``postgresql://`` URL. Nothing outside this package writes SQL, imports a
+database driver, catches a driver's error or sees a connection: callers get domain types and
+:class:`StoreError`. The statements are grouped by who needs them: producers and admins, the
+delivery loop, people looking, and recovery (dead letters, replay, pruning).
 """
 
 from __future__ import annotations
 
 import importlib
 
-from .sqlite.connection import BUSY_TIMEOUT_S, SCHEMA_VERSION, connect, require_database, schema_sql
-
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING; typing is not imported on `dispatcher enqueue`'s short way
 if TYPE_CHECKING:
+    from pathlib import Path
     from typing import Any
 
-    from .sqlite.claiming import LEASE_MARGIN_S, lease_seconds
-    from .sqlite.store import Store
+    from .errors import PayloadRefused, StoreError
+    from .location import Location, parse_location
+    from .protocol import Store
 
-# Loaded on first use (PEP 562): `dispatcher enqueue` needs only the connection and one statement.
-_LAZY = {"Store": ".sqlite.store", "LEASE_MARGIN_S": ".sqlite.claiming", "lease_seconds": ".sqlite.claiming"}
+# Loaded on first use (PEP 562): `dispatcher enqueue`'s short way needs none of it.
+_LAZY = {
+    "Store": ".protocol",
+    "StoreError": ".errors",
+    "PayloadRefused": ".errors",
+    "Location": ".location",
+    "parse_location": ".location",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -38,13 +36,33 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(_LAZY[name], __name__), name)
 
 
-__all__ = [
-    "BUSY_TIMEOUT_S",
-    "LEASE_MARGIN_S",
-    "SCHEMA_VERSION",
-    "Store",
-    "connect",
-    "lease_seconds",
-    "require_database",
-    "schema_sql",
-]
+def open_store(location: str | Path | Location, create: bool = True) -> Store:
+    """The store at ``location``, its schema created or upgraded.
+
+    With ``create`` false a SQLite file that does not exist is refused, not made: a mistyped path
+    must not pass for an empty queue.
+    """
+    from ..errors import DispatcherError
+    from .location import parse_location
+
+    where = parse_location(location)
+    if where.backend == "postgresql":
+        raise DispatcherError("PostgreSQL is not supported by this version yet: give a SQLite file's path", exit_code=1)
+    from .sqlite.store import SQLiteStore
+
+    return SQLiteStore.open(where.path, create=create)
+
+
+def discard_new(location: str | Path | Location) -> None:
+    """Remove the database at ``location`` that a failed command has just created, so that a
+    mistyped --db leaves nothing behind. A server's database is never removed."""
+    from .location import parse_location
+
+    where = parse_location(location)
+    if where.backend == "sqlite":
+        from .sqlite.connection import remove_database
+
+        remove_database(where.path)
+
+
+__all__ = ["Location", "PayloadRefused", "Store", "StoreError", "discard_new", "open_store", "parse_location"]

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import __version__
 from ..clock import Clock, SystemClock
 from ..delivery import RunOptions
+from ..store import Location
 from . import admin, api, health, metrics, problems
 from .delivery_loop import DeliveryLoop
 from .stores import Stores
@@ -35,7 +36,7 @@ _PAGE_POLICY = "default-src 'self'; frame-ancestors 'none'; form-action 'self'; 
 
 @dataclass(frozen=True)
 class WebOptions:
-    db: Path
+    db: str | Path | Location
     deliver: RunOptions | None = None  # deliver in this process too, with these options
     metrics_public: bool = False  # /metrics without a key
     clock: Clock = field(default_factory=SystemClock)

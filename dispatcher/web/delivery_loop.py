@@ -9,6 +9,7 @@ from pathlib import Path
 from ..delivery import RunOptions, run
 from ..errors import DispatcherError
 from ..models import RunSummary
+from ..store import Location
 
 # After a run that found nothing to do, the next looks this much later: what a producer
 # queues reaches its receiver within about a second, and an idle server costs next to nothing.
@@ -22,7 +23,7 @@ class DeliveryLoop:
     from the same database at once. ``stop`` lets the requests in flight finish.
     """
 
-    def __init__(self, path: Path, options: RunOptions, report: Callable[[RunSummary], None]) -> None:
+    def __init__(self, path: str | Path | Location, options: RunOptions, report: Callable[[RunSummary], None]) -> None:
         self.path = path
         self.options = options
         self.report = report

@@ -13,7 +13,7 @@ import uvicorn
 from ..delivery import RunOptions
 from ..errors import DispatcherError
 from ..models import RunSummary
-from ..store import Store
+from ..store import Location, Store, open_store
 from .app import WebOptions, create_app
 
 # Requests still running this long after SIGINT/SIGTERM are cut off.
@@ -38,7 +38,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def check_keys(store: Store, db: Path, host: str) -> str | None:
+def check_keys(store: Store, db: str | Path | Location, host: str) -> str | None:
     """Refuse to serve other machines with no API key in the database; on loopback, say how to
     make one (the returned line)."""
     if store.count_api_keys():
@@ -64,9 +64,11 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(db: Path, options: ServeOptions, say: Callable[[str], None], report: Callable[[RunSummary], None]) -> None:
+def serve(
+    db: str | Path | Location, options: ServeOptions, say: Callable[[str], None], report: Callable[[RunSummary], None]
+) -> None:
     """Serve until SIGINT or SIGTERM; ``say`` gets the lines a person reads, ``report`` each delivery run."""
-    store = Store.open(db, create=False)
+    store = open_store(db, create=False)
     try:
         hint = check_keys(store, db, options.host)
     finally:

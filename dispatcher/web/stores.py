@@ -1,4 +1,4 @@
-"""The server's stores: SQLite connections lent to one request at a time."""
+"""The server's stores: connections lent to one request at a time."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..store import Store
+from ..store import Location, Store, open_store
 
 
 class Stores:
@@ -15,13 +15,11 @@ class Stores:
 
     Not one per thread: FastAPI runs a request's dependencies and its route in whichever threads of
     its pool are free, so a store kept per thread would be used by two requests at once (and
-    one's transaction would meet the other's). The stores share one lock for writes, as the
-    workers of a `process` run do; there are never more of them than requests at once.
+    one's transaction would meet the other's). There are never more of them than requests at once.
     """
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.writers = threading.Lock()
+    def __init__(self, location: str | Path | Location) -> None:
+        self.location = location
         self._idle: list[Store] = []
         self._opened: list[Store] = []
         self._lock = threading.Lock()
@@ -31,7 +29,7 @@ class Stores:
         with self._lock:
             store = self._idle.pop() if self._idle else None
         if store is None:
-            store = Store.open(self.path, self.writers, create=False)
+            store = open_store(self.location, create=False)
             with self._lock:
                 self._opened.append(store)
         try:

@@ -21,7 +21,7 @@ from playwright.sync_api import Page
 
 from dispatcher import api_keys, endpoints
 from dispatcher.clock import SystemClock
-from dispatcher.store import Store
+from dispatcher.store import open_store
 
 from ..helpers import dispatcher_command
 
@@ -84,7 +84,7 @@ class Served:
 
 def make_keys(db: Path) -> tuple[str, str]:
     """A read-write and a read-only key in the database at ``db`` (created if missing)."""
-    store = Store.open(db)
+    store = open_store(db)
     try:
         now = SystemClock().now()
         return (
@@ -165,7 +165,7 @@ def run_cli(served: Served, *args: str) -> subprocess.CompletedProcess[str]:
 
 def add_endpoint(db: Path, url: str, **options: Any) -> int:
     """An endpoint added through the library beside the running server (127.0.0.1 allowed)."""
-    store = Store.open(db)
+    store = open_store(db)
     try:
         return endpoints.add(store, url, secret="test-secret", allow_private=True, **options).id
     finally:

@@ -12,7 +12,7 @@ from playwright.sync_api import Page
 
 from dispatcher import api_keys
 from dispatcher.clock import SystemClock
-from dispatcher.store import Store
+from dispatcher.store import open_store
 
 from .served import Served, add_endpoint, log_in, screenshot, start_serve
 
@@ -79,7 +79,7 @@ def test_logout_ends_the_session_for_the_old_cookie_too(server: Served) -> None:
 
 
 def test_revoking_the_key_ends_its_sessions(server: Served) -> None:
-    store = Store.open(server.db)
+    store = open_store(server.db)
     try:
         made = api_keys.create(store, SystemClock().now(), "temporary")
         client = logged_in(server, made.text)

@@ -21,7 +21,7 @@ from werkzeug import Request, Response
 
 import dispatcher
 from dispatcher.clock import from_text
-from dispatcher.store import Store
+from dispatcher.store import open_store
 
 from ..helpers import dispatcher_command
 from ..process_helpers import answers
@@ -96,7 +96,7 @@ def test_deliver_sends_events_queued_after_start_and_retries_on_schedule(
     wait_until(lambda: len(receiver.log) == 2)
     (first, _), (second, _) = receiver.log
     assert first.get_data() == second.get_data() and str(event_id).encode() in first.get_data()
-    store = Store.open(served.db)
+    store = open_store(served.db)
     try:
         wait_until(lambda: store.status(from_text("2030-01-01T00:00:00.000Z"))[0].delivered == 1)
         failed, delivered = store.attempts(endpoint_id)
@@ -128,7 +128,7 @@ def test_a_delivery_in_flight_when_it_is_told_to_stop_finishes(
     assert arrived.wait(15)  # the request is on its way: the receiver sleeps before it answers
     code, out, _ = served.stop()
     assert code == 0 and out.strip().splitlines()[-1] == "stopped"
-    store = Store.open(served.db)
+    store = open_store(served.db)
     try:
         (attempt,) = store.attempts(endpoint_id)
     finally:

@@ -15,39 +15,10 @@ from typing import Any
 
 from ...clock import from_text, to_text
 from ...config import effective
-from ...models import Batch, DeliverySettings, Endpoint, Event
-from ...rate_limits import RateLimit
+from ...delivery_rules import in_flight_limit, lease_seconds, rate_limited_until
+from ...models import Batch, Claim, DeliverySettings, Event
 from ..ids import time_ordered_id
 from .rows import dicts, endpoint_from_row, events_in_order
-
-# A lease outlives the request it covers by this much, so a live worker never
-# loses its batch mid-request, and a killed one's batch is resent soon after.
-LEASE_MARGIN_S = 30.0
-
-Claim = tuple[Endpoint, DeliverySettings, Batch]
-
-
-def lease_seconds(timeout: float) -> float:
-    """How long a claim holds its batch: the longest one request can take, plus a margin.
-
-    Connecting may use the whole timeout and waiting for the response to begin
-    another (requests' connect and read timeouts); the body is cut off at the deadline.
-    """
-    return 2 * timeout + LEASE_MARGIN_S
-
-
-def in_flight_limit(consecutive_failures: int, concurrency: int) -> int:
-    """Batches an endpoint may have in flight: its concurrency, or one while its last request
-    failed, so that only the retry probes a receiver that may still be down."""
-    return 1 if consecutive_failures else concurrency
-
-
-def rate_limited_until(limit: RateLimit | None, last_start_at: str | None) -> datetime | None:
-    """When an endpoint's rate limit lets its next request start; None if it has no limit or has
-    started none yet. From the last start and the limit in force, so a changed limit counts at once."""
-    if limit is None or last_start_at is None:
-        return None
-    return from_text(last_start_at) + timedelta(seconds=limit.interval)
 
 
 def claim(
@@ -73,7 +44,7 @@ def claim(
         return None
     endpoint = endpoint_from_row(row)
     settings = effective(endpoint, defaults)
-    until = rate_limited_until(settings.rate_limit, row["last_start_at"])
+    until = rate_limited_until(settings.rate_limit, from_text(row["last_start_at"]) if row["last_start_at"] else None)
     if until is not None and until > now:
         return None
     now_text = to_text(now)
@@ -103,7 +74,7 @@ def claim(
             return None
     if settings.rate_limit is not None:
         conn.execute("UPDATE endpoints SET last_start_at = ? WHERE id = ?", (now_text, endpoint_id))
-    return endpoint, settings, batch
+    return Claim(endpoint, settings, batch)
 
 
 def release(conn: sqlite3.Connection, batch_id: str, lease_id: str) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ...errors import DispatcherError, NotFound
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 # The tables schema.sql creates, besides its dispatcher_* bookkeeping.
 OUR_TABLES = (
     "config",
@@ -130,6 +130,12 @@ def _create_private(path: Path) -> None:
 LOCK_SUFFIX = "-lock"
 
 
+def remove_database(path: Path) -> None:
+    """The file and every file SQLite or the dispatcher keeps beside it."""
+    for suffix in ("", "-wal", "-shm", "-journal", LOCK_SUFFIX):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
 def open_lock_file(database: str | Path) -> int | None:
     """The lock file beside ``database``, opened (made if need be, with the database's permissions);
     None for a database without a file, or where the file cannot be opened (another user's, a
@@ -239,10 +245,12 @@ class Connection:
     def answers(self) -> bool:
         """Whether the database can be read now (for a health check): not gone, not corrupt."""
         try:
+            (_, _, file) = self.conn.execute("PRAGMA database_list").fetchone()
             self.conn.execute("SELECT version FROM dispatcher_schema").fetchall()
         except sqlite3.Error:
             return False
-        return True
+        # An open connection still reads a file removed under it: look for the file too.
+        return not file or os.path.exists(file)
 
     def schema_version(self) -> int | None:
         """The schema version this file holds; None if the dispatcher has never set it up."""

@@ -6,15 +6,15 @@ outcome is written only if the lease is still its own."""
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
 from datetime import datetime
 
 from ...clock import from_text, to_text
+from ...delivery_rules import in_flight_limit, rate_limited_until
 from ...endpoint_settings.setting import RATE_LIMIT
 from ...errors import DispatcherError
-from ...models import Batch, DeliverySettings, Outcome, Recorded
+from ...models import Batch, Claim, DeliverySettings, Due, Outcome, Recorded
 from ...rate_limits import RateLimit
-from .claiming import Claim, claim, in_flight_limit, rate_limited_until, release
+from .claiming import claim, release
 from .connection import Connection
 from .recording import finish_delivered, insert_attempt, record
 from .rows import dicts
@@ -28,15 +28,6 @@ def _rate_limit(spec: str | None) -> RateLimit | None:
         return limit
     except DispatcherError:
         return None
-
-
-@dataclass(frozen=True)
-class Due:
-    """An endpoint with work: from when it may start a batch, and how many more it may have in flight."""
-
-    endpoint_id: int
-    due_at: datetime
-    free: int
 
 
 class Delivering(Connection):
@@ -73,9 +64,8 @@ class Delivering(Connection):
             if free <= 0:
                 continue
             due_at = from_text(row["waiting_due_at"]) if row["waiting_due_at"] else now
-            limited_until = rate_limited_until(
-                _rate_limit(row["rate_limit"]) or defaults.rate_limit, row["last_start_at"]
-            )
+            last_start_at = from_text(row["last_start_at"]) if row["last_start_at"] else None
+            limited_until = rate_limited_until(_rate_limit(row["rate_limit"]) or defaults.rate_limit, last_start_at)
             due.append(Due(row["id"], max(due_at, limited_until or due_at), free))
         return sorted(due, key=lambda item: (item.due_at, item.endpoint_id))
 

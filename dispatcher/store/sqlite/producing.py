@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from ...clock import to_text
 from ...errors import NotFound
-from ...models import Endpoint
+from ...models import Endpoint, EndpointChange, Staged
 from .connection import Connection
 from .enqueueing import insert_event, insert_event_counted
-from .rows import endpoint_from_row, endpoint_row
+from .rows import dicts, endpoint_from_row, endpoint_row
 
 
 class Producing(Connection):
@@ -45,21 +46,23 @@ class Producing(Connection):
             _fan_out(conn, after, last)
         return last - after
 
-    def stage_events(self, rows: Iterable[tuple[str, str, str]]) -> tuple[int, int]:
-        """Insert events that no endpoint gets yet, in one transaction; returns their ids as a range
-        (after, last]. :meth:`queue_staged` queues them for their endpoints, :meth:`drop_staged` deletes
-        them: a large import writes in chunks, yet becomes deliverable all at once or not at all."""
+    def stage_events(self, rows: Iterable[tuple[str, str, str]]) -> Staged:
+        """Insert events that no endpoint gets yet, in one transaction. :meth:`queue_staged` queues
+        them for their endpoints, :meth:`drop_staged` deletes them: a large import writes in chunks,
+        yet becomes deliverable all at once or not at all."""
         with self.write() as conn:
-            return _insert_unqueued(conn, rows)
+            after, last = _insert_unqueued(conn, rows)
+        # Under the write lock the ids of one transaction are one range: the range is the token.
+        return Staged(f"{after}:{last}", last - after)
 
-    def queue_staged(self, ranges: Iterable[tuple[int, int]]) -> None:
+    def queue_staged(self, staged: Iterable[Staged]) -> None:
         with self.write() as conn:
-            for after, last in ranges:
+            for after, last in _ranges(staged):
                 _fan_out(conn, after, last)
 
-    def drop_staged(self, ranges: Iterable[tuple[int, int]]) -> None:
+    def drop_staged(self, staged: Iterable[Staged]) -> None:
         with self.write() as conn:
-            for after, last in ranges:
+            for after, last in _ranges(staged):
                 conn.execute("DELETE FROM events WHERE id > ? AND id <= ?", (after, last))
 
     # --- endpoints ------------------------------------------------------------
@@ -69,17 +72,23 @@ class Producing(Connection):
         table.insert(endpoint_row(fields))
         return int(table.last_pk or 0)
 
-    def update_endpoint(self, endpoint_id: int, fields: dict[str, Any], due_at: str | None = None) -> int:
-        """Change the given settings. With ``due_at``, the endpoint's batch waiting for its retry
-        becomes due then, in the same transaction; returns how many did (0 or 1)."""
-        row = endpoint_row(fields)
+    def change_endpoint(self, endpoint_id: int, change: Callable[[Endpoint], EndpointChange]) -> tuple[Endpoint, int]:
+        """Read the endpoint, ask ``change`` what to write, and write it, in one transaction: two
+        admins changing it at once do not lose one's change. With the change's ``due_at``, the
+        batch waiting for its retry becomes due then. Returns the endpoint as written and how
+        many batches became due (0 or 1). What ``change`` raises leaves the endpoint as it was."""
         with self.write() as conn:
-            if not conn.execute("SELECT 1 FROM endpoints WHERE id = ?", (endpoint_id,)).fetchone():
+            rows = dicts(conn.execute("SELECT * FROM endpoints WHERE id = ?", (endpoint_id,)))
+            if not rows:
                 raise NotFound(f"no endpoint {endpoint_id}")
+            wanted = change(endpoint_from_row(rows[0]))
+            row = endpoint_row(wanted.fields)
             if row:
                 assignments = ", ".join(f"{column} = :{column}" for column in row)
                 conn.execute(f"UPDATE endpoints SET {assignments} WHERE id = :id", {**row, "id": endpoint_id})
-            return 0 if due_at is None else _make_due(conn, due_at, endpoint_id)
+            due = 0 if wanted.due_at is None else _make_due(conn, to_text(wanted.due_at), endpoint_id)
+            changed = endpoint_from_row(dicts(conn.execute("SELECT * FROM endpoints WHERE id = ?", (endpoint_id,)))[0])
+        return changed, due
 
     def endpoint(self, endpoint_id: int) -> Endpoint:
         rows = list(self.db.query("SELECT * FROM endpoints WHERE id = ?", (endpoint_id,)))
@@ -133,47 +142,28 @@ def _make_due(conn: sqlite3.Connection, now: str, endpoint_id: int | None = None
 def _insert_unqueued(conn: sqlite3.Connection, rows: Iterable[tuple[str, str, str]]) -> tuple[int, int]:
     """Insert events without the trigger's fan-out; returns their id range (after, last].
 
-    Row by row, the fan-out trigger costs more than the insert itself. So it is
-    dropped for the transaction and put back before the commit, exactly as it
-    was. The caller holds the write lock, so no other producer's insert can fall
-    in between, and a failure rolls the drop back too.
+    Row by row, the fan-out costs more than the insert itself, so the trigger leaves it to the
+    caller while dispatcher_staging has a row: one that only this transaction sees, as the caller
+    holds the write lock, and that goes before the commit (or with a rollback).
     """
-    (trigger,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'events_fan_out'").fetchone()
-    conn.execute("DROP TRIGGER events_fan_out")
+    conn.execute("INSERT INTO dispatcher_staging (staging) VALUES (1)")
     after = _last_event_id(conn)
     conn.executemany("INSERT INTO events (type, payload, created_at) VALUES (?, ?, ?)", rows)
-    conn.execute(trigger)
+    conn.execute("DELETE FROM dispatcher_staging")
     return after, _last_event_id(conn)
 
 
 def _fan_out(conn: sqlite3.Connection, after: int, last: int) -> None:
-    """The trigger's work for the events in (after, last], one statement per type and endpoint."""
-    types = [row[0] for row in conn.execute(_TYPES_IN_RANGE, (after, last, FEW_TYPES + 1))]
-    if len(types) > FEW_TYPES:
-        conn.execute(_FAN_OUT_RANGE, (after, last))  # one pass, each row against the patterns
-        return
-    for type_ in types:
-        for (endpoint_id,) in conn.execute(_SUBSCRIBED, (type_,)).fetchall():
-            conn.execute(_QUEUE_RANGE, (endpoint_id, after, last, type_))
+    """The trigger's work for the events in (after, last], in one statement."""
+    conn.execute(
+        "INSERT INTO pending (endpoint_id, event_id) "
+        "SELECT endpoint_id, event_id FROM event_routes WHERE event_id > ? AND event_id <= ?",
+        (after, last),
+    )
 
 
-# A bulk insert with at most this many event types is fanned out type by type.
-FEW_TYPES = 4
-_TYPES_IN_RANGE = "SELECT DISTINCT type FROM events WHERE id > ? AND id <= ? LIMIT ?"
-# The trigger's rule, for a range of events at once.
-_FAN_OUT_RANGE = (
-    "INSERT INTO pending (endpoint_id, event_id) "
-    "SELECT n.id, e.id FROM endpoints AS n JOIN events AS e ON e.id > ? AND e.id <= ? "
-    "WHERE EXISTS (SELECT 1 FROM json_each(n.events) AS pattern WHERE e.type GLOB pattern.value)"
-)
-_QUEUE_RANGE = (
-    "INSERT INTO pending (endpoint_id, event_id) SELECT ?, id FROM events WHERE id > ? AND id <= ? AND type = ?"
-)
-# The endpoints an event of a type goes to: the trigger's rule, for one type.
-_SUBSCRIBED = (
-    "SELECT id FROM endpoints WHERE EXISTS "
-    "(SELECT 1 FROM json_each(endpoints.events) AS pattern WHERE ? GLOB pattern.value)"
-)
+def _ranges(staged: Iterable[Staged]) -> list[tuple[int, int]]:
+    return [(int(after), int(last)) for after, _, last in (chunk.token.partition(":") for chunk in staged)]
 
 
 def _last_event_id(conn: sqlite3.Connection) -> int:

@@ -6,6 +6,7 @@ import sqlite3
 from datetime import datetime
 
 from ...clock import to_text
+from ...delivery_rules import disabling_reason, failure_text
 from ...models import Batch, Outcome, Recorded
 from .rows import HEADERS_CAP, headers_json
 
@@ -36,9 +37,9 @@ def record(
         )
         return Recorded("delivered", 0)
     state = "pending" if next_due is not None else "dead"
-    error = outcome.error or f"HTTP {outcome.status_code}"
+    error = failure_text(outcome)
     failures = held[0] + 1
-    disabled_reason = _disabling(outcome, failures, disable_after, error)
+    disabled_reason = disabling_reason(outcome, failures, disable_after)
     conn.execute(
         "UPDATE batches SET state = ?, attempts = attempts + 1, due_at = ?, last_error = ?, finished_at = ?, "
         "first_attempt_at = coalesce(first_attempt_at, ?), lease_id = NULL, lease_expires_at = NULL WHERE id = ?",
@@ -106,12 +107,3 @@ def finish_delivered(conn: sqlite3.Connection, batch: Batch, outcome: Outcome, n
         (now_text, outcome.started_at, batch.id, lease_id),
     )
     return cursor.rowcount == 1
-
-
-def _disabling(outcome: Outcome, failures: int, disable_after: int, error: str) -> str | None:
-    """Why this failure disables the endpoint, or None if it does not."""
-    if outcome.status_code == 410:
-        return "HTTP 410 Gone: the receiver says this endpoint no longer exists"
-    if disable_after and failures >= disable_after:
-        return f"{failures} consecutive failed requests, the last: {error}"
-    return None

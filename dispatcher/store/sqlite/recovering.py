@@ -165,7 +165,7 @@ class Recovering(Connection):
             ).rowcount
         return Pruned(attempts=deleted)
 
-    def checkpoint(self) -> None:
+    def maintain(self) -> None:
         """Fold the write-ahead log back into the database file, so the log is reused from its start.
 
         PASSIVE: it copies what it can without waiting, so producers are never held up; a log

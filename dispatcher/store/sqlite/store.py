@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import sqlite3
 import threading
 import types
@@ -23,7 +24,7 @@ from .recovering import Recovering
 from .webhooks import Webhooks
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
-_Store = TypeVar("_Store", bound=type)
+_Store = TypeVar("_Store")
 
 # The methods that insert events: what their statements refuse is the payload or the type.
 _INSERTING = ("insert_event", "insert_event_counted", "insert_events", "stage_events", "insert_events_once")
@@ -47,7 +48,7 @@ def _translated(method: _Method, inserts_events: bool) -> _Method:
     return call  # type: ignore[return-value]
 
 
-def _raising_store_errors(cls: _Store) -> _Store:
+def _raising_store_errors(cls: type[_Store]) -> type[_Store]:
     for name in dir(cls):
         method = inspect.getattr_static(cls, name)
         if not name.startswith("_") and isinstance(method, types.FunctionType):
@@ -56,17 +57,27 @@ def _raising_store_errors(cls: _Store) -> _Store:
 
 
 @_raising_store_errors
-class Store(Producing, Delivering, Inspecting, Recovering, Access, Events, Measuring, Webhooks):
+class SQLiteStore(Producing, Delivering, Inspecting, Recovering, Access, Events, Measuring, Webhooks):
     @classmethod
-    def open(cls, path: str | Path, writers: threading.Lock | None = None, create: bool = True) -> Store:
+    def open(cls, path: str | Path, create: bool = True) -> SQLiteStore:
         """Connect to the SQLite file at ``path``, creating or upgrading its schema.
 
         With ``create`` false a file that does not exist is refused, not made: a mistyped path
-        must not pass for an empty queue. Threads of one process that write to the same file
-        share ``writers``.
+        must not pass for an empty queue.
         """
         if not create:
             require_database(path)
-        store = cls(connect(path), writers, open_lock_file(path))
+        store = cls(connect(path), _writers_of(path), open_lock_file(path))
         store.apply_schema()
         return store
+
+
+_WRITERS: dict[str, threading.Lock] = {}
+_WRITERS_LOCK = threading.Lock()
+
+
+def _writers_of(path: str | Path) -> threading.Lock:
+    """The lock every store of this process on the file at ``path`` writes under (see Connection.write)."""
+    key = os.path.abspath(path)
+    with _WRITERS_LOCK:
+        return _WRITERS.setdefault(key, threading.Lock())
