@@ -41,22 +41,16 @@ def _enqueued(args: Sequence[str]) -> bool:
     path, event_type, payload = plain
     from .errors import DispatcherError
     from .payloads import check_type, stored_text
-    from .store.sqlite.connection import SCHEMA_VERSION, Connection, connect
-    from .store.sqlite.enqueueing import insert_event_counted
+    from .store.sqlite.enqueueing import enqueue_into
 
     try:
         row = (check_type(event_type), stored_text(payload))
-        conn = connect(path)
     except DispatcherError:
         return False
-    try:
-        if Connection(conn).schema_version() != SCHEMA_VERSION:
-            return False  # to be set up or upgraded: the store does that
-        event_id, queued_for = insert_event_counted(conn, *row)
-    except Exception:  # refused by the schema, say: nothing was written
+    queued = enqueue_into(path, *row)
+    if queued is None:
         return False
-    finally:
-        conn.close()
+    event_id, queued_for = queued
     print(event_id)
     if not queued_for:
         print(no_subscriber_warning(event_type), file=sys.stderr)
@@ -78,6 +72,7 @@ def _plain_enqueue(args: Sequence[str]) -> tuple[str, str, str] | None:
     event_type, payload = args[1], args[2] if len(args) == 3 else "{}"
     if event_type.startswith("-") or payload.startswith(("-", "@")):
         return None  # an option, stdin or a file: click's to read
+    # A plain path only: a URL (sqlite:///, postgresql://) is the click command's to read.
     if not path.strip() or path == ":memory:" or path.startswith("file:") or not os.path.isfile(path):
         return None
     return path, event_type, payload

@@ -67,3 +67,31 @@ def test_ctrl_c_during_a_command_exits_130(invoke: Invoke, db_path: Path, monkey
     result = invoke("enqueue", "lead.created", "{}")
     # click ends the terminal's "^C" line first, hence the blank line before the one error line.
     assert (result.exit_code, result.stderr) == (130, "\nError: interrupted\n")
+
+
+def test_db_takes_a_sqlite_url_as_well_as_a_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    (tmp_path / "data").mkdir()
+    assert "database ready: data/queue.db" in ok(runner.invoke(cli, ["--db", "sqlite:///data/queue.db", "init"]))
+    monkeypatch.setenv("DISPATCHER_DB", f"sqlite:///{tmp_path}/data/queue.db")  # four slashes: an absolute path
+    ok(runner.invoke(cli, ["endpoint", "add", "https://example.com/hook", "--name", "crm"]))
+    monkeypatch.delenv("DISPATCHER_DB")
+    assert "crm" in ok(runner.invoke(cli, ["--db", "data/queue.db", "endpoint", "list"]))
+
+
+@pytest.mark.parametrize(
+    ("db", "said"),
+    [
+        ("mysql://root@localhost/crm", "unknown kind of database 'mysql'"),
+        ("sqlite://queue.db", "sqlite:///relative/path"),
+    ],
+)
+def test_a_database_url_of_another_kind_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db: str, said: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["--db", db, "status"])
+    assert said in assert_one_line_error(result)
+    assert result.exit_code == 2
+    assert list(tmp_path.iterdir()) == []

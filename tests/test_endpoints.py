@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -466,4 +468,44 @@ def test_url_and_secret_cannot_be_unset(store: Store, setting: str) -> None:
     endpoint = endpoints.add(store, "https://example.com/hook")
     with pytest.raises(DispatcherError, match="invalid"):
         endpoints.update(store, endpoint.id, **{setting: None})
+    assert store.endpoint(endpoint.id) == endpoint
+
+
+# --- read-modify-write in one store call ----------------------------------------------
+
+ROTATE_MANY = """
+import sys
+from datetime import UTC, datetime
+from dispatcher import endpoints
+from dispatcher.store import open_store
+
+store = open_store(sys.argv[1], create=False)
+for _ in range(int(sys.argv[2])):
+    endpoints.rotate_secret(store, 1, datetime.now(UTC), grace=3600)
+store.close()
+"""
+
+
+@pytest.mark.slow
+def test_rotations_from_two_processes_at_once_retire_every_secret(db_path: Path, store: Store) -> None:
+    """Each rotation reads the secrets and writes them back in one transaction: none is lost to
+    another process rotating at the same moment."""
+    first = endpoints.add(store, "https://example.com/hook", signature="timestamped")
+    rotations = 40
+    runs = [subprocess.Popen([sys.executable, "-c", ROTATE_MANY, str(db_path), str(rotations)]) for _ in range(2)]
+    assert [run.wait(timeout=60) for run in runs] == [0, 0]
+    endpoint = store.endpoint(first.id)
+    retired = [old.secret for old in endpoint.retired_secrets]
+    assert len(retired) == len(set(retired)) == 2 * rotations
+    assert first.secret in retired and endpoint.secret not in retired
+
+
+def test_a_change_that_raises_leaves_the_endpoint_as_it_was(store: Store) -> None:
+    endpoint = endpoints.add(store, "https://example.com/hook", name="crm")
+
+    def half_done(current: Any) -> Any:
+        raise DispatcherError("refused halfway")
+
+    with pytest.raises(DispatcherError, match="refused halfway"):
+        store.change_endpoint(endpoint.id, half_done)
     assert store.endpoint(endpoint.id) == endpoint

@@ -16,6 +16,7 @@ import pytest
 from dispatcher import importing
 from dispatcher.errors import DispatcherError
 from dispatcher.importing import CHUNK_EVENTS, ImportResult
+from dispatcher.models import Staged
 from dispatcher.store import Store
 from dispatcher.store.sqlite.connection import connect
 
@@ -337,7 +338,7 @@ def test_a_large_file_goes_in_chunks_in_the_file_order(
     chunks: list[int] = []
     stage_events = store.stage_events
 
-    def recorded(rows: Iterable[Any]) -> tuple[int, int]:
+    def recorded(rows: Iterable[Any]) -> Staged:
         rows = list(rows)
         chunks.append(len(rows))
         return stage_events(rows)
@@ -389,6 +390,23 @@ def test_a_refusal_in_a_later_chunk_drops_the_chunks_before(store: Store, db_pat
         run_import(store, write(tmp_path, "events.jsonl", numbered(25_000)), event_type="t")
     assert str(raised.value) == "line 15001: refused by the database: refused for the test"
     assert events(db_path) == []
+
+
+def test_an_import_leaves_the_producers_fan_out_as_it_was(store: Store, db_path: Path, tmp_path: Path) -> None:
+    """The import holds the fan-out back for its own rows only, and never by dropping the trigger:
+    after an import, and after one refused halfway, a producer's insert is queued as before."""
+    hook = store.insert_endpoint({"url": "https://example.com/t", "secret": "s", "events": ["t"]})
+    trigger = "SELECT sql FROM sqlite_master WHERE name = 'events_fan_out'"
+    with closing(connect(db_path)) as other:
+        (before,) = other.execute(trigger).fetchone()
+        run_import(store, write(tmp_path, "good.jsonl", numbered(10)), event_type="t")
+        with pytest.raises(DispatcherError, match="line 3"):
+            run_import(store, write(tmp_path, "bad.jsonl", lines('{"n": 1}', '{"n": 2}', "[1,")), event_type="t")
+        with other:
+            other.execute("INSERT INTO events (type, payload) VALUES ('t', '{}')")
+        assert other.execute(trigger).fetchone() == (before,)
+        assert other.execute("SELECT count(*) FROM dispatcher_staging").fetchone() == (0,)
+    assert {row.endpoint: row.pending for row in store.status(NOW)} == {hook: 11}
 
 
 def test_imported_events_fan_out_to_subscribed_endpoints(store: Store, tmp_path: Path) -> None:

@@ -80,5 +80,7 @@ def _postgresql(url: str, pg_schema: str | None) -> Location:
         raise DispatcherError(
             f"PostgreSQL schema {schema!r} is not a plain name: use letters, digits and _ (at most 63)"
         )
-    rest = urlencode([(key, value) for key, value in options if key != PG_SCHEMA_OPTION])
-    return Location("postgresql", urlunsplit(parts._replace(query=rest)), schema.lower())
+    if from_url:  # the URL without our option; built by hand, as urlunsplit drops an empty host's //
+        rest = urlencode([(key, value) for key, value in options if key != PG_SCHEMA_OPTION])
+        url = f"{parts.scheme}://{parts.netloc}{parts.path}" + (f"?{rest}" if rest else "")
+    return Location("postgresql", url, schema.lower())

@@ -11,6 +11,27 @@ _QUEUED_FOR = (
 )
 
 
+def enqueue_into(path: str, type_: str, payload: str) -> tuple[int, int] | None:
+    """Queue one event in the file at ``path`` if its schema is the current one; returns its id and
+    how many endpoints it was queued for. None, having written nothing, when the file needs setting
+    up or upgrading, cannot be opened, or refuses the event: the full store then says why."""
+    from ...errors import DispatcherError
+    from .connection import SCHEMA_VERSION, Connection, connect
+
+    try:
+        conn = connect(path)
+    except DispatcherError:
+        return None
+    try:
+        if Connection(conn).schema_version() != SCHEMA_VERSION:
+            return None
+        return insert_event_counted(conn, type_, payload)
+    except Exception:  # refused by the schema, say: nothing was written
+        return None
+    finally:
+        conn.close()
+
+
 def insert_event(conn: sqlite3.Connection, type_: str, payload: str) -> int:
     """Queue one event; returns its id."""
     return _insert(conn, type_, payload, count=False)[0]
