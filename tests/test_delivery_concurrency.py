@@ -29,6 +29,7 @@ class InFlight:
         self.lock = threading.Lock()
         self.now: Counter[str] = Counter()
         self.most: Counter[str] = Counter()
+        self.most_paths = 0  # the most paths with a request in flight at the same moment
         self.arrivals: list[str] = []
         self.ids: list[int] = []
 
@@ -36,6 +37,7 @@ class InFlight:
         with self.lock:
             self.now[request.path] += 1
             self.most[request.path] = max(self.most[request.path], self.now[request.path])
+            self.most_paths = max(self.most_paths, sum(1 for count in self.now.values() if count))
             self.arrivals.append(request.path)
             self.ids.extend(event["id"] for event in json.loads(request.get_data())["events"])
         time.sleep(self.delay)
@@ -83,8 +85,9 @@ def test_an_endpoint_with_a_high_concurrency_leaves_workers_for_the_others(
 
     summary = run(db_path, RunOptions(time_limit=30, workers=4))
 
-    # One worker each first; the wide endpoint gets what is left, never the others' share.
-    assert set(handler.arrivals[:3]) == {"/wide", "/a", "/b"}
+    # One worker each (all three in flight at once); the wide endpoint gets what is left, never
+    # the others' share. (Not the order of the first arrivals: a busy machine may swap them.)
+    assert handler.most_paths == 3
     assert (handler.most["/wide"], handler.most["/a"], handler.most["/b"]) == (2, 1, 1)
     assert summary.delivered == 90
 
