@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from .clock import SystemClock, to_text
+from .clock import SystemClock
 from .durations import format_duration
 from .endpoint_settings import NAMES, RETRY_AT_ONCE, check_all, none_is_default, refuse_unknown, settings_of
 from .errors import DispatcherError
@@ -53,20 +53,20 @@ def update(store: Store, endpoint_id: int, now: datetime | None = None, **change
         # Old secrets signed for the old scheme, which receivers no longer check; a standard one may not even suit.
         row["retired_secrets"] = ()
     retry_at_once = any(checked[name] != before[name] for name in RETRY_AT_ONCE)
-    store.update_endpoint(endpoint_id, row, due_at=to_text(now or SystemClock().now()) if retry_at_once else None)
+    store.update_endpoint(endpoint_id, row, due_at=(now or SystemClock().now()) if retry_at_once else None)
     return store.endpoint(endpoint_id)
 
 
 def retry_now(store: Store, endpoint_id: int, now: datetime) -> tuple[Endpoint, int]:
     """Make the batch the endpoint is waiting to retry due at ``now``; returns the endpoint and
     how many batches were waiting (0 or 1). A disabled endpoint still waits for `enable`."""
-    waiting = store.update_endpoint(endpoint_id, {}, due_at=to_text(now))
+    waiting = store.update_endpoint(endpoint_id, {}, due_at=now)
     return store.endpoint(endpoint_id), waiting
 
 
 def rotate_secret(
     store: Store, endpoint_id: int, now: datetime, secret: str | None = None, grace: float = DEFAULT_GRACE
-) -> tuple[Endpoint, str | None]:
+) -> tuple[Endpoint, datetime | None]:
     """Give the endpoint a new secret; the old one still signs for ``grace`` seconds.
 
     Only the schemes that carry several signatures (``timestamped``,
@@ -82,21 +82,20 @@ def rotate_secret(
     new = check_secret(secret, scheme) if secret is not None else new_secret(scheme)
     if new == endpoint.secret:
         raise DispatcherError("the new secret is the current one")
-    now_text = to_text(now)
-    still_valid = [old for old in endpoint.retired_secrets if old.until > now_text and old.secret != new]
-    until = to_text(now + timedelta(seconds=grace))
+    still_valid = [old for old in endpoint.retired_secrets if old.until > now and old.secret != new]
+    until = now + timedelta(seconds=grace)
     retiring = [RetiredSecret(endpoint.secret, until)] if grace > 0 else []
-    store.update_endpoint(endpoint_id, {"secret": new, "retired_secrets": retiring + still_valid}, due_at=now_text)
+    store.update_endpoint(endpoint_id, {"secret": new, "retired_secrets": retiring + still_valid}, due_at=now)
     old_signs_until = until if retiring and scheme in MULTI_SECRET_SCHEMES else None
     return store.endpoint(endpoint_id), old_signs_until
 
 
 def enable(store: Store, endpoint_id: int, now: datetime) -> Endpoint:
     """Resume sending: the failure count starts again, and what waited is due at once."""
-    store.enable_endpoint(endpoint_id, to_text(now))
+    store.enable_endpoint(endpoint_id, now)
     return store.endpoint(endpoint_id)
 
 
 def disable(store: Store, endpoint_id: int, now: datetime, reason: str = "disabled by user") -> Endpoint:
-    store.disable_endpoint(endpoint_id, reason, to_text(now))
+    store.disable_endpoint(endpoint_id, reason, now)
     return store.endpoint(endpoint_id)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from datetime import datetime
 from typing import Any
 
+from ...clock import to_text
 from ...errors import NotFound
 from ...models import Endpoint
 from .connection import Connection
@@ -19,7 +21,7 @@ class Producing(Connection):
     def config(self) -> dict[str, str]:
         return {row["key"]: row["value"] for row in self.db.query("SELECT key, value FROM config")}
 
-    def set_config(self, key: str, value: str, due_at: str | None = None) -> int:
+    def set_config(self, key: str, value: str, due_at: datetime | None = None) -> int:
         """Store a global setting. With ``due_at``, every batch waiting for its retry becomes due
         then, in the same transaction; returns how many did."""
         with self.write() as conn:
@@ -38,14 +40,14 @@ class Producing(Connection):
         """Queue one event; returns its id and how many endpoints it was queued for."""
         return insert_event_counted(self.conn, type_, payload)
 
-    def insert_events(self, rows: Iterable[tuple[str, str, str]]) -> int:
+    def insert_events(self, rows: Iterable[tuple[str, str, datetime]]) -> int:
         """Many (type, payload, created_at) events in one transaction: all of them or none."""
         with self.write() as conn:
             after, last = _insert_unqueued(conn, rows)
             _fan_out(conn, after, last)
         return last - after
 
-    def stage_events(self, rows: Iterable[tuple[str, str, str]]) -> tuple[int, int]:
+    def stage_events(self, rows: Iterable[tuple[str, str, datetime]]) -> tuple[int, int]:
         """Insert events that no endpoint gets yet, in one transaction; returns their ids as a range
         (after, last]. :meth:`queue_staged` queues them for their endpoints, :meth:`drop_staged` deletes
         them: a large import writes in chunks, yet becomes deliverable all at once or not at all."""
@@ -69,7 +71,7 @@ class Producing(Connection):
         table.insert(endpoint_row(fields))
         return int(table.last_pk or 0)
 
-    def update_endpoint(self, endpoint_id: int, fields: dict[str, Any], due_at: str | None = None) -> int:
+    def update_endpoint(self, endpoint_id: int, fields: dict[str, Any], due_at: datetime | None = None) -> int:
         """Change the given settings. With ``due_at``, the endpoint's batch waiting for its retry
         becomes due then, in the same transaction; returns how many did (0 or 1)."""
         row = endpoint_row(fields)
@@ -90,7 +92,7 @@ class Producing(Connection):
     def endpoints(self) -> list[Endpoint]:
         return [endpoint_from_row(row) for row in self.db.query("SELECT * FROM endpoints ORDER BY id")]
 
-    def enable_endpoint(self, endpoint_id: int, now: str) -> None:
+    def enable_endpoint(self, endpoint_id: int, now: datetime) -> None:
         """Resume an endpoint with a clean failure count; a retry it was waiting for is due at once."""
         with self.write() as conn:
             cursor = conn.execute(
@@ -102,10 +104,10 @@ class Producing(Connection):
                 raise NotFound(f"no endpoint {endpoint_id}")
             _make_due(conn, now, endpoint_id)
 
-    def disable_endpoint(self, endpoint_id: int, reason: str, now: str) -> None:
+    def disable_endpoint(self, endpoint_id: int, reason: str, now: datetime) -> None:
         cursor = self.db.execute(
             "UPDATE endpoints SET enabled = 0, disabled_reason = ?, disabled_at = ? WHERE id = ?",
-            (reason, now, endpoint_id),
+            (reason, to_text(now), endpoint_id),
         )
         if cursor.rowcount == 0:
             raise NotFound(f"no endpoint {endpoint_id}")
@@ -119,18 +121,18 @@ class Producing(Connection):
             raise NotFound(f"no endpoint {endpoint_id}")
 
 
-def _make_due(conn: sqlite3.Connection, now: str, endpoint_id: int | None = None) -> int:
+def _make_due(conn: sqlite3.Connection, now: datetime, endpoint_id: int | None = None) -> int:
     """Make the batches waiting for a later retry due at ``now``: the endpoint's one, or every
     endpoint's; returns how many. Through the index of open batches, not the whole table."""
     which = "endpoint_id = :id" if endpoint_id is not None else "endpoint_id IN (SELECT id FROM endpoints)"
     cursor = conn.execute(
         f"UPDATE batches SET due_at = :now WHERE {which} AND state = 'pending' AND due_at > :now",
-        {"now": now, "id": endpoint_id},
+        {"now": to_text(now), "id": endpoint_id},
     )
     return cursor.rowcount
 
 
-def _insert_unqueued(conn: sqlite3.Connection, rows: Iterable[tuple[str, str, str]]) -> tuple[int, int]:
+def _insert_unqueued(conn: sqlite3.Connection, rows: Iterable[tuple[str, str, datetime]]) -> tuple[int, int]:
     """Insert events without the trigger's fan-out; returns their id range (after, last].
 
     Row by row, the fan-out trigger costs more than the insert itself. So it is
@@ -141,9 +143,19 @@ def _insert_unqueued(conn: sqlite3.Connection, rows: Iterable[tuple[str, str, st
     (trigger,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'events_fan_out'").fetchone()
     conn.execute("DROP TRIGGER events_fan_out")
     after = _last_event_id(conn)
-    conn.executemany("INSERT INTO events (type, payload, created_at) VALUES (?, ?, ?)", rows)
+    conn.executemany("INSERT INTO events (type, payload, created_at) VALUES (?, ?, ?)", _stored_times(rows))
     conn.execute(trigger)
     return after, _last_event_id(conn)
+
+
+def _stored_times(rows: Iterable[tuple[str, str, datetime]]) -> Iterator[tuple[str, str, str]]:
+    """The rows with their queue time as stored text, converted once per time: a bulk insert's rows share one."""
+    last: datetime | None = None
+    text = ""
+    for type_, payload, queued_at in rows:
+        if queued_at is not last:
+            last, text = queued_at, to_text(queued_at)
+        yield type_, payload, text
 
 
 def _fan_out(conn: sqlite3.Connection, after: int, last: int) -> None:
