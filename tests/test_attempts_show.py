@@ -16,6 +16,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from dispatcher.attempt_detail import attempt_detail
+from dispatcher.clock import to_text
 from dispatcher.store import SCHEMA_VERSION, Store
 
 from .helpers import V5_SCHEMA, Invoke, free_port, ok
@@ -275,7 +276,7 @@ def test_show_json_is_what_the_library_returns(
 
     store = Store.open(db_path)
     try:
-        assert json.loads(json.dumps(asdict(attempt_detail(store, detail["id"])))) == detail
+        assert json.loads(json.dumps(asdict(attempt_detail(store, detail["id"])), default=to_text)) == detail
     finally:
         store.close()
     assert detail["ok"] is (status == 200)
