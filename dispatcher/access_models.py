@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .clock import Time
+
 
 @dataclass(frozen=True)
 class IdempotencyKey:
@@ -30,8 +32,8 @@ class ApiKey:
     id: int
     name: str | None
     read_only: bool  # sees everything, changes nothing
-    created_at: str
-    last_used_at: str | None
+    created_at: Time
+    last_used_at: Time | None
 
 
 @dataclass(frozen=True)
@@ -40,4 +42,4 @@ class WebSession:
 
     key: ApiKey
     csrf_token: str
-    expires_at: str
+    expires_at: Time

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .access_models import ApiKey, WebSession
-from .clock import to_text
 from .endpoint_settings import check_name
 from .errors import DispatcherError
 from .store import Store
@@ -50,7 +49,7 @@ def create(store: Store, now: datetime, name: str | None = None, read_only: bool
     if name is not None:
         check_name(name)
     text = KEY_PREFIX + secrets.token_urlsafe(32)
-    return NewKey(store.insert_api_key(name, _sha256(text), read_only, to_text(now)), text)
+    return NewKey(store.insert_api_key(name, _sha256(text), read_only, now), text)
 
 
 def revoke(store: Store, key_id: int) -> None:
@@ -65,8 +64,8 @@ def authenticate(store: Store, text: str, now: datetime) -> ApiKey | None:
     if found is None or not hmac.compare_digest(found[1], digest):
         return None
     key = found[0]
-    if key.last_used_at is None or key.last_used_at < to_text(now - USED_EVERY):
-        store.mark_api_key_used(key.id, to_text(now))
+    if key.last_used_at is None or key.last_used_at < now - USED_EVERY:
+        store.mark_api_key_used(key.id, now)
     return key
 
 
@@ -77,13 +76,13 @@ def log_in(store: Store, text: str, now: datetime) -> NewSession:
         raise DispatcherError("that is not a valid API key (make one with: dispatcher api-key create)")
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     expires = now + timedelta(hours=SESSION_HOURS)
-    store.insert_web_session(_sha256(token), key.id, csrf, to_text(now), to_text(expires))
+    store.insert_web_session(_sha256(token), key.id, csrf, now, expires)
     return NewSession(token, csrf, expires)
 
 
 def session(store: Store, token: str, now: datetime) -> WebSession | None:
     """The live session the cookie ``token`` stands for, or None (expired, logged out, key revoked)."""
-    return store.web_session(_sha256(token), to_text(now))
+    return store.web_session(_sha256(token), now)
 
 
 def log_out(store: Store, token: str) -> None:

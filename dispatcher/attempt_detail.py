@@ -12,6 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Literal
 
+from .clock import Time
 from .errors import DispatcherError
 from .models import AttemptRecord, Batch, Headers
 from .sending.formats import render
@@ -49,7 +50,7 @@ class AttemptDetail:
     batch_id: str
     event_ids: tuple[int, ...]
     test: bool
-    started_at: str
+    started_at: Time
     duration_ms: int
     ok: bool
     error: str | None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Annotated, Any, Protocol
 
 from .errors import DispatcherError
 
@@ -54,15 +54,39 @@ class ManualClock:
 
 
 def to_text(moment: datetime) -> str:
-    """The stored form, the same as the schema's strftime('%Y-%m-%dT%H:%M:%fZ')."""
+    """The one text form of a time: the stored one (the schema's strftime('%Y-%m-%dT%H:%M:%fZ')), and the
+    one people and programs read in the CLI's output, the API's JSON and the admin pages."""
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
-def check_window(since: str | None, until: str | None) -> None:
-    """Refuse a window of stored times that nothing can fall in: a swapped pair is a mistake, not a question."""
-    if since is not None and until is not None and since >= until:
-        raise DispatcherError(f"invalid time window: since ({since}) must be before until ({until})")
-
-
 def from_text(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    """A time in ISO 8601 as an aware datetime in UTC; one without a zone is taken to be in UTC, as stored times are."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def to_millis(moment: datetime) -> datetime:
+    """``moment`` cut to the milliseconds the store keeps, so it compares as its stored form will."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def check_window(since: datetime | None, until: datetime | None) -> None:
+    """Refuse a window of times that nothing can fall in: a swapped pair is a mistake, not a question."""
+    if since is not None and until is not None and since >= until:
+        raise DispatcherError(f"invalid time window: since ({to_text(since)}) must be before until ({to_text(until)})")
+
+
+class _AsText:
+    """Pydantic's hook (it looks for the method; nothing here imports pydantic): a time in the HTTP
+    API's JSON is written as :func:`to_text` writes it, as the CLI's JSON and the admin pages show it."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
+        from pydantic_core import core_schema  # only the web layer builds schemas, and it has pydantic
+
+        schema = handler(source)
+        schema["serialization"] = core_schema.plain_serializer_function_ser_schema(to_text, when_used="json")
+        return schema
+
+
+# A time in the dispatcher's data: an aware datetime in UTC, written out as to_text writes it.
+Time = Annotated[datetime, _AsText()]

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .clock import to_text
 from .durations import format_duration, parse_duration
 from .errors import DispatcherError
 from .models import DeliverySettings, Endpoint
@@ -220,7 +219,7 @@ RETRY_AT_ONCE = ("allow_private", "allow_networks")
 
 def set_value(store: Store, name: str, text: str, now: datetime) -> None:
     """Store global setting ``name``, checked and kept as typed (see :func:`checked`)."""
-    store.set_config(name, checked(name, text), due_at=to_text(now) if name in RETRY_AT_ONCE else None)
+    store.set_config(name, checked(name, text), due_at=now if name in RETRY_AT_ONCE else None)
 
 
 def in_force(stored: Mapping[str, str]) -> dict[str, str]:

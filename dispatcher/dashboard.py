@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from .clock import to_text
 from .endpoint_view import Health, health
 from .models import EndpointStatus
 from .store import Store
@@ -36,7 +35,7 @@ class Totals:
     oldest_pending_age_s: float | None
     delivered_recently: int
     failed_recently: int
-    next_attempt_at: str | None  # the soonest of them all
+    next_attempt_at: datetime | None  # the soonest of them all
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,7 @@ class Dashboard:
 
 
 def dashboard(store: Store, now: datetime) -> Dashboard:
-    recent = {figures.endpoint: figures for figures in store.recent_figures(to_text(now - RECENT))}
+    recent = {figures.endpoint: figures for figures in store.recent_figures(now - RECENT)}
     rows = []
     for status in store.status(now):
         figures = recent.get(status.endpoint)  # None: the endpoint was added between the two reads

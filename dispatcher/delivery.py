@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .clock import Clock, SystemClock, from_text, to_text
+from .clock import Clock, SystemClock, to_text
 from .config import config_value, defaults_from
 from .errors import DispatcherError
 from .models import Batch, DeliverySettings, DisabledEndpoint, Endpoint, Outcome, Recorded, RunSummary, counted
@@ -231,7 +231,7 @@ class _Run:
             now,
             self.rng.random,
             settings.retry,
-            first_attempt_at=from_text(batch.first_attempt_at or outcome.started_at),
+            first_attempt_at=batch.first_attempt_at or outcome.started_at,
             max_age=settings.max_age,
             retry_after=None if outcome.retry_after is None else now + timedelta(seconds=outcome.retry_after),
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from .clock import to_text
 from .config import effective, value_of
 from .endpoint_settings import FOLLOWS_GLOBAL, SETTINGS, Setting
 from .models import DeliverySettings, Endpoint
@@ -71,11 +72,13 @@ def as_json(endpoint: Endpoint, defaults: DeliverySettings, show_secret: bool = 
             data[setting.name] = setting.json_value(_shown(setting, endpoint, in_force, show_secret))
         if setting.name == _STATE_AFTER:
             data.update(
-                enabled=endpoint.enabled, disabled_reason=endpoint.disabled_reason, disabled_at=endpoint.disabled_at
+                enabled=endpoint.enabled,
+                disabled_reason=endpoint.disabled_reason,
+                disabled_at=None if endpoint.disabled_at is None else to_text(endpoint.disabled_at),
             )
-    retired = [{"secret": old.secret, "until": old.until} for old in endpoint.retired_secrets]
+    retired = [{"secret": old.secret, "until": to_text(old.until)} for old in endpoint.retired_secrets]
     data["retired_secrets"] = retired if show_secret else [{"until": old["until"]} for old in retired]
-    data["created_at"] = endpoint.created_at
+    data["created_at"] = to_text(endpoint.created_at)
     if show_secret:
         data.update({s.name: s.json_value(s.value_in(endpoint)) for s in SETTINGS if s.hidden})
     return data

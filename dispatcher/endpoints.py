@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from .clock import SystemClock, to_text
+from .clock import SystemClock
 from .durations import format_duration
 from .endpoint_settings import NAMES, RETRY_AT_ONCE, check_all, none_is_default, refuse_unknown, settings_of
 from .errors import DispatcherError
@@ -68,7 +68,7 @@ def retry_now(store: Store, endpoint_id: int, now: datetime) -> tuple[Endpoint, 
 
 def rotate_secret(
     store: Store, endpoint_id: int, now: datetime, secret: str | None = None, grace: float = DEFAULT_GRACE
-) -> tuple[Endpoint, str | None]:
+) -> tuple[Endpoint, datetime | None]:
     """Give the endpoint a new secret; the old one still signs for ``grace`` seconds.
 
     Only the schemes that carry several signatures (``timestamped``,
@@ -79,7 +79,7 @@ def rotate_secret(
     """
     if not 0 <= grace <= MAX_GRACE:
         raise DispatcherError(f"invalid grace period: use 0s to {format_duration(MAX_GRACE)}")
-    old_signs_until: str | None = None
+    old_signs_until: datetime | None = None
 
     def change(endpoint: Endpoint) -> EndpointChange:
         nonlocal old_signs_until
@@ -87,9 +87,8 @@ def rotate_secret(
         new = check_secret(secret, scheme) if secret is not None else new_secret(scheme)
         if new == endpoint.secret:
             raise DispatcherError("the new secret is the current one")
-        now_text = to_text(now)
-        still_valid = [old for old in endpoint.retired_secrets if old.until > now_text and old.secret != new]
-        until = to_text(now + timedelta(seconds=grace))
+        still_valid = [old for old in endpoint.retired_secrets if old.until > now and old.secret != new]
+        until = now + timedelta(seconds=grace)
         retiring = [RetiredSecret(endpoint.secret, until)] if grace > 0 else []
         old_signs_until = until if retiring and scheme in MULTI_SECRET_SCHEMES else None
         return EndpointChange({"secret": new, "retired_secrets": retiring + still_valid}, now)
@@ -99,10 +98,10 @@ def rotate_secret(
 
 def enable(store: Store, endpoint_id: int, now: datetime) -> Endpoint:
     """Resume sending: the failure count starts again, and what waited is due at once."""
-    store.enable_endpoint(endpoint_id, to_text(now))
+    store.enable_endpoint(endpoint_id, now)
     return store.endpoint(endpoint_id)
 
 
 def disable(store: Store, endpoint_id: int, now: datetime, reason: str = "disabled by user") -> Endpoint:
-    store.disable_endpoint(endpoint_id, reason, to_text(now))
+    store.disable_endpoint(endpoint_id, reason, now)
     return store.endpoint(endpoint_id)

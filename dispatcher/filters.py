@@ -24,8 +24,8 @@ class AttemptFilter:
     endpoint_id: int | None = None
     event_id: int | None = None
     status: int | str | None = None  # an HTTP status code, "ok" or "failed"
-    since: str | None = None  # the request's start, inclusive
-    until: str | None = None  # exclusive
+    since: datetime | None = None  # the request's start, inclusive
+    until: datetime | None = None  # exclusive
 
 
 def attempt_filter(
@@ -71,7 +71,7 @@ def status_code(given: Given) -> int | str | None:
     raise DispatcherError(f"status: {given!r} is not an HTTP status code, ok or failed")
 
 
-def moment(name: str, given: Given, now: datetime) -> str | None:
+def moment(name: str, given: Given, now: datetime) -> datetime | None:
     if given is None or given == "":
         return None
     try:

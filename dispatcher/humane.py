@@ -6,7 +6,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from .clock import from_text
 from .config import KEYS, defaults_from, effective, in_force, value_of
 from .durations import format_rough
 from .endpoint_settings import FOLLOWS_GLOBAL
@@ -32,9 +31,9 @@ def yes_no(value: bool) -> str:
     return "yes" if value else "no"
 
 
-def due_in(at: str, now: datetime) -> str:
+def due_in(at: datetime, now: datetime) -> str:
     """``now`` once ``at`` is reached, else how long until it: ``in 4m12s``."""
-    wait = (from_text(at) - now).total_seconds()
+    wait = (at - now).total_seconds()
     return f"in {format_rough(wait)}" if wait >= 1 else "now"
 
 

@@ -16,10 +16,11 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from .clock import SystemClock, to_text
+from .clock import SystemClock
 from .errors import DispatcherError
 from .import_formats import Row, csv_events, jsonl_events
 from .models import Staged
@@ -153,7 +154,7 @@ def _bad(number: int, reason: str, skipped: _Skipped | None) -> None:
 def _stage(store: Store, chunk: _Chunk, skipped: _Skipped | None) -> Staged | None:
     """Write one chunk, its payloads judged by the schema. A refusal is explained with its line number
     and raised; with ``skip_bad`` the chunk's bad lines are then found the slow way and left out."""
-    queued_at = to_text(SystemClock().now())  # one queue time per transaction, as enqueue_many gives
+    queued_at = SystemClock().now()  # one queue time per transaction, as enqueue_many gives
     rows, numbers = chunk.rows, chunk.lines
     while rows:
         tracked = _Tracked(rows, queued_at)
@@ -175,12 +176,12 @@ def _stage(store: Store, chunk: _Chunk, skipped: _Skipped | None) -> Staged | No
 class _Tracked:
     """Rows as stage_events takes them, remembering which one it took last: the one refused."""
 
-    def __init__(self, rows: list[Row], queued_at: str) -> None:
+    def __init__(self, rows: list[Row], queued_at: datetime) -> None:
         self.rows = rows
         self.queued_at = queued_at
         self.last = -1
 
-    def __iter__(self) -> Iterator[tuple[str, str, str]]:
+    def __iter__(self) -> Iterator[tuple[str, str, datetime]]:
         for index, (event_type, payload) in enumerate(self.rows):
             self.last = index
             yield event_type, payload, self.queued_at

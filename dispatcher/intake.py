@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .access_models import IdempotencyKey, StoredAnswer
-from .clock import to_text
 from .errors import DispatcherError
 from .json_spans import Member, items, members
 from .payloads import check_type, parsed_payload_text
@@ -72,7 +71,7 @@ def submit(
     """Queue ``events`` in one transaction and return ``answer(their ids)``, and whether that is the
     answer kept for a repeat of the request ``once`` names (then nothing is queued)."""
     rows = [(event.type, event.payload) for event in events]
-    return store.insert_events_once(rows, to_text(now), answer, once, to_text(now - KEPT_FOR))
+    return store.insert_events_once(rows, now, answer, once, now - KEPT_FOR)
 
 
 def _text(body: bytes) -> str:

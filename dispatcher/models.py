@@ -1,4 +1,4 @@
-"""The dispatcher's data, as small frozen dataclasses. No behaviour, no I/O."""
+"""The dispatcher's data, as small frozen dataclasses; times as aware datetimes in UTC. No behaviour, no I/O."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
-from .clock import check_window
+from .clock import Time, check_window
 from .rate_limits import RateLimit
 from .retry import RetryPolicy
 from .sending.reach import Reach
@@ -30,7 +30,7 @@ class RetiredSecret:
     """A replaced secret, still signed with (by the schemes that allow several) until ``until``."""
 
     secret: str
-    until: str
+    until: Time
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class Endpoint:
     events: tuple[str, ...]
     enabled: bool
     disabled_reason: str | None
-    disabled_at: str | None
+    disabled_at: Time | None
     # The endpoint's own overrides; None means "use the global setting".
     order: Order | None
     batch_size: int | None
@@ -83,9 +83,9 @@ class Endpoint:
     ca_bundle: str | None  # a private CA's certificates for https; None: the usual ones
     retired_secrets: tuple[RetiredSecret, ...]  # newest first
     consecutive_failures: int
-    last_success_at: str | None
+    last_success_at: Time | None
     last_error: str | None
-    created_at: str
+    created_at: Time
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,7 @@ class Event:
     id: int
     type: str
     payload: str  # the JSON text exactly as the producer stored it
-    created_at: str
+    created_at: Time
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ class Batch:
     endpoint_id: int
     events: tuple[Event, ...]
     attempts: int  # requests already made for this batch
-    first_attempt_at: str | None = None  # None until its first request
+    first_attempt_at: Time | None = None  # None until its first request
 
 
 Headers = tuple[tuple[str, str], ...]  # (name, value) in order, names in the case they were sent
@@ -159,7 +159,7 @@ class Outcome:
     """What one request came to. ``ok`` only for a 2xx within the deadline."""
 
     ok: bool
-    started_at: str
+    started_at: Time
     duration_ms: int
     status_code: int | None = None
     error: str | None = None
@@ -186,7 +186,7 @@ class Attempt:
     endpoint: int
     batch_id: str
     event_ids: tuple[int, ...]
-    started_at: str
+    started_at: Time
     duration_ms: int
     status_code: int | None
     error: str | None
@@ -223,7 +223,7 @@ class DeadLetter:
     type: str
     attempts: int
     last_error: str | None
-    died_at: str
+    died_at: Time
 
 
 @dataclass(frozen=True)
@@ -233,8 +233,8 @@ class Selection:
     event_id: int | None = None
     endpoint_id: int | None = None
     dead_only: bool = False
-    since: str | None = None  # the event's queue time, inclusive
-    until: str | None = None  # exclusive
+    since: Time | None = None  # the event's queue time, inclusive
+    until: Time | None = None  # exclusive
     event_type: str | None = None  # a GLOB pattern, as endpoints subscribe: "lead.*"
 
     def __post_init__(self) -> None:
@@ -291,13 +291,13 @@ class EndpointStatus:
     delivered: int
     dead: int
     consecutive_failures: int
-    last_success_at: str | None
+    last_success_at: Time | None
     last_error: str | None  # kept after a success: consecutive_failures says whether it still fails
-    last_error_at: str | None
+    last_error_at: Time | None
     oldest_pending_age_s: float | None
     # When the next request is due: its waiting batch's retry time, or now when events wait for
     # a first try; None when nothing waits or the endpoint is disabled.
-    next_attempt_at: str | None
+    next_attempt_at: Time | None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from .clock import Clock, to_text
+from .clock import Clock
 from .config import defaults_from, effective
 from .models import Batch, Event, Outcome
 from .payloads import check_type, payload_text
@@ -37,7 +37,7 @@ def send_test(
     """Send one test event to the endpoint (enabled or not) and log the attempt."""
     endpoint = store.endpoint(endpoint_id)
     settings = effective(endpoint, defaults_from(store.config()))
-    event = Event(0, check_type(event_type), payload_text(payload), to_text(clock.now()))
+    event = Event(0, check_type(event_type), payload_text(payload), clock.now())
     # A delivery id of its own, so a receiver that de-duplicates never drops a real batch for it.
     batch = Batch(str(uuid.uuid4()), endpoint_id, (event,), attempts=0)
     own_sender = sender is None

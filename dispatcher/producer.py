@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from .clock import SystemClock, to_text
+from .clock import SystemClock
 from .errors import DispatcherError
 from .payloads import check_type, payload_text, stored_text
 from .store import Store, open_store
@@ -53,10 +54,10 @@ class Queue:
     def enqueue_many(self, event_type: str, payloads: Iterable[Payload]) -> int:
         """Queue many events of one type in one transaction; all or none. Returns the count."""
         check_type(event_type)
-        queued_at = to_text(SystemClock().now())
+        queued_at = SystemClock().now()
         last: tuple[int, Payload] = (0, "")  # the payload inserted last, to name it if it is refused
 
-        def rows() -> Iterator[tuple[str, str, str]]:
+        def rows() -> Iterator[tuple[str, str, datetime]]:
             nonlocal last
             for last in enumerate(payloads, 1):  # noqa: B007 - `last` is read after a refusal
                 yield event_type, stored_text(last[1]), queued_at

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from .clock import from_text, to_text
+from .clock import from_text, to_millis
 from .durations import parse_duration
 from .errors import DispatcherError
 from .models import Pruned, Selection
@@ -22,10 +22,11 @@ from .store import Store
 UNSUBSCRIBED_MIN_AGE = 86400.0
 
 
-def parse_time(text: str, now: datetime) -> str:
-    """An ISO 8601 time, or a duration meaning that long before ``now``, as stored time text."""
+def parse_time(text: str, now: datetime) -> datetime:
+    """An ISO 8601 time (in UTC when it names no zone), or a duration meaning that long before ``now``;
+    to the millisecond, as times are stored."""
     try:
-        return to_text(now - timedelta(seconds=parse_duration(text)))
+        return to_millis(now - timedelta(seconds=parse_duration(text)))
     except DispatcherError:
         pass
     try:
@@ -34,9 +35,7 @@ def parse_time(text: str, now: datetime) -> str:
         raise DispatcherError(
             f"invalid time {text!r}: use ISO 8601 (2026-11-22T10:00:00Z) or a duration ago (2h, 7d)"
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)  # stored times are UTC, and so is a time given without a zone
-    return to_text(moment)
+    return to_millis(moment)
 
 
 def replay(store: Store, selection: Selection, progress: Callable[[int], None] = lambda done: None) -> int:
@@ -63,7 +62,7 @@ def prune(store: Store, older_than: float, now: datetime, dead: bool = False, bu
     """
     if older_than < 0:
         raise DispatcherError("invalid age: must not be negative")
-    cutoff = to_text(now - timedelta(seconds=older_than))
+    cutoff = now - timedelta(seconds=older_than)
     states = ("delivered", "dead") if dead else ("delivered",)
     stop_at = None if budget is None else time.monotonic() + budget
     total = Pruned()
@@ -78,7 +77,7 @@ def prune(store: Store, older_than: float, now: datetime, dead: bool = False, bu
             break
     # An import's events are in the table before any endpoint gets them, so no
     # event no endpoint needs is deleted before it is a day old.
-    unsubscribed_cutoff = to_text(now - timedelta(seconds=max(older_than, UNSUBSCRIBED_MIN_AGE)))
+    unsubscribed_cutoff = now - timedelta(seconds=max(older_than, UNSUBSCRIBED_MIN_AGE))
     more = True
     while more and in_time():
         pruned, more = store.prune_unsubscribed_events(unsubscribed_cutoff)

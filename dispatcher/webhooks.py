@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from . import endpoint_view, endpoints, ping
+from .clock import to_text
 from .config import MAX_ATTEMPTS
 from .durations import parse_duration
 from .errors import DispatcherError
@@ -54,7 +55,7 @@ def change(store: Store, endpoint_id: int, now: datetime, **fields: Any) -> Endp
 
 def rotate_secret(
     store: Store, endpoint_id: int, now: datetime, secret: str | None = None, grace: float | str | None = None
-) -> tuple[Endpoint, str | None]:
+) -> tuple[Endpoint, datetime | None]:
     """:func:`dispatcher.endpoints.rotate_secret` with a made secret in the ``whsec_`` form, and the
     grace period as seconds or the CLI's duration text (default 24 h)."""
     seconds = endpoints.DEFAULT_GRACE if grace is None else parse_duration(grace) if isinstance(grace, str) else grace
@@ -73,7 +74,7 @@ def as_json(endpoint: Endpoint, defaults: DeliverySettings, show_secret: bool = 
 
 def secrets_of(endpoint: Endpoint) -> dict[str, Any]:
     """The secret, and the retired ones that still sign until their time is up."""
-    retired = [{"secret": old.secret, "until": old.until} for old in endpoint.retired_secrets]
+    retired = [{"secret": old.secret, "until": to_text(old.until)} for old in endpoint.retired_secrets]
     return {"id": endpoint.id, "secret": endpoint.secret, "retired_secrets": retired}
 
 

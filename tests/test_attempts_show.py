@@ -16,6 +16,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from dispatcher.attempt_detail import attempt_detail
+from dispatcher.clock import to_text
 from dispatcher.store import open_store
 from dispatcher.store.sqlite.connection import SCHEMA_VERSION
 
@@ -276,7 +277,7 @@ def test_show_json_is_what_the_library_returns(
 
     store = open_store(db_path)
     try:
-        assert json.loads(json.dumps(asdict(attempt_detail(store, detail["id"])))) == detail
+        assert json.loads(json.dumps(asdict(attempt_detail(store, detail["id"])), default=to_text)) == detail
     finally:
         store.close()
     assert detail["ok"] is (status == 200)

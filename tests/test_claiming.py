@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from dispatcher import endpoints
-from dispatcher.clock import ManualClock
+from dispatcher.clock import ManualClock, from_text
 from dispatcher.config import defaults_from
 from dispatcher.delivery_rules import lease_seconds
 from dispatcher.models import Claim, Outcome
@@ -28,12 +28,16 @@ def event_ids(claimed: Claim | None) -> list[int]:
 
 
 def ok() -> Outcome:
-    return Outcome(ok=True, started_at="2026-11-22T10:00:00.000Z", duration_ms=1, status_code=200)
+    return Outcome(ok=True, started_at=from_text("2026-11-22T10:00:00.000Z"), duration_ms=1, status_code=200)
 
 
 def failed(retry_after: float | None = None) -> Outcome:
     return Outcome(
-        ok=False, started_at="2026-11-22T10:00:00.000Z", duration_ms=1, status_code=503, retry_after=retry_after
+        ok=False,
+        started_at=from_text("2026-11-22T10:00:00.000Z"),
+        duration_ms=1,
+        status_code=503,
+        retry_after=retry_after,
     )
 
 

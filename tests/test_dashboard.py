@@ -9,7 +9,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from dispatcher import endpoints
-from dispatcher.clock import ManualClock, to_text
+from dispatcher.clock import ManualClock
 from dispatcher.dashboard import dashboard
 from dispatcher.delivery import RunOptions, run
 from dispatcher.store import Store
@@ -53,7 +53,7 @@ def test_each_endpoint_s_health_and_figures_after_real_deliveries(
     assert rows[gone].disabled_reason is not None and "410" in rows[gone].disabled_reason
     assert rows[down].disabled_reason is None
     # The failing endpoint's batch waits an hour for its retry; the disabled one has no next attempt.
-    assert rows[down].status.next_attempt_at is not None and rows[down].status.next_attempt_at > to_text(clock.now())
+    assert rows[down].status.next_attempt_at is not None and rows[down].status.next_attempt_at > clock.now()
     assert rows[gone].status.next_attempt_at is None
     totals = board.totals
     assert (totals.endpoints, totals.waiting, totals.delivered_recently, totals.failed_recently) == (4, 6, 6, 3)

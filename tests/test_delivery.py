@@ -19,7 +19,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from dispatcher import endpoints
-from dispatcher.clock import ManualClock, from_text
+from dispatcher.clock import ManualClock
 from dispatcher.delivery import RunOptions, run
 from dispatcher.errors import NotFound
 from dispatcher.producer import open as open_queue
@@ -96,7 +96,7 @@ def test_a_500_then_200_retries_the_same_batch_at_the_scheduled_time(
     failed, retried = store.attempts(endpoint_id)
     assert (failed.status_code, failed.error, retried.status_code) == (500, "HTTP 500", 200)
     assert failed.batch_id == retried.batch_id == first["batch_id"]
-    delay = (from_text(retried.started_at) - from_text(failed.started_at)).total_seconds()
+    delay = (retried.started_at - failed.started_at).total_seconds()
     # 5 s plus at most 10 % jitter, sent within a fraction of a second of falling due.
     assert 5.0 <= delay <= 5.5 + 0.3
     assert (summary.requests, summary.failures, summary.retries, summary.delivered) == (2, 1, 1, 3)

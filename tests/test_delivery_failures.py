@@ -15,7 +15,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from dispatcher import endpoints
-from dispatcher.clock import ManualClock, from_text
+from dispatcher.clock import ManualClock, from_text, to_text
 from dispatcher.config import defaults_from
 from dispatcher.delivery import RunOptions, run
 from dispatcher.models import Attempt, Channel, DisabledEndpoint
@@ -27,7 +27,7 @@ from .smtp_inbox import Inbox
 
 def gaps(attempts: list[Attempt]) -> list[float]:
     """Seconds between the starts of consecutive requests."""
-    starts = [from_text(attempt.started_at) for attempt in attempts]
+    starts = [attempt.started_at for attempt in attempts]
     return [(later - earlier).total_seconds() for earlier, later in zip(starts, starts[1:])]
 
 
@@ -89,7 +89,7 @@ def test_the_leasecloud_policy_gives_up_seven_days_after_the_first_attempt(
 
     attempts = store.attempts(endpoint_id)
     assert len(attempts) == 11  # the 12th would fall after 7 days
-    span = (from_text(attempts[-1].started_at) - from_text(attempts[0].started_at)).total_seconds()
+    span = (attempts[-1].started_at - attempts[0].started_at).total_seconds()
     assert span <= 7 * 86400
     assert store.status(clock.now())[0].dead == 1
 
@@ -128,7 +128,7 @@ def test_410_gone_disables_at_once_and_keeps_the_deliveries(
     run(db_path, RunOptions(time_limit=60), clock=clock)
     assert store.status(clock.now())[0].delivered == 3
     retried = store.attempts(endpoint_id)[-1]
-    assert (from_text(retried.started_at) - start).total_seconds() < 1
+    assert (retried.started_at - start).total_seconds() < 1
 
 
 def test_a_batch_waiting_for_its_retry_is_cut_to_a_smaller_size(
@@ -282,7 +282,7 @@ def test_the_notify_command_gets_the_notice_on_stdin(
         "endpoint_id": endpoint_id,
         "url": receiver.url_for("/hook"),
         "reason": "2 consecutive failed requests, the last: HTTP 500",
-        "at": store.endpoint(endpoint_id).disabled_at,
+        "at": to_text(store.endpoint(endpoint_id).disabled_at),
     }
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from dispatcher import endpoint_view, endpoints
-from dispatcher.clock import ManualClock
+from dispatcher.clock import ManualClock, from_text, to_text
 from dispatcher.config import defaults_from
 from dispatcher.errors import DispatcherError, NotFound
 from dispatcher.models import RetiredSecret, Signing
@@ -67,7 +67,7 @@ def test_add_with_defaults(store: Store) -> None:
     assert endpoint.disabled_reason is None and endpoint.disabled_at is None
     # No overrides: every setting follows the global config.
     assert (endpoint.order, endpoint.batch_size, endpoint.timeout, endpoint.max_attempts) == (None,) * 4
-    assert TIMESTAMP.match(endpoint.created_at)
+    assert TIMESTAMP.match(to_text(endpoint.created_at))
 
 
 def test_add_generates_a_strong_secret_per_endpoint(store: Store) -> None:
@@ -198,7 +198,7 @@ def test_disable_records_reason_and_time(store: Store, clock: ManualClock) -> No
     disabled = endpoints.disable(store, endpoint.id, clock.now(), reason="410 Gone")
     assert disabled.enabled is False
     assert disabled.disabled_reason == "410 Gone"
-    assert disabled.disabled_at == "2026-11-22T10:00:00.000Z"
+    assert disabled.disabled_at == from_text("2026-11-22T10:00:00.000Z")
     assert store.endpoint(endpoint.id) == disabled
 
 
@@ -213,7 +213,7 @@ def test_disable_time_is_stored_in_utc(store: Store) -> None:
     endpoint = endpoints.add(store, "https://example.com/hook")
     amsterdam = timezone(timedelta(hours=1))
     disabled = endpoints.disable(store, endpoint.id, datetime(2026, 11, 22, 11, 30, 0, 250_000, tzinfo=amsterdam))
-    assert disabled.disabled_at == "2026-11-22T10:30:00.250Z"
+    assert disabled.disabled_at == from_text("2026-11-22T10:30:00.250Z")
 
 
 def test_enable_clears_reason_and_time(store: Store, clock: ManualClock) -> None:
@@ -281,7 +281,7 @@ def test_as_json_values(store: Store, clock: ManualClock) -> None:
         "allow_private": True,  # in force: the test database's global setting
         "ca_bundle": None,
         "retired_secrets": [],
-        "created_at": endpoint.created_at,
+        "created_at": to_text(endpoint.created_at),
     }
 
 
@@ -393,10 +393,10 @@ def test_rotation_keeps_the_old_secret_signing_for_the_grace_period(store: Store
     endpoint = endpoints.add(store, "https://example.com/hook", signature="timestamped", secret="old")
     rotated, until = endpoints.rotate_secret(store, endpoint.id, clock.now(), grace=3600)
     assert rotated.secret != "old" and len(rotated.secret) >= 32
-    assert until == "2026-11-22T11:00:00.000Z"
+    assert until == from_text("2026-11-22T11:00:00.000Z")
     assert rotated.retired_secrets == (RetiredSecret("old", until),)
     data = endpoint_view.as_json(rotated, defaults_from(store.config()))
-    assert data["retired_secrets"] == [{"until": until}]  # never the secret itself unless asked
+    assert data["retired_secrets"] == [{"until": to_text(until)}]  # never the secret itself unless asked
 
 
 def test_rotation_for_a_one_signature_scheme_says_the_old_secret_stops(store: Store, clock: ManualClock) -> None:

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from dispatcher.clock import from_text
 from dispatcher.errors import DispatcherError
 from dispatcher.models import Batch, Event
 from dispatcher.sending.formats import FORMATS, _quoted, check_format, mautic_timestamp, render, render_batch
@@ -17,8 +18,8 @@ def make_batch(*events: Event, batch_id: str = "6f1c2b7e-0000-4000-8000-00000000
 
 def test_body_is_json_with_batch_id_and_events() -> None:
     batch = make_batch(
-        Event(1, "lead.created", '{"id":10}', "2026-11-22T10:00:00.000Z"),
-        Event(2, "lead.updated", "[1,2]", "2026-11-22T10:00:01.500Z"),
+        Event(1, "lead.created", '{"id":10}', from_text("2026-11-22T10:00:00.000Z")),
+        Event(2, "lead.updated", "[1,2]", from_text("2026-11-22T10:00:01.500Z")),
     )
     body = json.loads(render_batch(batch))
     assert body == {
@@ -33,7 +34,7 @@ def test_body_is_json_with_batch_id_and_events() -> None:
 def test_events_keep_the_batch_order() -> None:
     # A batch for a "desc" endpoint holds newest first; the body must not re-sort.
     ids = [7, 3, 9, 1]
-    batch = make_batch(*(Event(i, "t", "{}", "2026-11-22T10:00:00.000Z") for i in ids))
+    batch = make_batch(*(Event(i, "t", "{}", from_text("2026-11-22T10:00:00.000Z")) for i in ids))
     body = json.loads(render_batch(batch))
     assert [event["id"] for event in body["events"]] == ids
 
@@ -49,8 +50,8 @@ def test_stored_payload_is_embedded_byte_for_byte() -> None:
     odd = '{ "a" :1 }'
     unicode = '{"name":"Zoë","esc":"\\u00e9","big":1.50}'
     batch = make_batch(
-        Event(1, "x", odd, "2026-11-22T10:00:00.000Z"),
-        Event(2, "x", unicode, "2026-11-22T10:00:00.000Z"),
+        Event(1, "x", odd, from_text("2026-11-22T10:00:00.000Z")),
+        Event(2, "x", unicode, from_text("2026-11-22T10:00:00.000Z")),
     )
     body = render_batch(batch)
     assert b'"data":' + odd.encode() + b"}" in body
@@ -60,7 +61,7 @@ def test_stored_payload_is_embedded_byte_for_byte() -> None:
 
 
 def test_body_is_utf8() -> None:
-    batch = make_batch(Event(1, "x", '{"name":"東京"}', "2026-11-22T10:00:00.000Z"))
+    batch = make_batch(Event(1, "x", '{"name":"東京"}', from_text("2026-11-22T10:00:00.000Z")))
     body = render_batch(batch)
     assert isinstance(body, bytes)
     assert "東京".encode() in body
@@ -68,16 +69,16 @@ def test_body_is_utf8() -> None:
 
 def test_event_types_with_quotes_and_unicode_are_escaped() -> None:
     types = ['say "hi"', "back\\slash", "Zoë.créé", "tab\there", "line\nbreak", "</script>"]
-    batch = make_batch(*(Event(i, t, "{}", "2026-11-22T10:00:00.000Z") for i, t in enumerate(types, 1)))
+    batch = make_batch(*(Event(i, t, "{}", from_text("2026-11-22T10:00:00.000Z")) for i, t in enumerate(types, 1)))
     body = json.loads(render_batch(batch))
     assert [event["type"] for event in body["events"]] == types
 
 
-def test_batch_id_and_timestamp_are_escaped() -> None:
-    batch = make_batch(Event(1, "t", "{}", 'odd "time"'), batch_id='id with "quotes"')
+def test_batch_id_is_escaped_and_the_timestamp_is_the_stored_text() -> None:
+    batch = make_batch(Event(1, "t", "{}", from_text("2026-11-22T10:00:00.5+00:00")), batch_id='id with "quotes"')
     body = json.loads(render_batch(batch))
     assert body["batch_id"] == 'id with "quotes"'
-    assert body["events"][0]["timestamp"] == 'odd "time"'
+    assert body["events"][0]["timestamp"] == "2026-11-22T10:00:00.500Z"
 
 
 # --- mautic ---------------------------------------------------------------------
@@ -85,9 +86,9 @@ def test_batch_id_and_timestamp_are_escaped() -> None:
 
 def test_mautic_groups_payloads_by_type_with_mautic_timestamps() -> None:
     batch = make_batch(
-        Event(1, "mautic.lead_post_save_new", '{"contact":{"id":1}}', "2024-10-24T15:54:35.120Z"),
-        Event(2, "mautic.lead_points_change", '{"points":5}', "2024-10-24T15:54:36.000Z"),
-        Event(3, "mautic.lead_post_save_new", '{"contact":{"id":2}}', "2024-10-24T15:54:37.999Z"),
+        Event(1, "mautic.lead_post_save_new", '{"contact":{"id":1}}', from_text("2024-10-24T15:54:35.120Z")),
+        Event(2, "mautic.lead_points_change", '{"points":5}', from_text("2024-10-24T15:54:36.000Z")),
+        Event(3, "mautic.lead_post_save_new", '{"contact":{"id":2}}', from_text("2024-10-24T15:54:37.999Z")),
     )
     assert json.loads(render(batch, "mautic")) == {
         "mautic.lead_post_save_new": [
@@ -100,7 +101,9 @@ def test_mautic_groups_payloads_by_type_with_mautic_timestamps() -> None:
 
 def test_mautic_keys_are_the_event_types_only_in_order_of_first_appearance() -> None:
     # A "desc" batch: newest first, and the groups keep that order too.
-    batch = make_batch(*(Event(i, t, "{}", "2026-11-22T10:00:00.000Z") for i, t in [(9, "b"), (8, "a"), (7, "b")]))
+    batch = make_batch(
+        *(Event(i, t, "{}", from_text("2026-11-22T10:00:00.000Z")) for i, t in [(9, "b"), (8, "a"), (7, "b")])
+    )
     body = json.loads(render(batch, "mautic"))
     assert list(body) == ["b", "a"]
     assert len(body["b"]) == 2
@@ -108,8 +111,8 @@ def test_mautic_keys_are_the_event_types_only_in_order_of_first_appearance() -> 
 
 def test_mautic_splices_the_timestamp_into_the_stored_text() -> None:
     batch = make_batch(
-        Event(1, "t", ' { "big" : 1.50 } ', "2026-11-22T10:00:00.000Z"),
-        Event(2, "t", "{}", "2026-11-22T10:00:00.000Z"),
+        Event(1, "t", ' { "big" : 1.50 } ', from_text("2026-11-22T10:00:00.000Z")),
+        Event(2, "t", "{}", from_text("2026-11-22T10:00:00.000Z")),
     )
     body = render(batch, "mautic")
     assert body == (
@@ -118,17 +121,17 @@ def test_mautic_splices_the_timestamp_into_the_stored_text() -> None:
 
 
 def test_mautic_leaves_array_payloads_unchanged() -> None:
-    batch = make_batch(Event(1, "t", "[1, 2]", "2026-11-22T10:00:00.000Z"))
+    batch = make_batch(Event(1, "t", "[1, 2]", from_text("2026-11-22T10:00:00.000Z")))
     assert json.loads(render(batch, "mautic")) == {"t": [[1, 2]]}
 
 
 def test_mautic_timestamp_overrides_a_payload_timestamp_as_mautic_does() -> None:
-    batch = make_batch(Event(1, "t", '{"timestamp":"mine"}', "2026-11-22T10:00:00.000Z"))
+    batch = make_batch(Event(1, "t", '{"timestamp":"mine"}', from_text("2026-11-22T10:00:00.000Z")))
     assert json.loads(render(batch, "mautic"))["t"][0]["timestamp"] == "2026-11-22T10:00:00+00:00"
 
 
 def test_mautic_timestamp_is_php_iso_8601() -> None:
-    assert mautic_timestamp("2026-01-02T03:04:05.678Z") == "2026-01-02T03:04:05+00:00"
+    assert mautic_timestamp(from_text("2026-01-02T03:04:05.678Z")) == "2026-01-02T03:04:05+00:00"
 
 
 # --- raw ------------------------------------------------------------------------
@@ -136,13 +139,13 @@ def test_mautic_timestamp_is_php_iso_8601() -> None:
 
 def test_raw_body_is_the_payload_byte_for_byte() -> None:
     payload = '{ "id": "evt:1", "action": "order.accepted", "data": {"orderId": 42, "n": 1.50, "s": "Zoë"} }\n'
-    assert render(make_batch(Event(1, "order.accepted", payload, "2026-11-22T10:00:00.000Z")), "raw") == (
+    assert render(make_batch(Event(1, "order.accepted", payload, from_text("2026-11-22T10:00:00.000Z"))), "raw") == (
         payload.encode()
     )
 
 
 def test_raw_refuses_more_than_one_event() -> None:
-    batch = make_batch(*(Event(i, "t", "{}", "2026-11-22T10:00:00.000Z") for i in (1, 2)))
+    batch = make_batch(*(Event(i, "t", "{}", from_text("2026-11-22T10:00:00.000Z")) for i in (1, 2)))
     with pytest.raises(DispatcherError, match="one event per request"):
         render(batch, "raw")
 

@@ -8,7 +8,7 @@ from dataclasses import asdict
 from datetime import datetime, timedelta
 
 from dispatcher import endpoints, humane
-from dispatcher.clock import ManualClock, to_text
+from dispatcher.clock import ManualClock, from_text
 from dispatcher.config import defaults_from
 from dispatcher.models import Outcome
 from dispatcher.store import Store
@@ -20,7 +20,7 @@ def _attempt(store: Store, endpoint_id: int, at: datetime, retry_at: datetime | 
     """One request for the endpoint's next batch at ``at``: a success, or a failure retried at ``retry_at``."""
     claim = store.claim_batch(endpoint_id, "lease", at, defaults_from(store.config()))
     assert claim is not None
-    outcome = Outcome(ok=ok, started_at=to_text(at), duration_ms=1, status_code=200 if ok else 500)
+    outcome = Outcome(ok=ok, started_at=at, duration_ms=1, status_code=200 if ok else 500)
     assert store.record_outcome(claim[2], "lease", outcome, retry_at, at) is not None
 
 
@@ -29,13 +29,13 @@ def test_status_rows_for_people(store: Store, clock: ManualClock) -> None:
     failing = endpoints.add(store, "https://example.com/a", name="crm", events=("lead.*",)).id
     recovered = endpoints.add(store, "https://example.com/b", events=("deal.*",)).id
     disabled = endpoints.add(store, "https://example.com/c", events=("note.*",)).id
-    events = [(type_, "{}", to_text(start)) for type_ in ("lead.created", "deal.won", "note.added")]
+    events = [(type_, "{}", start) for type_ in ("lead.created", "deal.won", "note.added")]
     store.insert_events(events)
     now = start + timedelta(seconds=518.318)
     _attempt(store, failing, start, retry_at=now + timedelta(seconds=252.5))
     _attempt(store, recovered, start, retry_at=start + timedelta(seconds=5))
     _attempt(store, recovered, start + timedelta(seconds=5), retry_at=None, ok=True)
-    store.insert_events([("deal.won", "{}", to_text(start))])
+    store.insert_events([("deal.won", "{}", start)])
     endpoints.disable(store, disabled, start)
 
     statuses = store.status(now)
@@ -59,13 +59,13 @@ def test_status_rows_for_people(store: Store, clock: ManualClock) -> None:
     first, second, third = (asdict(status) for status in statuses)
     assert (first["oldest_pending_age_s"], first["next_attempt_at"]) == (
         518.318,
-        to_text(now + timedelta(seconds=252.5)),
+        now + timedelta(seconds=252.5),
     )
-    assert (first["last_error"], first["last_error_at"]) == ("HTTP 500", to_text(start))
+    assert (first["last_error"], first["last_error_at"]) == ("HTTP 500", start)
     assert (second["last_error"], second["last_error_at"], second["next_attempt_at"]) == (
         "HTTP 500",
-        to_text(start),
-        to_text(now),
+        start,
+        now,
     )
     assert (third["enabled"], third["next_attempt_at"]) == (False, None)
 
@@ -86,10 +86,10 @@ def test_status_table_and_json_from_the_cli(store: Store, invoke: Invoke) -> Non
 
 def test_due_in() -> None:
     now = ManualClock(datetime.fromisoformat("2026-11-22T10:00:00+00:00")).now()
-    assert humane.due_in("2026-11-22T10:04:12.900Z", now) == "in 4m12s"
-    assert humane.due_in("2026-11-22T12:05:00.000Z", now) == "in 2h5m"
-    assert humane.due_in("2026-11-22T10:00:00.500Z", now) == "now"
-    assert humane.due_in("2026-11-21T10:00:00.000Z", now) == "now"  # overdue
+    assert humane.due_in(from_text("2026-11-22T10:04:12.900Z"), now) == "in 4m12s"
+    assert humane.due_in(from_text("2026-11-22T12:05:00.000Z"), now) == "in 2h5m"
+    assert humane.due_in(from_text("2026-11-22T10:00:00.500Z"), now) == "now"
+    assert humane.due_in(from_text("2026-11-21T10:00:00.000Z"), now) == "now"  # overdue
 
 
 def test_endpoint_show_spells_settings_as_config_does_and_marks_the_global_ones(invoke: Invoke) -> None:

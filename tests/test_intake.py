@@ -10,7 +10,7 @@ import pytest
 
 from dispatcher import intake
 from dispatcher.access_models import StoredAnswer
-from dispatcher.clock import ManualClock
+from dispatcher.clock import ManualClock, from_text
 from dispatcher.errors import Conflict, DispatcherError
 from dispatcher.store import Store, open_store
 
@@ -69,7 +69,7 @@ def test_a_bulk_is_queued_all_or_none(store: Store, db_path: Path, clock: Manual
 
 def test_a_repeat_gets_the_first_answer_and_queues_nothing(store: Store, db_path: Path, clock: ManualClock) -> None:
     once = intake.idempotency_key(1, "key-1", intake.request_sha256("POST", "/api/v1/events", b"{}"))
-    store.insert_api_key("k", "0" * 64, False, "2026-11-22T00:00:00.000Z")
+    store.insert_api_key("k", "0" * 64, False, from_text("2026-11-22T00:00:00.000Z"))
     event = [intake.NewEvent("a", "{}")]
     first = intake.submit(store, event, clock.now(), answer, once)
     clock.advance(23 * 3600)
@@ -88,7 +88,7 @@ def test_a_repeat_gets_the_first_answer_and_queues_nothing(store: Store, db_path
 
 def test_two_repeats_at_once_queue_one_event(tmp_path: Path, clock: ManualClock) -> None:
     path = tmp_path / "q.db"
-    open_store(path).insert_api_key("k", "0" * 64, False, "2026-11-22T00:00:00.000Z")
+    open_store(path).insert_api_key("k", "0" * 64, False, from_text("2026-11-22T00:00:00.000Z"))
     once = intake.idempotency_key(1, "same", "digest")
     answers = []
 

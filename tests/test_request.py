@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from dispatcher.clock import from_text
 from dispatcher.errors import DispatcherError
 from dispatcher.models import Batch, Event, RetiredSecret, Signing
 from dispatcher.sending.request import (
@@ -26,7 +27,7 @@ NOW = datetime(2026, 11, 22, 10, 0, 0, tzinfo=UTC)
 
 
 def make_batch(*types: str) -> Batch:
-    events = tuple(Event(i, t, f'{{"n":{i}}}', "2026-11-22T09:59:00.000Z") for i, t in enumerate(types, 1))
+    events = tuple(Event(i, t, f'{{"n":{i}}}', from_text("2026-11-22T09:59:00.000Z")) for i, t in enumerate(types, 1))
     return Batch("9b2f0c1e-0000-4000-8000-00000000000a", 1, events, 0)
 
 
@@ -77,7 +78,7 @@ def test_old_secrets_sign_only_where_a_request_can_carry_several(scheme: str, ex
     endpoint = make_endpoint(
         signing=Signing(scheme),
         secret="new",
-        retired_secrets=(RetiredSecret("old", "2026-11-23T10:00:00.000Z"),),
+        retired_secrets=(RetiredSecret("old", from_text("2026-11-23T10:00:00.000Z")),),
     )
     assert signing_secrets(endpoint, NOW) == expected
 
@@ -86,7 +87,7 @@ def test_an_expired_old_secret_no_longer_signs() -> None:
     endpoint = make_endpoint(
         signing=Signing("timestamped"),
         secret="new",
-        retired_secrets=(RetiredSecret("old", "2026-11-22T10:00:00.000Z"),),
+        retired_secrets=(RetiredSecret("old", from_text("2026-11-22T10:00:00.000Z")),),
     )
     assert signing_secrets(endpoint, NOW) == ["new"]
     assert signing_secrets(replace(endpoint, retired_secrets=()), NOW) == ["new"]

@@ -15,7 +15,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from dispatcher import config, endpoints
-from dispatcher.clock import ManualClock, SystemClock, from_text, to_text
+from dispatcher.clock import ManualClock, SystemClock
 from dispatcher.config import defaults_from
 from dispatcher.errors import NotFound
 from dispatcher.models import Outcome
@@ -32,14 +32,14 @@ def _waiting_batch(store: Store, now: datetime, **settings_: Any) -> int:
     store.insert_event("lead.created", "{}")
     claim = store.claim_batch(endpoint.id, "lease", now, defaults_from(store.config()))
     assert claim is not None
-    failed = Outcome(ok=False, started_at=to_text(now), duration_ms=1, error="HTTP 401")
+    failed = Outcome(ok=False, started_at=now, duration_ms=1, error="HTTP 401")
     assert store.record_outcome(claim[2], "lease", failed, now + RETRY_DELAY, now) is not None
     return endpoint.id
 
 
 def _next_attempt(store: Store, endpoint_id: int, now: datetime) -> datetime | None:
     (row,) = [row for row in store.status(now) if row.endpoint == endpoint_id]
-    return None if row.next_attempt_at is None else from_text(row.next_attempt_at)
+    return row.next_attempt_at
 
 
 @pytest.fixture

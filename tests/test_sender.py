@@ -16,7 +16,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from dispatcher import endpoints
-from dispatcher.clock import SystemClock
+from dispatcher.clock import SystemClock, from_text
 from dispatcher.config import BUILT_IN
 from dispatcher.models import Batch, Event
 from dispatcher.sending.reach import Reach
@@ -149,7 +149,7 @@ def test_header_names_go_out_exactly_as_spelled(sender: Sender, raw_server, stor
         signature_header="X-LeaseFetcher-Signature",
         headers=["LeaseCloud-Version: 1.0.0", "x-lower-case: v"],
     )
-    batch = Batch("b-1", endpoint.id, (Event(1, "lead.created", '{"a":1}', "2026-11-22T10:00:00.000Z"),), 0)
+    batch = Batch("b-1", endpoint.id, (Event(1, "lead.created", '{"a":1}', from_text("2026-11-22T10:00:00.000Z")),), 0)
     outcome = sender.deliver(endpoint, batch, replace(BUILT_IN, timeout=2.0, reach=LOCAL), SystemClock())
     assert outcome.ok
     head = seen[0].split(b"\r\n\r\n")[0].split(b"\r\n")

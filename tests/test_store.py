@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from dispatcher import endpoints, recovery
-from dispatcher.clock import ManualClock, to_text
+from dispatcher.clock import ManualClock, from_text, to_text
 from dispatcher.config import BUILT_IN
 from dispatcher.delivery_rules import lease_seconds
 from dispatcher.errors import DispatcherError
@@ -33,7 +33,7 @@ def add(store: Store, **options: object) -> int:
 
 
 def ok() -> Outcome:
-    return Outcome(ok=True, started_at="2026-11-22T10:00:00.000Z", duration_ms=1, status_code=200)
+    return Outcome(ok=True, started_at=from_text("2026-11-22T10:00:00.000Z"), duration_ms=1, status_code=200)
 
 
 def test_every_connection_gets_wal_foreign_keys_and_a_busy_timeout(store: Store) -> None:
@@ -144,7 +144,9 @@ def test_a_version_1_database_is_upgraded_in_place_keeping_its_data(db_path: Pat
     )
     (status,) = upgraded.status(datetime(2026, 11, 22, tzinfo=UTC))
     assert (status.pending, status.in_flight, status.delivered, status.dead) == (1, 0, 2, 1)
-    assert [(letter.event_id, letter.died_at) for letter in upgraded.dead()] == [(4, "2026-11-20T10:00:00.000Z")]
+    assert [(letter.event_id, letter.died_at) for letter in upgraded.dead()] == [
+        (4, from_text("2026-11-20T10:00:00.000Z"))
+    ]
     assert [attempt.test for attempt in upgraded.attempts()] == [False, False]
     assert sorted(attempt.event_ids for attempt in upgraded.attempts()) == [(2, 3), (4,)]
     # Column for column what a new database gets, beside the application's own table.
@@ -198,7 +200,7 @@ def test_a_failed_batch_is_not_due_before_its_retry(store: Store, clock: ManualC
     endpoint_id = add(store)
     Queue(store).enqueue_many("a", [{}] * 15)
     _, _, batch = store.claim_batch(endpoint_id, "lease", clock.now(), BUILT_IN)  # type: ignore[misc]
-    failure = Outcome(ok=False, started_at="x", duration_ms=1, status_code=500, error="HTTP 500")
+    failure = Outcome(ok=False, started_at=clock.now(), duration_ms=1, status_code=500, error="HTTP 500")
     retry_at = clock.now() + timedelta(seconds=5)
     recorded = store.record_outcome(batch, "lease", failure, retry_at, clock.now())
     assert recorded is not None and recorded.state == "pending"
@@ -340,7 +342,10 @@ def test_replay_and_prune_never_scan_the_queue_or_its_history(store: Store, cloc
     statements: list[str] = []
     store.conn.set_trace_callback(statements.append)
     store.dead(dead)
-    selections = [Selection(dead_only=True), Selection(endpoint_id=delivered, since="2026-01-01T00:00:00.000Z")]
+    selections = [
+        Selection(dead_only=True),
+        Selection(endpoint_id=delivered, since=from_text("2026-01-01T00:00:00.000Z")),
+    ]
     for selection in selections:
         store.count_replayable(selection)
         store.replay(selection)
@@ -414,7 +419,7 @@ def test_upgrading_from_version_5_takes_last_error_at_from_the_attempt_log(db_pa
     conn.close()
     upgraded = open_store(db_path)
     now = datetime(2026, 11, 22, 11, 0, tzinfo=UTC)
-    assert upgraded.status(now)[0].last_error_at == "2026-11-22T09:59:59.000Z"
+    assert upgraded.status(now)[0].last_error_at == from_text("2026-11-22T09:59:59.000Z")
     upgraded.close()
 
 
@@ -434,7 +439,7 @@ def test_opening_without_create_takes_an_existing_file(db_path: Path, store: Sto
 
 
 def test_a_time_window_that_nothing_fits_is_refused(store: Store) -> None:
-    since, until = "2026-11-22T10:00:00.000Z", "2026-11-22T09:00:00.000Z"
+    since, until = from_text("2026-11-22T10:00:00.000Z"), from_text("2026-11-22T09:00:00.000Z")
     with pytest.raises(DispatcherError, match="^invalid time window: since .* must be before until"):
         store.attempts(since=since, until=until)
     with pytest.raises(DispatcherError, match="^invalid time window"):

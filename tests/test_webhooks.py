@@ -6,7 +6,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from dispatcher import endpoints, ping, webhooks
-from dispatcher.clock import ManualClock
+from dispatcher.clock import ManualClock, from_text
 from dispatcher.config import defaults_from
 from dispatcher.errors import DispatcherError, NotFound
 from dispatcher.producer import Queue
@@ -73,9 +73,9 @@ def test_rotate_makes_a_whsec_secret_and_reads_the_grace_as_text_or_seconds(stor
     made = webhooks.create(store, URL, signature="standard")
     rotated, until = webhooks.rotate_secret(store, made.id, clock.now(), grace="1h")
     assert rotated.secret.startswith("whsec_") and rotated.secret != made.secret
-    assert until == "2026-11-22T11:00:00.000Z"
+    assert until == from_text("2026-11-22T11:00:00.000Z")
     _, until = webhooks.rotate_secret(store, made.id, clock.now(), grace=60)
-    assert until == "2026-11-22T10:01:00.000Z"
+    assert until == from_text("2026-11-22T10:01:00.000Z")
     with pytest.raises(DispatcherError, match="invalid duration"):
         webhooks.rotate_secret(store, made.id, clock.now(), grace="soon")
     secrets = webhooks.secrets_of(store.endpoint(made.id))

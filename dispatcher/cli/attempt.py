@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..attempt_detail import AttemptDetail
+from ..clock import to_text
 from ..models import Headers
 
 NOT_RECORDED = "not recorded"
@@ -15,7 +16,7 @@ def describe_attempt(detail: AttemptDetail) -> Iterator[str]:
     carried = "test request" if detail.test else f"events {','.join(map(str, detail.event_ids)) or '-'}"
     yield f"attempt {detail.id}: endpoint {detail.endpoint}, batch {detail.batch_id}, {carried}"
     outcome = "ok" if detail.ok else f"failed: {detail.error or 'no reason recorded'}"
-    yield f"started {detail.started_at}, took {detail.duration_ms} ms, {outcome}"
+    yield f"started {to_text(detail.started_at)}, took {detail.duration_ms} ms, {outcome}"
     request = detail.request
     yield f"format {request.format or NOT_RECORDED}, signature scheme {request.signature_scheme or NOT_RECORDED}"
     for note in detail.notes:

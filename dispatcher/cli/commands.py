@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -148,8 +149,8 @@ def attempts(
     event_id: int | None,
     status: int | str | None,
     failed: bool,
-    since: str | None,
-    until: str | None,
+    since: datetime | None,
+    until: datetime | None,
     limit: int,
     as_json: bool,
 ) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from .. import endpoint_view, endpoints, humane, ping
-from ..clock import SystemClock
+from ..clock import SystemClock, to_text
 from ..config import defaults_from
 from ..endpoint_settings import FOLLOWS_GLOBAL, SETTINGS, Flag, Setting
 from ..models import Endpoint
@@ -239,7 +239,7 @@ def endpoint_rotate_secret(
         return
     click.echo(f"secret: {item.secret}")
     if old_until:
-        click.echo(f"the old secret also signs until {old_until}")
+        click.echo(f"the old secret also signs until {to_text(old_until)}")
     else:
         click.echo("the old secret no longer signs")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import asdict
+from datetime import datetime
 
 import click
 
@@ -46,8 +47,8 @@ def replay(
     event_id: int | None,
     endpoint_id: int | None,
     dead_only: bool,
-    since: str | None,
-    until: str | None,
+    since: datetime | None,
+    until: datetime | None,
     event_type: str | None,
     dry_run: bool,
     as_json: bool,

@@ -6,12 +6,13 @@ import json
 import shlex
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import click
 
 from .. import __version__
-from ..clock import SystemClock
+from ..clock import SystemClock, to_text
 from ..durations import parse_duration
 from ..errors import DispatcherError
 from ..store import Location, Store, discard_new, parse_location
@@ -116,11 +117,11 @@ DURATION = _Duration()
 
 
 class _Time(click.ParamType):  # type: ignore[type-arg]
-    """ISO 8601, or a duration meaning that long ago; converted to stored time text."""
+    """ISO 8601, or a duration meaning that long ago."""
 
     name = "time"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
         from ..recovery import parse_time  # here: the store's recovery code is not for every command
 
         try:
@@ -197,7 +198,14 @@ def database(ctx: click.Context) -> Location:
 
 
 def print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2))
+    click.echo(json.dumps(data, indent=2, default=_time_text))
+
+
+def _time_text(value: Any) -> str:
+    """Times in JSON output as everywhere else people and programs read them."""
+    if isinstance(value, datetime):
+        return to_text(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 NO_ENDPOINTS = "no endpoints yet (add one with: dispatcher endpoint add URL)"
@@ -208,11 +216,15 @@ def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], empty: s
     if not rows:
         click.echo(empty)
         return
-    cells = [[("" if row[c] is None else str(row[c])) for c in columns] for row in rows]
+    cells = [[_cell(row[c]) for c in columns] for row in rows]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
     click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip())
     for r in cells:
         click.echo("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else to_text(value) if isinstance(value, datetime) else str(value)
 
 
 # Where each command lives; its module is imported only when it runs.

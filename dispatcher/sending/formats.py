@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from datetime import datetime
 
+from ..clock import to_text
 from ..errors import DispatcherError
 from ..models import Batch, Event
 
@@ -21,7 +23,7 @@ from ..models import Batch, Event
 def render_batch(batch: Batch) -> bytes:
     events = ",".join(
         f'{{"id":{event.id},"type":{_quoted(event.type)},'
-        f'"timestamp":{_quoted(event.created_at)},"data":{event.payload}}}'
+        f'"timestamp":"{to_text(event.created_at)}","data":{event.payload}}}'
         for event in batch.events
     )
     return f'{{"batch_id":{_quoted(batch.id)},"events":[{events}]}}'.encode()
@@ -44,9 +46,9 @@ def render_mautic(batch: Batch) -> bytes:
     return f"{{{body}}}".encode()
 
 
-def mautic_timestamp(created_at: str) -> str:
-    """``2026-11-22T10:00:00.123Z`` as Mautic writes it (PHP's ``format('c')``): ``2026-11-22T10:00:00+00:00``."""
-    return f"{created_at[:19]}+00:00"
+def mautic_timestamp(created_at: datetime) -> str:
+    """A queue time as Mautic writes it (PHP's ``format('c')``): ``2026-11-22T10:00:00+00:00``."""
+    return f"{to_text(created_at)[:19]}+00:00"
 
 
 def _with_mautic_timestamp(event: Event) -> str:

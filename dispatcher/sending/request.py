@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from .. import __version__
-from ..clock import to_text
 from ..errors import DispatcherError
 from ..models import Batch, Endpoint, Signing
 from ..signing import header_name, is_header_name, sign
@@ -82,8 +81,7 @@ def signing_secrets(endpoint: Endpoint, now: datetime) -> list[str]:
     """The secrets a request is signed with, newest first."""
     if endpoint.signing.scheme not in MULTI_SECRET_SCHEMES:
         return [endpoint.secret]
-    now_text = to_text(now)
-    return [endpoint.secret] + [old.secret for old in endpoint.retired_secrets if old.until > now_text]
+    return [endpoint.secret] + [old.secret for old in endpoint.retired_secrets if old.until > now]
 
 
 def build_request(endpoint: Endpoint, batch: Batch, now: datetime) -> tuple[bytes, dict[str, str]]:

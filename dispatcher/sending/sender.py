@@ -19,7 +19,7 @@ import requests
 import urllib3
 from requests.structures import CaseInsensitiveDict
 
-from ..clock import Clock, to_text
+from ..clock import Clock
 from ..errors import DispatcherError
 from ..models import Batch, DeliverySettings, Endpoint, Headers, Outcome, SentRequest
 from ..retry import MAX_RETRY_AFTER
@@ -85,7 +85,7 @@ class Sender:
         except DispatcherError as error:
             return Outcome(
                 ok=False,
-                started_at=to_text(clock.now()),
+                started_at=clock.now(),
                 duration_ms=0,
                 error=f"not sent: {error}",
                 body_format=endpoint.format,
@@ -108,7 +108,7 @@ class Sender:
         ca_bundle: str | None = None,
     ) -> Outcome:
         """POST ``body``; success is a status matching ``success`` whose response ends within ``timeout`` seconds."""
-        started_at = to_text(clock.now())
+        started_at = clock.now()
         start = time.monotonic()
         deadline = start + timeout
         status: int | None = None

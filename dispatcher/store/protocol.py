@@ -61,7 +61,7 @@ class Store(Protocol):
 
     def config(self) -> dict[str, str]: ...
 
-    def set_config(self, key: str, value: str, due_at: str | None = None) -> int:
+    def set_config(self, key: str, value: str, due_at: datetime | None = None) -> int:
         """Store a global setting; with ``due_at``, every batch waiting for a retry becomes due then.
         Returns how many did."""
         ...
@@ -76,11 +76,11 @@ class Store(Protocol):
         """Queue one event; returns its id and how many endpoints it was queued for."""
         ...
 
-    def insert_events(self, rows: Iterable[tuple[str, str, str]]) -> int:
+    def insert_events(self, rows: Iterable[tuple[str, str, datetime]]) -> int:
         """Queue many (type, payload, created_at) events in one transaction, all or none; returns the count."""
         ...
 
-    def stage_events(self, rows: Iterable[tuple[str, str, str]]) -> Staged:
+    def stage_events(self, rows: Iterable[tuple[str, str, datetime]]) -> Staged:
         """Write events that no endpoint gets until :meth:`queue_staged`, in one transaction."""
         ...
 
@@ -93,10 +93,10 @@ class Store(Protocol):
     def insert_events_once(
         self,
         rows: Sequence[tuple[str, str]],
-        created_at: str,
+        created_at: datetime,
         answer: Callable[[list[int]], StoredAnswer],
         once: IdempotencyKey | None = None,
-        kept_since: str = "",
+        kept_since: datetime | None = None,
     ) -> tuple[StoredAnswer, bool]:
         """Queue the events and keep ``answer(ids)`` under the idempotency key, in one transaction;
         a repeat gets the kept answer (and True)."""
@@ -121,9 +121,9 @@ class Store(Protocol):
         """Raise NotFound for an id that names no endpoint (None names none and passes)."""
         ...
 
-    def enable_endpoint(self, endpoint_id: int, now: str) -> None: ...
+    def enable_endpoint(self, endpoint_id: int, now: datetime) -> None: ...
 
-    def disable_endpoint(self, endpoint_id: int, reason: str, now: str) -> None: ...
+    def disable_endpoint(self, endpoint_id: int, reason: str, now: datetime) -> None: ...
 
     def delete_endpoint(self, endpoint_id: int) -> None: ...
 
@@ -175,8 +175,8 @@ class Store(Protocol):
         endpoint_id: int | None = None,
         status: int | str | None = None,
         event_id: int | None = None,
-        since: str | None = None,
-        until: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
         limit: int = 50,
     ) -> list[Attempt]: ...
 
@@ -185,8 +185,8 @@ class Store(Protocol):
         endpoint_id: int | None = None,
         status: int | str | None = None,
         event_id: int | None = None,
-        since: str | None = None,
-        until: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
         before: int | None = None,
         limit: int = 50,
     ) -> list[Attempt]: ...
@@ -195,7 +195,7 @@ class Store(Protocol):
 
     def event_view(self, event_id: int) -> EventView: ...
 
-    def recent_figures(self, since: str) -> list[RecentFigures]: ...
+    def recent_figures(self, since: datetime) -> list[RecentFigures]: ...
 
     def delivery_counts(self) -> list[DeliveryCount]: ...
 
@@ -217,15 +217,15 @@ class Store(Protocol):
 
     def replay(self, selection: Selection, progress: Callable[[int], None] = ...) -> int: ...
 
-    def prune_batches(self, cutoff: str, states: tuple[str, ...]) -> Pruned: ...
+    def prune_batches(self, cutoff: datetime, states: tuple[str, ...]) -> Pruned: ...
 
-    def prune_unsubscribed_events(self, cutoff: str) -> tuple[Pruned, bool]: ...
+    def prune_unsubscribed_events(self, cutoff: datetime) -> tuple[Pruned, bool]: ...
 
-    def prune_test_attempts(self, cutoff: str) -> Pruned: ...
+    def prune_test_attempts(self, cutoff: datetime) -> Pruned: ...
 
     # --- access (API keys and admin sessions) ------------------------------------------
 
-    def insert_api_key(self, name: str | None, key_sha256: str, read_only: bool, now: str) -> ApiKey: ...
+    def insert_api_key(self, name: str | None, key_sha256: str, read_only: bool, now: datetime) -> ApiKey: ...
 
     def api_keys(self) -> list[ApiKey]: ...
 
@@ -235,12 +235,12 @@ class Store(Protocol):
 
     def api_key_by_hash(self, key_sha256: str) -> tuple[ApiKey, str] | None: ...
 
-    def mark_api_key_used(self, key_id: int, now: str) -> None: ...
+    def mark_api_key_used(self, key_id: int, now: datetime) -> None: ...
 
     def insert_web_session(
-        self, token_sha256: str, key_id: int, csrf_token: str, now: str, expires_at: str
+        self, token_sha256: str, key_id: int, csrf_token: str, now: datetime, expires_at: datetime
     ) -> None: ...
 
-    def web_session(self, token_sha256: str, now: str) -> WebSession | None: ...
+    def web_session(self, token_sha256: str, now: datetime) -> WebSession | None: ...
 
     def delete_web_session(self, token_sha256: str) -> None: ...

@@ -103,7 +103,7 @@ def test_deliver_sends_events_queued_after_start_and_retries_on_schedule(
     finally:
         store.close()
     assert (failed.status_code, delivered.status_code) == (503, 200)
-    gap = (from_text(delivered.started_at) - from_text(failed.started_at)).total_seconds()
+    gap = (delivered.started_at - failed.started_at).total_seconds()
     assert 1 <= gap < 5  # fixed:1s (plus jitter), not the next cron minute
     code, out, _ = served.stop()
     assert code == 0 and "1 event delivered" in out

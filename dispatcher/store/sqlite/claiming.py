@@ -16,9 +16,9 @@ from typing import Any
 from ...clock import from_text, to_text
 from ...config import effective
 from ...delivery_rules import in_flight_limit, lease_seconds, rate_limited_until
-from ...models import Batch, Claim, DeliverySettings, Event
+from ...models import Batch, Claim, DeliverySettings
 from ..ids import time_ordered_id
-from .rows import dicts, endpoint_from_row, events_in_order
+from .rows import dicts, endpoint_from_row, event_from_row, events_in_order, time_or_none
 
 
 def claim(
@@ -64,7 +64,9 @@ def claim(
         if due_at > now_text:
             return None  # backing off: nothing new starts before the retry
         events = tuple(events_in_order(conn, event_ids))
-        batch = _fitted(conn, Batch(batch_id, endpoint_id, events, attempts, first_attempt_at), settings.batch_size)
+        batch = _fitted(
+            conn, Batch(batch_id, endpoint_id, events, attempts, time_or_none(first_attempt_at)), settings.batch_size
+        )
         conn.execute(
             "UPDATE batches SET lease_id = ?, lease_expires_at = ? WHERE id = ?", (lease_id, lease_expires_at, batch_id)
         )
@@ -114,7 +116,7 @@ def new_batch(
     leased to ``lease_id``."""
     descending = settings.order == "desc"
     events = tuple(
-        Event(*row)
+        event_from_row(row)
         for row in conn.execute(
             "SELECT e.id, e.type, e.payload, e.created_at FROM pending AS p JOIN events AS e ON e.id = p.event_id "
             f"WHERE p.endpoint_id = ? ORDER BY p.event_id {'DESC' if descending else 'ASC'} LIMIT ?",

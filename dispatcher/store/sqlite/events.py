@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 
 from ...access_models import IdempotencyKey, StoredAnswer
+from ...clock import to_text
 from ...errors import Conflict, NotFound
-from ...models import Event, EventDelivery, EventView
+from ...models import EventDelivery, EventView
 from .connection import Connection
 from .inspecting import attempt_from_row
+from .rows import event_from_row
 
 
 class Events(Connection):
     def insert_events_once(
         self,
         rows: Sequence[tuple[str, str]],
-        created_at: str,
+        created_at: datetime,
         answer: Callable[[list[int]], StoredAnswer],
         once: IdempotencyKey | None = None,
-        kept_since: str = "",
+        kept_since: datetime | None = None,
     ) -> tuple[StoredAnswer, bool]:
         """Queue the (type, payload) events, all or none, and return ``answer(ids)``; and whether it
         is a repeat's. With ``once``, a request already answered under its key since ``kept_since``
@@ -27,9 +30,11 @@ class Events(Connection):
         The look-up, the inserts and the record are one transaction: two repeats arriving together
         cannot both queue. Records from before ``kept_since`` go as new ones come.
         """
+        created_text = to_text(created_at)
         with self.write() as conn:
             if once is not None:
-                conn.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (kept_since,))
+                if kept_since is not None:
+                    conn.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (to_text(kept_since),))
                 kept = conn.execute(
                     "SELECT request_sha256, status, response FROM idempotency_keys WHERE api_key_id = ? AND key = ?",
                     (once.api_key_id, once.key),
@@ -45,7 +50,7 @@ class Events(Connection):
                 int(
                     conn.execute(
                         "INSERT INTO events (type, payload, created_at) VALUES (?, ?, ?) RETURNING id",
-                        (type_, payload, created_at),
+                        (type_, payload, created_text),
                     ).fetchone()[0]
                 )
                 for type_, payload in rows
@@ -55,7 +60,7 @@ class Events(Connection):
                 conn.execute(
                     "INSERT INTO idempotency_keys (api_key_id, key, request_sha256, status, response, created_at) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
-                    (once.api_key_id, once.key, once.request_sha256, made.status, made.body, created_at),
+                    (once.api_key_id, once.key, once.request_sha256, made.status, made.body, created_text),
                 )
             return made, False
 
@@ -89,4 +94,4 @@ class Events(Connection):
             deliveries.append(
                 EventDelivery(endpoint_id, state, batch_id, tuple(attempt_from_row(item) for item in attempts))
             )
-        return EventView(Event(*row), tuple(deliveries))
+        return EventView(event_from_row(row), tuple(deliveries))

@@ -11,7 +11,7 @@ from ...errors import NotFound
 from ...models import Attempt, AttemptRecord, EndpointStatus, SentRequest
 from ...sending.reach import public_url
 from .connection import Connection
-from .rows import events_in_order, headers_from_json
+from .rows import events_in_order, headers_from_json, time_or_none, time_text
 
 
 class Inspecting(Connection):
@@ -46,7 +46,7 @@ class Inspecting(Connection):
         result = []
         for row in rows:
             oldest = row["oldest_pending_at"]
-            due_at = row["open_batch_due_at"] or (now_text if row["unbatched"] else None)
+            due_at = time_or_none(row["open_batch_due_at"]) or (now if row["unbatched"] else None)
             result.append(
                 EndpointStatus(
                     endpoint=row["id"],
@@ -58,9 +58,9 @@ class Inspecting(Connection):
                     delivered=row["delivered"],
                     dead=row["dead"],
                     consecutive_failures=row["consecutive_failures"],
-                    last_success_at=row["last_success_at"],
+                    last_success_at=time_or_none(row["last_success_at"]),
                     last_error=row["last_error"],
-                    last_error_at=row["last_error_at"],
+                    last_error_at=time_or_none(row["last_error_at"]),
                     oldest_pending_age_s=(round((now - from_text(oldest)).total_seconds(), 3) if oldest else None),
                     next_attempt_at=due_at if row["enabled"] else None,
                 )
@@ -72,8 +72,8 @@ class Inspecting(Connection):
         endpoint_id: int | None = None,
         status: int | str | None = None,
         event_id: int | None = None,
-        since: str | None = None,
-        until: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
         limit: int = 50,
     ) -> list[Attempt]:
         """The newest ``limit`` attempts matching every filter given, oldest first.
@@ -88,8 +88,8 @@ class Inspecting(Connection):
         endpoint_id: int | None = None,
         status: int | str | None = None,
         event_id: int | None = None,
-        since: str | None = None,
-        until: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
         before: int | None = None,
         limit: int = 50,
     ) -> list[Attempt]:
@@ -104,8 +104,8 @@ class Inspecting(Connection):
             ("a.ok = :ok", "ok", {"ok": 1, "failed": 0}.get(str(status))),
             ("a.status_code = :status", "status", None if status in (None, "ok", "failed") else int(status or 0)),
             ("EXISTS (SELECT 1 FROM json_each(b.event_ids) AS ids WHERE ids.value = :event)", "event", event_id),
-            ("a.started_at >= :since", "since", since),
-            ("a.started_at < :until", "until", until),
+            ("a.started_at >= :since", "since", time_text(since)),
+            ("a.started_at < :until", "until", time_text(until)),
             ("a.id < :before", "before", before),
         ):
             if value is not None:
@@ -164,7 +164,7 @@ def attempt_from_row(row: dict[str, Any]) -> Attempt:
         endpoint=row["endpoint_id"],
         batch_id=row["batch_id"],
         event_ids=tuple(json.loads(row["event_ids"] or "[]")),
-        started_at=row["started_at"],
+        started_at=from_text(row["started_at"]),
         duration_ms=row["duration_ms"],
         status_code=row["status_code"],
         error=row["error"],

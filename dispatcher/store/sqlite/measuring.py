@@ -7,7 +7,9 @@ are counted, and pruning takes old ones out of the counts.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
+from ...clock import to_text
 from ...figures import AttemptCount, DeliveryCount, DurationHistogram, RecentFigures
 from .connection import Connection
 
@@ -16,7 +18,7 @@ _CLASS = "CASE WHEN {code} IS NULL THEN 'none' ELSE ({code} / 100) || 'xx' END"
 
 
 class Measuring(Connection):
-    def recent_figures(self, since: str) -> list[RecentFigures]:
+    def recent_figures(self, since: datetime) -> list[RecentFigures]:
         """Per endpoint: why it is disabled, events delivered and requests failed since ``since``."""
         rows = self.conn.execute(
             """
@@ -27,7 +29,7 @@ class Measuring(Connection):
                     WHERE a.endpoint_id = e.id AND a.ok = 0 AND a.test = 0 AND a.started_at >= :since)
             FROM endpoints AS e ORDER BY e.id
             """,
-            {"since": since},
+            {"since": to_text(since)},
         )
         return [RecentFigures(*row) for row in rows]
 

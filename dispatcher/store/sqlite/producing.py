@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
 from typing import Any
 
 from ...clock import to_text
@@ -20,7 +21,7 @@ class Producing(Connection):
     def config(self) -> dict[str, str]:
         return {row["key"]: row["value"] for row in self.db.query("SELECT key, value FROM config")}
 
-    def set_config(self, key: str, value: str, due_at: str | None = None) -> int:
+    def set_config(self, key: str, value: str, due_at: datetime | None = None) -> int:
         """Store a global setting. With ``due_at``, every batch waiting for its retry becomes due
         then, in the same transaction; returns how many did."""
         with self.write() as conn:
@@ -39,14 +40,14 @@ class Producing(Connection):
         """Queue one event; returns its id and how many endpoints it was queued for."""
         return insert_event_counted(self.conn, type_, payload)
 
-    def insert_events(self, rows: Iterable[tuple[str, str, str]]) -> int:
+    def insert_events(self, rows: Iterable[tuple[str, str, datetime]]) -> int:
         """Many (type, payload, created_at) events in one transaction: all of them or none."""
         with self.write() as conn:
             after, last = _insert_unqueued(conn, rows)
             _fan_out(conn, after, last)
         return last - after
 
-    def stage_events(self, rows: Iterable[tuple[str, str, str]]) -> Staged:
+    def stage_events(self, rows: Iterable[tuple[str, str, datetime]]) -> Staged:
         """Insert events that no endpoint gets yet, in one transaction. :meth:`queue_staged` queues
         them for their endpoints, :meth:`drop_staged` deletes them: a large import writes in chunks,
         yet becomes deliverable all at once or not at all."""
@@ -86,7 +87,7 @@ class Producing(Connection):
             if row:
                 assignments = ", ".join(f"{column} = :{column}" for column in row)
                 conn.execute(f"UPDATE endpoints SET {assignments} WHERE id = :id", {**row, "id": endpoint_id})
-            due = 0 if wanted.due_at is None else _make_due(conn, to_text(wanted.due_at), endpoint_id)
+            due = 0 if wanted.due_at is None else _make_due(conn, wanted.due_at, endpoint_id)
             changed = endpoint_from_row(dicts(conn.execute("SELECT * FROM endpoints WHERE id = ?", (endpoint_id,)))[0])
         return changed, due
 
@@ -99,7 +100,7 @@ class Producing(Connection):
     def endpoints(self) -> list[Endpoint]:
         return [endpoint_from_row(row) for row in self.db.query("SELECT * FROM endpoints ORDER BY id")]
 
-    def enable_endpoint(self, endpoint_id: int, now: str) -> None:
+    def enable_endpoint(self, endpoint_id: int, now: datetime) -> None:
         """Resume an endpoint with a clean failure count; a retry it was waiting for is due at once."""
         with self.write() as conn:
             cursor = conn.execute(
@@ -111,10 +112,10 @@ class Producing(Connection):
                 raise NotFound(f"no endpoint {endpoint_id}")
             _make_due(conn, now, endpoint_id)
 
-    def disable_endpoint(self, endpoint_id: int, reason: str, now: str) -> None:
+    def disable_endpoint(self, endpoint_id: int, reason: str, now: datetime) -> None:
         cursor = self.db.execute(
             "UPDATE endpoints SET enabled = 0, disabled_reason = ?, disabled_at = ? WHERE id = ?",
-            (reason, now, endpoint_id),
+            (reason, to_text(now), endpoint_id),
         )
         if cursor.rowcount == 0:
             raise NotFound(f"no endpoint {endpoint_id}")
@@ -128,18 +129,18 @@ class Producing(Connection):
             raise NotFound(f"no endpoint {endpoint_id}")
 
 
-def _make_due(conn: sqlite3.Connection, now: str, endpoint_id: int | None = None) -> int:
+def _make_due(conn: sqlite3.Connection, now: datetime, endpoint_id: int | None = None) -> int:
     """Make the batches waiting for a later retry due at ``now``: the endpoint's one, or every
     endpoint's; returns how many. Through the index of open batches, not the whole table."""
     which = "endpoint_id = :id" if endpoint_id is not None else "endpoint_id IN (SELECT id FROM endpoints)"
     cursor = conn.execute(
         f"UPDATE batches SET due_at = :now WHERE {which} AND state = 'pending' AND due_at > :now",
-        {"now": now, "id": endpoint_id},
+        {"now": to_text(now), "id": endpoint_id},
     )
     return cursor.rowcount
 
 
-def _insert_unqueued(conn: sqlite3.Connection, rows: Iterable[tuple[str, str, str]]) -> tuple[int, int]:
+def _insert_unqueued(conn: sqlite3.Connection, rows: Iterable[tuple[str, str, datetime]]) -> tuple[int, int]:
     """Insert events without the trigger's fan-out; returns their id range (after, last].
 
     Row by row, the fan-out costs more than the insert itself, so the trigger leaves it to the
@@ -151,6 +152,16 @@ def _insert_unqueued(conn: sqlite3.Connection, rows: Iterable[tuple[str, str, st
     conn.executemany("INSERT INTO events (type, payload, created_at) VALUES (?, ?, ?)", rows)
     conn.execute("DELETE FROM dispatcher_staging")
     return after, _last_event_id(conn)
+
+
+def _stored_times(rows: Iterable[tuple[str, str, datetime]]) -> Iterator[tuple[str, str, str]]:
+    """The rows with their queue time as stored text, converted once per time: a bulk insert's rows share one."""
+    last: datetime | None = None
+    text = ""
+    for type_, payload, queued_at in rows:
+        if queued_at is not last:
+            last, text = queued_at, to_text(queued_at)
+        yield type_, payload, text
 
 
 def _fan_out(conn: sqlite3.Connection, after: int, last: int) -> None:

@@ -48,7 +48,7 @@ def record(
             to_text(next_due) if next_due else now_text,
             error,
             None if next_due else now_text,
-            outcome.started_at,
+            to_text(outcome.started_at),
             batch.id,
         ),
     )
@@ -80,7 +80,7 @@ def insert_attempt(conn: sqlite3.Connection, endpoint_id: int, batch_id: str, ou
         (
             endpoint_id,
             batch_id,
-            outcome.started_at,
+            to_text(outcome.started_at),
             outcome.duration_ms,
             int(outcome.ok),
             outcome.status_code,
@@ -104,6 +104,6 @@ def finish_delivered(conn: sqlite3.Connection, batch: Batch, outcome: Outcome, n
         "UPDATE batches SET state = 'delivered', attempts = attempts + 1, finished_at = ?, "
         "first_attempt_at = coalesce(first_attempt_at, ?), lease_id = NULL, lease_expires_at = NULL "
         "WHERE id = ? AND lease_id = ? AND state = 'pending'",
-        (now_text, outcome.started_at, batch.id, lease_id),
+        (now_text, to_text(outcome.started_at), batch.id, lease_id),
     )
     return cursor.rowcount == 1

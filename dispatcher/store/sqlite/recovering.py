@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
+from ...clock import from_text, to_text
 from ...models import DeadLetter, Pruned, Selection
 from .connection import Connection
 
@@ -31,7 +33,7 @@ class Recovering(Connection):
             f"WHERE {where} ORDER BY b.finished_at, d.endpoint_id, d.event_id",
             params,
         )
-        return [DeadLetter(*row) for row in rows]
+        return [_dead_letter(*row) for row in rows]
 
     def dead_page(
         self, selection: Selection, before: tuple[int, int] | None = None, limit: int = 50
@@ -48,7 +50,7 @@ class Recovering(Connection):
             f"FROM {_REPLAYABLE_FROM} WHERE {where} ORDER BY d.event_id DESC, d.endpoint_id DESC LIMIT :limit",
             {**params, "limit": limit},
         )
-        return [DeadLetter(*row) for row in rows]
+        return [_dead_letter(*row) for row in rows]
 
     def replay_dead(self, deliveries: Iterable[tuple[int, int]]) -> int:
         """Put these (endpoint, event) deliveries back in the queue, those of them that are dead, in
@@ -109,14 +111,14 @@ class Recovering(Connection):
                 progress(len(chosen))
         return total
 
-    def prune_batches(self, cutoff: str, states: tuple[str, ...]) -> Pruned:
+    def prune_batches(self, cutoff: datetime, states: tuple[str, ...]) -> Pruned:
         """Delete one chunk of batches in ``states`` finished before ``cutoff``, with what only they need."""
         with self.write() as conn:
             rows = []
             for state in states:  # one index range per state
                 rows += conn.execute(
                     "SELECT id, event_ids FROM batches WHERE state = ? AND finished_at < ? LIMIT ?",
-                    (state, cutoff, CHUNK),
+                    (state, to_text(cutoff), CHUNK),
                 ).fetchall()
             if not rows:
                 return Pruned()
@@ -134,9 +136,10 @@ class Recovering(Connection):
             pruned.events = conn.execute(f"DELETE FROM events WHERE id {in_ids} AND {_UNNEEDED}", (event_ids,)).rowcount
             return pruned
 
-    def prune_unsubscribed_events(self, cutoff: str) -> tuple[Pruned, bool]:
+    def prune_unsubscribed_events(self, cutoff: datetime) -> tuple[Pruned, bool]:
         """Delete, among the next CHUNK events not yet checked, those queued before ``cutoff`` that
         no endpoint needs. Returns what went, and whether events further on may still be old enough."""
+        cutoff_text = to_text(cutoff)
         with self.write() as conn:
             (after_id,) = conn.execute("SELECT events_checked_through FROM dispatcher_prune").fetchone()
             last_id, oldest = conn.execute(
@@ -144,12 +147,12 @@ class Recovering(Connection):
                 "FROM (SELECT id, created_at FROM events WHERE id > ? ORDER BY id LIMIT ?)",
                 (after_id, CHUNK),
             ).fetchone()
-            if last_id is None or oldest >= cutoff:
+            if last_id is None or oldest >= cutoff_text:
                 return Pruned(), False  # ids follow queue time: nothing further on is old enough
             # Only up to the first event too young: it and those after it are checked next time.
             checked_through = conn.execute(
                 "SELECT coalesce((SELECT min(id) - 1 FROM events WHERE id > ? AND id <= ? AND created_at >= ?), ?)",
-                (after_id, last_id, cutoff, last_id),
+                (after_id, last_id, cutoff_text, last_id),
             ).fetchone()[0]
             deleted = conn.execute(
                 f"DELETE FROM events WHERE id > ? AND id <= ? AND {_UNNEEDED}", (after_id, checked_through)
@@ -157,11 +160,11 @@ class Recovering(Connection):
             conn.execute("UPDATE dispatcher_prune SET events_checked_through = ?", (checked_through,))
             return Pruned(events=deleted), checked_through == last_id
 
-    def prune_test_attempts(self, cutoff: str) -> Pruned:
+    def prune_test_attempts(self, cutoff: datetime) -> Pruned:
         with self.write() as conn:
             deleted = conn.execute(
                 "DELETE FROM attempts WHERE id IN (SELECT id FROM attempts WHERE started_at < ? AND test = 1 LIMIT ?)",
-                (cutoff, CHUNK),
+                (to_text(cutoff), CHUNK),
             ).rowcount
         return Pruned(attempts=deleted)
 
@@ -216,5 +219,11 @@ def _replayable(selection: Selection) -> tuple[str, dict[str, Any]]:
         value = getattr(selection, name)
         if value is not None:
             where.append(f"{column} {operator} :{name}")
-            params[name] = value
+            params[name] = to_text(value) if isinstance(value, datetime) else value
     return " AND ".join(where), params
+
+
+def _dead_letter(
+    endpoint: int, event_id: int, type_: str, attempts: int, last_error: str | None, died_at: str
+) -> DeadLetter:
+    return DeadLetter(endpoint, event_id, type_, attempts, last_error, from_text(died_at))

@@ -1,12 +1,16 @@
-"""Rows to dataclasses and back; an endpoint's setting columns as dispatcher.endpoint_settings declares them."""
+"""Rows to dataclasses and back; an endpoint's setting columns as dispatcher.endpoint_settings declares them.
+
+Times cross here: stored as clock.to_text's text (which the SQL compares), handed out as datetimes."""
 
 from __future__ import annotations
 
 import functools
 import json
 import sqlite3
+from datetime import datetime
 from typing import Any
 
+from ...clock import from_text, to_text
 from ...endpoint_settings import SETTINGS, by_name, endpoint_fields
 from ...endpoint_settings.setting import COMPACT, pairs_from_json
 from ...models import Endpoint, Event, Headers, RetiredSecret
@@ -43,7 +47,7 @@ def endpoint_row(fields: dict[str, Any]) -> dict[str, Any]:
     row = {}
     for name, value in fields.items():
         if name == "retired_secrets":
-            row[name] = json.dumps([{"secret": old.secret, "until": old.until} for old in value])
+            row[name] = json.dumps([{"secret": old.secret, "until": to_text(old.until)} for old in value])
         else:
             setting = by_name(name)
             row[setting.column] = setting.to_row(value)
@@ -61,19 +65,19 @@ def endpoint_from_row(row: dict[str, Any]) -> Endpoint:
         id=row["id"],
         enabled=bool(row["enabled"]),
         disabled_reason=row["disabled_reason"],
-        disabled_at=row["disabled_at"],
+        disabled_at=time_or_none(row["disabled_at"]),
         retired_secrets=_retired(row["retired_secrets"]),
         consecutive_failures=row["consecutive_failures"],
-        last_success_at=row["last_success_at"],
+        last_success_at=time_or_none(row["last_success_at"]),
         last_error=row["last_error"],
-        created_at=row["created_at"],
+        created_at=from_text(row["created_at"]),
     )
 
 
 # An endpoint is read for every batch the process loop claims: its retired secrets are parsed once per text.
 @functools.lru_cache(maxsize=256)
 def _retired(text: str) -> tuple[RetiredSecret, ...]:
-    return tuple(RetiredSecret(item["secret"], item["until"]) for item in json.loads(text))
+    return tuple(RetiredSecret(item["secret"], from_text(item["until"])) for item in json.loads(text))
 
 
 def events_in_order(conn: sqlite3.Connection, ids_json: str) -> list[Event]:
@@ -84,4 +88,18 @@ def events_in_order(conn: sqlite3.Connection, ids_json: str) -> list[Event]:
         "ORDER BY wanted.key",
         (ids_json,),
     )
-    return [Event(*row) for row in rows]
+    return [event_from_row(row) for row in rows]
+
+
+def event_from_row(row: tuple[int, str, str, str]) -> Event:
+    """An (id, type, payload, created_at) row as an Event."""
+    event_id, type_, payload, created_at = row
+    return Event(event_id, type_, payload, from_text(created_at))
+
+
+def time_or_none(text: str | None) -> datetime | None:
+    return None if text is None else from_text(text)
+
+
+def time_text(moment: datetime | None) -> str | None:
+    return None if moment is None else to_text(moment)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from ... import intake
 from ...access_models import StoredAnswer
+from ...clock import Time
 from ...models import EventDelivery
 from ..auth import Reader, StoreDep, Writer, now
 from ..problems import responses
@@ -62,7 +63,7 @@ class EventOut(BaseModel):
     id: int
     type: str
     payload: Payload
-    created_at: str
+    created_at: Time
     deliveries: list[EventDelivery] = Field(
         description="Per endpoint it was queued for: where it stands, its batch and that batch's attempts."
     )

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from ...clock import Time
 from ...endpoint_settings import SETTINGS
 
 # name: (the type a client sends and reads, what it means): the endpoint settings' own, plus the
@@ -103,7 +104,7 @@ class Rotation(BaseModel):
 class Rotated(BaseModel):
     id: int
     secret: str
-    old_secret_signs_until: str | None
+    old_secret_signs_until: Time | None
 
 
 class SendTest(BaseModel):
