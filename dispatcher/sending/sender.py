@@ -23,9 +23,9 @@ from ..clock import Clock, to_text
 from ..errors import DispatcherError
 from ..models import Batch, DeliverySettings, Endpoint, Headers, Outcome, SentRequest
 from ..retry import MAX_RETRY_AFTER
-from . import transport
 from .reach import Reach, RefusedDestination, UnresolvedHost, public_url
 from .request import build_request, is_success
+from .transport import GuardedRequest, PinnedAdapter, RequestContext
 
 RESPONSE_CAP = 64 * 1024
 # "Slow down" answers whose Retry-After the next attempt honours.
@@ -41,9 +41,9 @@ REDACTED = "[redacted]"
 
 @dataclass(frozen=True)
 class _Target:
-    """A URL as prepared once: the request template, and the name and port to check."""
+    """A URL as prepared once: the URL as requests sends it, and the name and port to check."""
 
-    template: requests.PreparedRequest
+    url: str
     host: str
     port: int
     host_header: str  # spelled as http.client would for the URL itself
@@ -59,7 +59,7 @@ class Sender:
         # signed payloads go, a receiver's cookies are never sent back, and a redirect is
         # a failure. On a fast receiver it costs as much CPU as the exchange itself.
         # The queue does its own retrying.
-        self.adapter = transport.PinnedAdapter(max_retries=0, pool_connections=4, pool_maxsize=4)
+        self.adapter = PinnedAdapter(max_retries=0, pool_connections=4, pool_maxsize=4)
         self._targets: dict[str, _Target] = {}
         self._resolved: dict[tuple[str, int, Reach], tuple[tuple[str, ...], float]] = {}
 
@@ -119,17 +119,13 @@ class Sender:
         sent: SentRequest | None = None
         try:
             target = self._targets.get(url) or self._target(url)
-            prepared = _prepared(target, body, headers)
-            addresses = self._checked_addresses(target, reach)
+            context = RequestContext(self._checked_addresses(target, reach), deadline)
+            request = _prepared(target, body, headers, context)
             # Only now is it on its way: a refused destination is shown as "not sent".
-            sent = SentRequest(target.request_line, _redacted(prepared.headers), hashlib.sha256(body).hexdigest())
-            transport.sending.deadline, transport.sending.addresses = deadline, addresses
-            try:
-                response = self.adapter.send(
-                    prepared, stream=True, timeout=(timeout, timeout), verify=ca_bundle or True, proxies=None
-                )
-            finally:
-                transport.sending.deadline, transport.sending.addresses = None, ()
+            sent = SentRequest(target.request_line, _redacted(request.headers), hashlib.sha256(body).hexdigest())
+            response = self.adapter.send(
+                request, stream=True, timeout=(timeout, timeout), verify=ca_bundle or True, proxies=None
+            )
             try:
                 status = response.status_code
                 response_headers = tuple(response.headers.items())
@@ -174,14 +170,15 @@ class Sender:
 
     def _target(self, url: str) -> _Target:
         template = requests.Request("POST", url).prepare()
-        parts = urlsplit(str(template.url))
+        prepared_url = str(template.url)
+        parts = urlsplit(prepared_url)
         host = parts.hostname or ""
         default_port = 443 if parts.scheme == "https" else 80
         port = parts.port or default_port
         shown = f"[{host}]" if ":" in host else host
         login = {"Authorization": str(template.headers["Authorization"])} if "Authorization" in template.headers else {}
         host_header = shown if port == default_port else f"{shown}:{port}"
-        target = _Target(template, host, port, host_header, login, f"POST {public_url(str(template.url))}")
+        target = _Target(prepared_url, host, port, host_header, login, f"POST {public_url(prepared_url)}")
         self._targets[url] = target
         return target
 
@@ -197,15 +194,16 @@ class Sender:
         return addresses
 
 
-def _prepared(target: _Target, body: bytes, headers: dict[str, str]) -> requests.PreparedRequest:
-    """The POST as requests sends it, from a template prepared once per URL.
+def _prepared(target: _Target, body: bytes, headers: dict[str, str], context: RequestContext) -> GuardedRequest:
+    """The POST as requests sends it, from a URL prepared once, with what its transport needs.
 
     ``Session.post`` prepares every request from scratch (URL parsing, merging
     session and environment settings), which on a fast receiver costs as much
     as the exchange itself. The wire is the same: Host, requests' default
     headers, then ours, in order.
     """
-    prepared = target.template.copy()
+    prepared = GuardedRequest(context)
+    prepared.method, prepared.url = "POST", target.url
     prepared.headers = CaseInsensitiveDict(
         {"Host": target.host_header, **_REQUESTS_DEFAULTS, **headers, "Content-Length": str(len(body))}
     )
