@@ -111,11 +111,6 @@ class Sender:
         started_at = to_text(clock.now())
         start = time.monotonic()
         deadline = start + timeout
-        status: int | None = None
-        excerpt: str | None = None
-        error: str | None = None
-        response_headers: Headers = ()
-        retry_after: float | None = None
         sent: SentRequest | None = None
         try:
             target = self._targets.get(url) or self._target(url)
@@ -126,45 +121,18 @@ class Sender:
             response = self.adapter.send(
                 request, stream=True, timeout=(timeout, timeout), verify=ca_bundle or True, proxies=None
             )
-            try:
-                status = response.status_code
-                response_headers = tuple(response.headers.items())
-                if status in RETRY_AFTER_STATUSES:
-                    retry_after = parse_retry_after(response.headers.get("Retry-After"), clock.now())
-                content, complete = _read_capped(response, deadline)
-                excerpt = content.decode("utf-8", errors="replace")
-                if not complete:
-                    error = f"response not finished within the {timeout:g}s deadline"
-                elif 300 <= status < 400:
-                    error = f"HTTP {status}: redirect to {response.headers.get('Location', '?')} not followed"
-                elif not is_success(status, success):
-                    error = f"HTTP {status}" + (": only 200 counts as success" if 200 <= status < 300 else "")
-            finally:
-                response.close()
-        except RefusedDestination as refusal:
-            error = f"refused destination: {refusal}"
-        except UnresolvedHost as unresolved:
-            error = f"connection failed: {unresolved}"
-        except UnicodeEncodeError:
-            error = "not sent: a header value is not ASCII"  # stored before values were checked
-        except requests.Timeout:
-            error = f"timed out after {timeout:g}s"
-        except requests.ConnectionError as exc:
-            error = f"connection failed: {_reason(exc)}"
-        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
-            # Reading the raw stream raises urllib3's own errors (a body cut short).
-            error = f"request failed: {_reason(exc)}"
-        except OSError as exc:  # before the request went out: a CA bundle gone since `endpoint add`, say
-            error = f"not sent: {exc}"
+            answer = _answer(response, deadline, timeout, success, clock)
+        except _FAILURES as exc:
+            answer = _Answer(error=_failure(exc, timeout))
         return Outcome(
-            ok=error is None,
+            ok=answer.error is None,
             started_at=started_at,
             duration_ms=round((time.monotonic() - start) * 1000),
-            status_code=status,
-            error=error,
-            response_excerpt=excerpt,
-            response_headers=response_headers,
-            retry_after=retry_after,
+            status_code=answer.status,
+            error=answer.error,
+            response_excerpt=answer.excerpt,
+            response_headers=answer.headers,
+            retry_after=answer.retry_after,
             request=sent,
         )
 
@@ -223,6 +191,74 @@ def _redacted(headers: CaseInsensitiveDict[str | bytes]) -> Headers:
 _REQUESTS_DEFAULTS = requests.utils.default_headers()
 
 
+@dataclass(frozen=True)
+class _Answer:
+    """What came back of a request, as far as it got: nothing but the error if no response did."""
+
+    error: str | None = None
+    status: int | None = None
+    headers: Headers = ()
+    retry_after: float | None = None
+    excerpt: str | None = None
+
+
+def _answer(response: requests.Response, deadline: float, timeout: float, success: str, clock: Clock) -> _Answer:
+    """The response judged, its body read until the deadline at the latest; closes the response.
+
+    A failure while reading (a body cut short) keeps the status and headers that did arrive.
+    """
+    status = response.status_code
+    retry_after = None
+    if status in RETRY_AFTER_STATUSES:
+        retry_after = parse_retry_after(response.headers.get("Retry-After"), clock.now())
+    excerpt: str | None = None
+    try:
+        with response:
+            content, complete = _read_capped(response, deadline)
+            excerpt = content.decode("utf-8", errors="replace")
+            error = _verdict(response, complete, timeout, success)
+    except _FAILURES as exc:
+        error = _failure(exc, timeout)
+    return _Answer(error, status, tuple(response.headers.items()), retry_after, excerpt)
+
+
+def _verdict(response: requests.Response, complete: bool, timeout: float, success: str) -> str | None:
+    """Why a response read to its end (or to the deadline) is a failure; None if it is a success."""
+    status = response.status_code
+    if not complete:
+        return f"response not finished within the {timeout:g}s deadline"
+    if 300 <= status < 400:
+        return f"HTTP {status}: redirect to {response.headers.get('Location', '?')} not followed"
+    if not is_success(status, success):
+        return f"HTTP {status}" + (": only 200 counts as success" if 200 <= status < 300 else "")
+    return None
+
+
+# What sending or reading can raise that makes a failed attempt rather than a crash
+# (requests' own errors are OSErrors).
+_FAILURES = (RefusedDestination, UnresolvedHost, UnicodeEncodeError, OSError, urllib3.exceptions.HTTPError)
+
+
+def _failure(exc: Exception, timeout: float) -> str:
+    """The attempt's error for one of the _FAILURES."""
+    match exc:
+        case RefusedDestination():
+            return f"refused destination: {exc}"
+        case UnresolvedHost():
+            return f"connection failed: {exc}"
+        case UnicodeEncodeError():
+            return "not sent: a header value is not ASCII"  # stored before values were checked
+        case requests.Timeout():
+            return f"timed out after {timeout:g}s"
+        case requests.ConnectionError():
+            return f"connection failed: {_reason(exc)}"
+        case requests.RequestException() | urllib3.exceptions.HTTPError():
+            # Reading the raw stream raises urllib3's own errors (a body cut short).
+            return f"request failed: {_reason(exc)}"
+        case _:  # an OSError before the request went out: a CA bundle gone since `endpoint add`, say
+            return f"not sent: {exc}"
+
+
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
     """Seconds to wait from a Retry-After header: delay-seconds or an HTTP date; None if absent or unreadable.
 
@@ -274,8 +310,8 @@ def _read_capped(response: requests.Response, deadline: float) -> tuple[bytes, b
             size += len(kept[-1])
 
 
-def _reason(exc: Exception) -> str:
+def _reason(exc: BaseException) -> str:
     """The innermost cause, in one line."""
     while exc.__context__ is not None and str(exc.__context__):
-        exc = exc.__context__  # type: ignore[assignment]
+        exc = exc.__context__
     return " ".join(str(exc).split()) or type(exc).__name__
