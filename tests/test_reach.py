@@ -9,6 +9,7 @@ import http.server
 import ipaddress
 import socket
 import ssl
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -165,6 +166,81 @@ def test_a_name_with_several_addresses_is_reached_at_the_first_that_answers(
         outcome = sender.post(f"http://pair.example:{port}/hook", b"{}", {}, 2.0, SystemClock(), reach=reach)
     assert outcome.ok, outcome.error
     assert Recorder.hosts == [f"pair.example:{port}"]
+
+
+class WhereRecorder(http.server.BaseHTTPRequestHandler):
+    """Answers 200 and keeps, for each request, the address it arrived at and its Host header."""
+
+    seen: list[tuple[str, str]] = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.seen.append((self.server.server_address[0], self.headers["Host"]))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_threads_sending_at_once_each_reach_only_what_their_own_check_allowed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two workers, each with its own guard, send at the same time to two names on one port: each
+    request reaches the address its own check allowed, and a refused one reaches nothing. The
+    servers answer HTTP/1.0, so every request opens a connection: the moment the checked address is used."""
+    WhereRecorder.seen = []
+    first = http.server.ThreadingHTTPServer(("127.0.0.1", 0), WhereRecorder)
+    port = first.server_address[1]
+    second = http.server.ThreadingHTTPServer(("127.0.0.2", port), WhereRecorder)
+    for server in (first, second):
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
+    FakeDNS(monkeypatch, {"one.example": [["127.0.0.1"]], "two.example": [["127.0.0.2"]]})
+    rounds = 50
+    start = threading.Barrier(2)
+    errors: dict[str, list[str | None]] = {}
+
+    def worker(name: str, allowed: str, refused: str) -> None:
+        reach = Reach(allow_networks=parse_networks(f"{allowed}/32"))
+        start.wait()
+        with Sender() as sender:
+            errors[name] = [
+                sender.post(f"http://{host}:{port}/hook", b"{}", {}, 2.0, SystemClock(), reach=reach).error
+                for _ in range(rounds)
+                for host in (name, refused)
+            ]
+
+    threads = [
+        threading.Thread(target=worker, args=("one.example", "127.0.0.1", "two.example")),
+        threading.Thread(target=worker, args=("two.example", "127.0.0.2", "one.example")),
+    ]
+    # Switch threads as often as the interpreter can, so one worker's requests interleave with the other's.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    for server in (first, second):
+        server.shutdown()
+        server.server_close()
+
+    for name, other, address in (
+        ("one.example", "two.example", "127.0.0.2"),
+        ("two.example", "one.example", "127.0.0.1"),
+    ):
+        refusal = (
+            f"refused destination: {other} resolves to {address}, a loopback address; allow it with "
+            "--allow-private or the allow_networks setting"
+        )
+        assert errors[name] == [None, refusal] * rounds
+    assert sorted(WhereRecorder.seen) == sorted(
+        [("127.0.0.1", f"one.example:{port}"), ("127.0.0.2", f"two.example:{port}")] * rounds
+    )
 
 
 def test_a_ca_bundle_gone_since_the_endpoint_was_added_is_a_failed_request(tls_server: tuple[int, Path]) -> None:

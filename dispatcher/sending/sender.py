@@ -23,9 +23,9 @@ from ..clock import Clock
 from ..errors import DispatcherError
 from ..models import Batch, DeliverySettings, Endpoint, Headers, Outcome, SentRequest
 from ..retry import MAX_RETRY_AFTER
-from . import transport
 from .reach import Reach, RefusedDestination, UnresolvedHost, public_url
 from .request import build_request, is_success
+from .transport import GuardedRequest, PinnedAdapter, RequestContext
 
 RESPONSE_CAP = 64 * 1024
 # "Slow down" answers whose Retry-After the next attempt honours.
@@ -41,9 +41,9 @@ REDACTED = "[redacted]"
 
 @dataclass(frozen=True)
 class _Target:
-    """A URL as prepared once: the request template, and the name and port to check."""
+    """A URL as prepared once: the URL as requests sends it, and the name and port to check."""
 
-    template: requests.PreparedRequest
+    url: str
     host: str
     port: int
     host_header: str  # spelled as http.client would for the URL itself
@@ -59,7 +59,7 @@ class Sender:
         # signed payloads go, a receiver's cookies are never sent back, and a redirect is
         # a failure. On a fast receiver it costs as much CPU as the exchange itself.
         # The queue does its own retrying.
-        self.adapter = transport.PinnedAdapter(max_retries=0, pool_connections=4, pool_maxsize=4)
+        self.adapter = PinnedAdapter(max_retries=0, pool_connections=4, pool_maxsize=4)
         self._targets: dict[str, _Target] = {}
         self._resolved: dict[tuple[str, int, Reach], tuple[tuple[str, ...], float]] = {}
 
@@ -111,77 +111,42 @@ class Sender:
         started_at = clock.now()
         start = time.monotonic()
         deadline = start + timeout
-        status: int | None = None
-        excerpt: str | None = None
-        error: str | None = None
-        response_headers: Headers = ()
-        retry_after: float | None = None
         sent: SentRequest | None = None
         try:
             target = self._targets.get(url) or self._target(url)
-            prepared = _prepared(target, body, headers)
-            addresses = self._checked_addresses(target, reach)
+            context = RequestContext(self._checked_addresses(target, reach), deadline)
+            request = _prepared(target, body, headers, context)
             # Only now is it on its way: a refused destination is shown as "not sent".
-            sent = SentRequest(target.request_line, _redacted(prepared.headers), hashlib.sha256(body).hexdigest())
-            transport.sending.deadline, transport.sending.addresses = deadline, addresses
-            try:
-                response = self.adapter.send(
-                    prepared, stream=True, timeout=(timeout, timeout), verify=ca_bundle or True, proxies=None
-                )
-            finally:
-                transport.sending.deadline, transport.sending.addresses = None, ()
-            try:
-                status = response.status_code
-                response_headers = tuple(response.headers.items())
-                if status in RETRY_AFTER_STATUSES:
-                    retry_after = parse_retry_after(response.headers.get("Retry-After"), clock.now())
-                content, complete = _read_capped(response, deadline)
-                excerpt = content.decode("utf-8", errors="replace")
-                if not complete:
-                    error = f"response not finished within the {timeout:g}s deadline"
-                elif 300 <= status < 400:
-                    error = f"HTTP {status}: redirect to {response.headers.get('Location', '?')} not followed"
-                elif not is_success(status, success):
-                    error = f"HTTP {status}" + (": only 200 counts as success" if 200 <= status < 300 else "")
-            finally:
-                response.close()
-        except RefusedDestination as refusal:
-            error = f"refused destination: {refusal}"
-        except UnresolvedHost as unresolved:
-            error = f"connection failed: {unresolved}"
-        except UnicodeEncodeError:
-            error = "not sent: a header value is not ASCII"  # stored before values were checked
-        except requests.Timeout:
-            error = f"timed out after {timeout:g}s"
-        except requests.ConnectionError as exc:
-            error = f"connection failed: {_reason(exc)}"
-        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
-            # Reading the raw stream raises urllib3's own errors (a body cut short).
-            error = f"request failed: {_reason(exc)}"
-        except OSError as exc:  # before the request went out: a CA bundle gone since `endpoint add`, say
-            error = f"not sent: {exc}"
+            sent = SentRequest(target.request_line, _redacted(request.headers), hashlib.sha256(body).hexdigest())
+            response = self.adapter.send(
+                request, stream=True, timeout=(timeout, timeout), verify=ca_bundle or True, proxies=None
+            )
+            answer = _answer(response, deadline, timeout, success, clock)
+        except _FAILURES as exc:
+            answer = _Answer(error=_failure(exc, timeout))
         return Outcome(
-            ok=error is None,
+            ok=answer.error is None,
             started_at=started_at,
             duration_ms=round((time.monotonic() - start) * 1000),
-            status_code=status,
-            error=error,
-            response_excerpt=excerpt,
-            response_headers=response_headers,
-            retry_after=retry_after,
+            status_code=answer.status,
+            error=answer.error,
+            response_excerpt=answer.excerpt,
+            response_headers=answer.headers,
+            retry_after=answer.retry_after,
             request=sent,
         )
 
     def _target(self, url: str) -> _Target:
         template = requests.Request("POST", url).prepare()
-        parts = urlsplit(str(template.url))
+        prepared_url = str(template.url)
+        parts = urlsplit(prepared_url)
         host = parts.hostname or ""
         default_port = 443 if parts.scheme == "https" else 80
         port = parts.port or default_port
         shown = f"[{host}]" if ":" in host else host
         login = {"Authorization": str(template.headers["Authorization"])} if "Authorization" in template.headers else {}
         host_header = shown if port == default_port else f"{shown}:{port}"
-        target = _Target(template, host, port, host_header, login, f"POST {public_url(str(template.url))}")
+        target = _Target(prepared_url, host, port, host_header, login, f"POST {public_url(prepared_url)}")
         self._targets[url] = target
         return target
 
@@ -197,15 +162,16 @@ class Sender:
         return addresses
 
 
-def _prepared(target: _Target, body: bytes, headers: dict[str, str]) -> requests.PreparedRequest:
-    """The POST as requests sends it, from a template prepared once per URL.
+def _prepared(target: _Target, body: bytes, headers: dict[str, str], context: RequestContext) -> GuardedRequest:
+    """The POST as requests sends it, from a URL prepared once, with what its transport needs.
 
     ``Session.post`` prepares every request from scratch (URL parsing, merging
     session and environment settings), which on a fast receiver costs as much
     as the exchange itself. The wire is the same: Host, requests' default
     headers, then ours, in order.
     """
-    prepared = target.template.copy()
+    prepared = GuardedRequest(context)
+    prepared.method, prepared.url = "POST", target.url
     prepared.headers = CaseInsensitiveDict(
         {"Host": target.host_header, **_REQUESTS_DEFAULTS, **headers, "Content-Length": str(len(body))}
     )
@@ -223,6 +189,74 @@ def _redacted(headers: CaseInsensitiveDict[str | bytes]) -> Headers:
 
 
 _REQUESTS_DEFAULTS = requests.utils.default_headers()
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """What came back of a request, as far as it got: nothing but the error if no response did."""
+
+    error: str | None = None
+    status: int | None = None
+    headers: Headers = ()
+    retry_after: float | None = None
+    excerpt: str | None = None
+
+
+def _answer(response: requests.Response, deadline: float, timeout: float, success: str, clock: Clock) -> _Answer:
+    """The response judged, its body read until the deadline at the latest; closes the response.
+
+    A failure while reading (a body cut short) keeps the status and headers that did arrive.
+    """
+    status = response.status_code
+    retry_after = None
+    if status in RETRY_AFTER_STATUSES:
+        retry_after = parse_retry_after(response.headers.get("Retry-After"), clock.now())
+    excerpt: str | None = None
+    try:
+        with response:
+            content, complete = _read_capped(response, deadline)
+            excerpt = content.decode("utf-8", errors="replace")
+            error = _verdict(response, complete, timeout, success)
+    except _FAILURES as exc:
+        error = _failure(exc, timeout)
+    return _Answer(error, status, tuple(response.headers.items()), retry_after, excerpt)
+
+
+def _verdict(response: requests.Response, complete: bool, timeout: float, success: str) -> str | None:
+    """Why a response read to its end (or to the deadline) is a failure; None if it is a success."""
+    status = response.status_code
+    if not complete:
+        return f"response not finished within the {timeout:g}s deadline"
+    if 300 <= status < 400:
+        return f"HTTP {status}: redirect to {response.headers.get('Location', '?')} not followed"
+    if not is_success(status, success):
+        return f"HTTP {status}" + (": only 200 counts as success" if 200 <= status < 300 else "")
+    return None
+
+
+# What sending or reading can raise that makes a failed attempt rather than a crash
+# (requests' own errors are OSErrors).
+_FAILURES = (RefusedDestination, UnresolvedHost, UnicodeEncodeError, OSError, urllib3.exceptions.HTTPError)
+
+
+def _failure(exc: Exception, timeout: float) -> str:
+    """The attempt's error for one of the _FAILURES."""
+    match exc:
+        case RefusedDestination():
+            return f"refused destination: {exc}"
+        case UnresolvedHost():
+            return f"connection failed: {exc}"
+        case UnicodeEncodeError():
+            return "not sent: a header value is not ASCII"  # stored before values were checked
+        case requests.Timeout():
+            return f"timed out after {timeout:g}s"
+        case requests.ConnectionError():
+            return f"connection failed: {_reason(exc)}"
+        case requests.RequestException() | urllib3.exceptions.HTTPError():
+            # Reading the raw stream raises urllib3's own errors (a body cut short).
+            return f"request failed: {_reason(exc)}"
+        case _:  # an OSError before the request went out: a CA bundle gone since `endpoint add`, say
+            return f"not sent: {exc}"
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
@@ -276,8 +310,8 @@ def _read_capped(response: requests.Response, deadline: float) -> tuple[bytes, b
             size += len(kept[-1])
 
 
-def _reason(exc: Exception) -> str:
+def _reason(exc: BaseException) -> str:
     """The innermost cause, in one line."""
     while exc.__context__ is not None and str(exc.__context__):
-        exc = exc.__context__  # type: ignore[assignment]
+        exc = exc.__context__
     return " ".join(str(exc).split()) or type(exc).__name__
