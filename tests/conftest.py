@@ -21,6 +21,7 @@ from dispatcher.cli import cli
 from dispatcher.clock import ManualClock
 from dispatcher.store import Store
 
+from . import postgres
 from .helpers import Invoke, RunDispatcher, dispatcher_command, free_port
 from .process_helpers import TimingReceiver
 from .smtp_inbox import Inbox
@@ -189,3 +190,23 @@ def start_process(db_path: Path) -> Iterator[Callable[..., subprocess.Popen[str]
         if process.poll() is None:
             process.kill()
             process.communicate()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL server for the session (tests/postgres.py says where from). Without one the tests
+    that need it skip, saying how to give them one; under CI they fail instead."""
+    with postgres.server(os.environ) as url:
+        if url is None:
+            if os.environ.get("CI") == "true":
+                pytest.fail(postgres.HOW_TO_ENABLE)
+            pytest.skip(postgres.HOW_TO_ENABLE)
+        yield url
+
+
+@pytest.fixture
+def pg_schema(postgres_url: str) -> Iterator[str]:
+    """A schema name of the test's own, not yet created; dropped with all it holds afterwards."""
+    schema = postgres.new_schema_name()
+    yield schema
+    postgres.drop_schema(postgres_url, schema)
