@@ -20,6 +20,7 @@ from pytest_httpserver import HTTPServer
 from dispatcher.cli import cli
 from dispatcher.clock import ManualClock
 from dispatcher.store import Store
+from dispatcher.store.postgres import schema as postgres_schema
 
 from . import postgres
 from .helpers import Invoke, RunDispatcher, dispatcher_command, free_port
@@ -210,3 +211,19 @@ def pg_schema(postgres_url: str) -> Iterator[str]:
     schema = postgres.new_schema_name()
     yield schema
     postgres.drop_schema(postgres_url, schema)
+
+
+@pytest.fixture
+def pg(postgres_url: str, pg_schema: str) -> Iterator[postgres.Conn]:
+    """The dispatcher's own connection (search_path: its schema), with the schema applied."""
+    conn = postgres_schema.connect(postgres_url, pg_schema)
+    postgres_schema.apply_schema(conn, pg_schema)
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
+def app(postgres_url: str) -> Iterator[postgres.Conn]:
+    """An application's connection: the server's defaults, search_path and all."""
+    with postgres.connect_as_application(postgres_url) as conn:
+        yield conn

@@ -15,11 +15,14 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from .helpers import free_port
+
+Conn = psycopg.Connection[Any]
 
 ENV = "DISPATCHER_TEST_POSTGRES"
 LOCAL_PORT = 5432
@@ -103,6 +106,11 @@ def throwaway_cluster() -> Iterator[str | None]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def connect_as_application(url: str) -> Conn:
+    """A connection as an application opens one: the server's defaults, search_path and all."""
+    return psycopg.connect(url)
+
+
 def new_schema_name() -> str:
     return f"test_{secrets.token_hex(6)}"
 
@@ -110,3 +118,33 @@ def new_schema_name() -> str:
 def drop_schema(url: str, schema: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+def add_endpoint(pg: Conn, events: str = '["*"]') -> int:
+    row = pg.execute(
+        "INSERT INTO endpoints (url, secret, events) VALUES ('http://127.0.0.1:9/', 's', %s) RETURNING id", (events,)
+    ).fetchone()
+    pg.commit()
+    assert row is not None
+    return int(row[0])
+
+
+def pending(pg: Conn) -> set[tuple[int, int]]:
+    rows = pg.execute("SELECT endpoint_id, event_id FROM pending").fetchall()
+    pg.commit()
+    return set(rows)
+
+
+def event_ids(pg: Conn) -> list[int]:
+    ids = [row[0] for row in pg.execute("SELECT id FROM events ORDER BY id")]
+    pg.commit()
+    return ids
+
+
+def insert_event(conn: Conn, schema: str, type_: str, payload: str) -> int:
+    row = conn.execute(
+        sql.SQL("INSERT INTO {}.events (type, payload) VALUES (%s, %s) RETURNING id").format(sql.Identifier(schema)),
+        (type_, payload),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])

@@ -8,9 +8,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
@@ -22,57 +20,10 @@ from dispatcher.store.postgres.schema import OUR_TABLES, SCHEMA_VERSION, apply_s
 
 from . import postgres
 from .helpers import free_port
+from .postgres import Conn, add_endpoint, event_ids, insert_event, pending
 
 SCHEMA_SQL = Path(__file__).parent.parent / "dispatcher" / "store" / "postgres" / "schema.sql"
 MiB = 1024 * 1024
-
-Conn = psycopg.Connection[Any]
-
-
-@pytest.fixture
-def pg(postgres_url: str, pg_schema: str) -> Iterator[Conn]:
-    """The dispatcher's own connection (search_path: its schema), with the schema applied."""
-    conn = connect(postgres_url, pg_schema)
-    apply_schema(conn, pg_schema)
-    yield conn
-    conn.close()
-
-
-@pytest.fixture
-def app(postgres_url: str) -> Iterator[Conn]:
-    """An application's connection: the server's defaults, search_path and all."""
-    with psycopg.connect(postgres_url) as conn:
-        yield conn
-
-
-def add_endpoint(pg: Conn, events: str = '["*"]') -> int:
-    row = pg.execute(
-        "INSERT INTO endpoints (url, secret, events) VALUES ('http://127.0.0.1:9/', 's', %s) RETURNING id", (events,)
-    ).fetchone()
-    pg.commit()
-    assert row is not None
-    return int(row[0])
-
-
-def pending(pg: Conn) -> set[tuple[int, int]]:
-    rows = pg.execute("SELECT endpoint_id, event_id FROM pending").fetchall()
-    pg.commit()
-    return set(rows)
-
-
-def event_ids(pg: Conn) -> list[int]:
-    ids = [row[0] for row in pg.execute("SELECT id FROM events ORDER BY id")]
-    pg.commit()
-    return ids
-
-
-def insert_event(conn: Conn, schema: str, type_: str, payload: str) -> int:
-    row = conn.execute(
-        sql.SQL("INSERT INTO {}.events (type, payload) VALUES (%s, %s) RETURNING id").format(sql.Identifier(schema)),
-        (type_, payload),
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
 
 
 def relations(conn: Conn, schema: str) -> set[tuple[int, str]]:
