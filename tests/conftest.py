@@ -6,7 +6,7 @@ import ipaddress
 import os
 import socket
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -203,6 +203,17 @@ def postgres_url() -> Iterator[str]:
                 pytest.fail(postgres.HOW_TO_ENABLE)
             pytest.skip(postgres.HOW_TO_ENABLE)
         yield url
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Every skip for want of PostgreSQL at one place, so that `-ra` sums them up in one line."""
+    report: pytest.TestReport = yield
+    if report.skipped and isinstance(report.longrepr, tuple) and report.longrepr[2].endswith(postgres.HOW_TO_ENABLE):
+        report.longrepr = (postgres.__file__, 0, report.longrepr[2])
+    return report
 
 
 @pytest.fixture
