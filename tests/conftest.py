@@ -6,7 +6,7 @@ import ipaddress
 import os
 import socket
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,9 @@ from pytest_httpserver import HTTPServer
 from dispatcher.cli import cli
 from dispatcher.clock import ManualClock
 from dispatcher.store import Store, open_store
+from dispatcher.store.postgres import schema as postgres_schema
 
+from . import postgres
 from .helpers import Invoke, RunDispatcher, dispatcher_command, free_port
 from .process_helpers import TimingReceiver
 from .smtp_inbox import Inbox
@@ -189,3 +191,50 @@ def start_process(db_path: Path) -> Iterator[Callable[..., subprocess.Popen[str]
         if process.poll() is None:
             process.kill()
             process.communicate()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL server for the session (tests/postgres.py says where from). Without one the tests
+    that need it skip, saying how to give them one; under CI they fail instead."""
+    with postgres.server(os.environ) as url:
+        if url is None:
+            if os.environ.get("CI") == "true":
+                pytest.fail(postgres.HOW_TO_ENABLE)
+            pytest.skip(postgres.HOW_TO_ENABLE)
+        yield url
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Every skip for want of PostgreSQL at one place, so that `-ra` sums them up in one line."""
+    report: pytest.TestReport = yield
+    if report.skipped and isinstance(report.longrepr, tuple) and report.longrepr[2].endswith(postgres.HOW_TO_ENABLE):
+        report.longrepr = (postgres.__file__, 0, report.longrepr[2])
+    return report
+
+
+@pytest.fixture
+def pg_schema(postgres_url: str) -> Iterator[str]:
+    """A schema name of the test's own, not yet created; dropped with all it holds afterwards."""
+    schema = postgres.new_schema_name()
+    yield schema
+    postgres.drop_schema(postgres_url, schema)
+
+
+@pytest.fixture
+def pg(postgres_url: str, pg_schema: str) -> Iterator[postgres.Conn]:
+    """The dispatcher's own connection (search_path: its schema), with the schema applied."""
+    conn = postgres_schema.connect(postgres_url, pg_schema)
+    postgres_schema.apply_schema(conn, pg_schema)
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
+def app(postgres_url: str) -> Iterator[postgres.Conn]:
+    """An application's connection: the server's defaults, search_path and all."""
+    with postgres.connect_as_application(postgres_url) as conn:
+        yield conn

@@ -1,0 +1,1 @@
+"""The PostgreSQL store, for several dispatcher hosts draining one queue: its schema and connections."""
