@@ -60,8 +60,10 @@ def test_a_password_is_not_shown() -> None:
         ("sqlite://queue.db", "sqlite:///relative/path or sqlite:////absolute/path"),
         ("sqlite:///:memory:", "':memory:' is not a file's path"),
         ("mysql://root@localhost/crm", "unknown kind of database 'mysql'"),
-        ("postgresql://h/crm?schema=drop table", "is not a plain name"),
-        ("postgresql://h/crm?schema=" + "s" * 64, "is not a plain name"),
+        ("postgresql://h/crm?schema=drop table", "invalid PostgreSQL schema name"),
+        ("postgresql://h/crm?schema=Hooks", "invalid PostgreSQL schema name"),
+        ("postgresql://h/crm?schema=pg_hooks", "invalid PostgreSQL schema name"),
+        ("postgresql://h/crm?schema=" + "s" * 57, "invalid PostgreSQL schema name"),
     ],
 )
 def test_what_is_refused_says_why_in_one_line(text: str, said: str) -> None:

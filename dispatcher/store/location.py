@@ -16,7 +16,9 @@ DEFAULT_PG_SCHEMA = "dispatcher"
 PG_SCHEMA_OPTION = "schema"
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _PG_SCHEMES = ("postgresql", "postgres")
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+# Lowercase, so producers can name it unquoted; short enough that '<schema>_events' is a channel name
+# (identifiers stop at 63 bytes); and pg_ is PostgreSQL's own.
+_SCHEMA_NAME = re.compile(r"(?!pg_)[a-z_][a-z0-9_]{0,55}")
 
 
 @dataclass(frozen=True)
@@ -75,12 +77,17 @@ def _postgresql(url: str, pg_schema: str | None) -> Location:
     parts = urlsplit(url)
     options = parse_qsl(parts.query, keep_blank_values=True)
     from_url = [value for key, value in options if key == PG_SCHEMA_OPTION]
-    schema = pg_schema or (from_url[-1] if from_url else DEFAULT_PG_SCHEMA)
-    if not _IDENTIFIER.match(schema):
-        raise DispatcherError(
-            f"PostgreSQL schema {schema!r} is not a plain name: use letters, digits and _ (at most 63)"
-        )
+    schema = check_schema_name(pg_schema or (from_url[-1] if from_url else DEFAULT_PG_SCHEMA))
     if from_url:  # the URL without our option; built by hand, as urlunsplit drops an empty host's //
         rest = urlencode([(key, value) for key, value in options if key != PG_SCHEMA_OPTION])
         url = f"{parts.scheme}://{parts.netloc}{parts.path}" + (f"?{rest}" if rest else "")
-    return Location("postgresql", url, schema.lower())
+    return Location("postgresql", url, schema)
+
+
+def check_schema_name(schema: str) -> str:
+    if not _SCHEMA_NAME.fullmatch(schema):
+        raise DispatcherError(
+            f"invalid PostgreSQL schema name {schema!r}: use lowercase letters, digits and _ "
+            "(at most 56, not starting with a digit or pg_)"
+        )
+    return schema

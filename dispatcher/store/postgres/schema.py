@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from importlib import resources
 from typing import Any
@@ -13,9 +12,10 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import TupleRow
 
 from ...errors import DispatcherError
+from ..location import DEFAULT_PG_SCHEMA, check_schema_name
 
 SCHEMA_VERSION = 1
-DEFAULT_SCHEMA = "dispatcher"
+DEFAULT_SCHEMA = DEFAULT_PG_SCHEMA
 # The tables schema.sql creates: a schema without dispatcher_schema that holds any of them is someone else's.
 OUR_TABLES = (
     "config",
@@ -30,19 +30,7 @@ OUR_TABLES = (
     "web_sessions",
     "idempotency_keys",
 )
-# Lowercase, so producers can name it unquoted; short enough that '<schema>_events' is a channel name
-# (identifiers stop at 63 bytes); and pg_ is PostgreSQL's own.
-_SCHEMA_NAME = re.compile(r"(?!pg_)[a-z_][a-z0-9_]{0,55}")
 CONNECT_TIMEOUT_S = 10
-
-
-def check_schema_name(schema: str) -> str:
-    if not _SCHEMA_NAME.fullmatch(schema):
-        raise DispatcherError(
-            f"invalid PostgreSQL schema name {schema!r}: use lowercase letters, digits and _ "
-            "(at most 56, not starting with a digit or pg_)"
-        )
-    return schema
 
 
 def channel(schema: str) -> str:

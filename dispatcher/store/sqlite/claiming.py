@@ -18,7 +18,8 @@ from ...config import effective
 from ...delivery_rules import in_flight_limit, lease_seconds, rate_limited_until
 from ...models import Batch, Claim, DeliverySettings
 from ..ids import time_ordered_id
-from .rows import dicts, endpoint_from_row, event_from_row, events_in_order, time_or_none
+from ..rows import endpoint_from_row, event_from_row, time_or_none
+from .rows import dicts, events_in_order
 
 
 def claim(

@@ -10,8 +10,9 @@ from ...clock import check_window, from_text, to_text
 from ...errors import NotFound
 from ...models import Attempt, AttemptRecord, EndpointStatus, SentRequest
 from ...sending.reach import public_url
+from ..rows import headers_from_json, time_or_none, time_text
 from .connection import Connection
-from .rows import events_in_order, headers_from_json, time_or_none, time_text
+from .rows import events_in_order
 
 
 class Inspecting(Connection):

@@ -10,9 +10,10 @@ from typing import Any
 from ...clock import to_text
 from ...errors import NotFound
 from ...models import Endpoint, EndpointChange, Staged
+from ..rows import endpoint_from_row, endpoint_row
 from .connection import Connection
 from .enqueueing import insert_event, insert_event_counted
-from .rows import dicts, endpoint_from_row, endpoint_row
+from .rows import dicts
 
 
 class Producing(Connection):

@@ -8,7 +8,7 @@ from datetime import datetime
 from ...clock import to_text
 from ...delivery_rules import disabling_reason, failure_text
 from ...models import Batch, Outcome, Recorded
-from .rows import HEADERS_CAP, headers_json
+from ..rows import HEADERS_CAP, headers_json
 
 
 def record(

@@ -1,83 +1,17 @@
-"""Rows to dataclasses and back; an endpoint's setting columns as dispatcher.endpoint_settings declares them.
-
-Times cross here: stored as clock.to_text's text (which the SQL compares), handed out as datetimes."""
+"""Row helpers only SQLite needs; the rest are every backend's (dispatcher.store.rows)."""
 
 from __future__ import annotations
 
-import functools
-import json
 import sqlite3
-from datetime import datetime
 from typing import Any
 
-from ...clock import from_text, to_text
-from ...endpoint_settings import SETTINGS, by_name, endpoint_fields
-from ...endpoint_settings.setting import COMPACT, pairs_from_json
-from ...models import Endpoint, Event, Headers, RetiredSecret
-
-# The most JSON text of response headers an attempt keeps; a receiver sending more is cut short.
-HEADERS_CAP = 16 * 1024
-
-
-def headers_json(headers: Headers, cap: int | None = None) -> tuple[str, int]:
-    """``headers`` as compact JSON of [name, value] pairs, and how many pairs were dropped to fit ``cap``."""
-    text = COMPACT.encode(headers)
-    if cap is None or len(text) <= cap:
-        return text, 0
-    size, kept = len("[]") - len(","), 0
-    for pair in headers:
-        size += len(",") + len(COMPACT.encode(pair))
-        if size > cap:
-            break
-        kept += 1
-    return COMPACT.encode(headers[:kept]), len(headers) - kept
-
-
-def headers_from_json(text: str | None) -> Headers | None:
-    return None if text is None else pairs_from_json(text)
+from ...models import Event
+from ..rows import event_from_row
 
 
 def dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
     columns = [column[0] for column in cursor.description]
     return [dict(zip(columns, row)) for row in cursor.fetchall()]
-
-
-def endpoint_row(fields: dict[str, Any]) -> dict[str, Any]:
-    """Settings by name (and the retired secrets, which rotation sets) as the columns that hold them."""
-    row = {}
-    for name, value in fields.items():
-        if name == "retired_secrets":
-            row[name] = json.dumps([{"secret": old.secret, "until": to_text(old.until)} for old in value])
-        else:
-            setting = by_name(name)
-            row[setting.column] = setting.to_row(value)
-    return row
-
-
-# The process loop reads an endpoint for every batch it claims: what to do with each column, decided once.
-_READ = tuple((setting.name, setting.column, setting.stored and setting.stored.from_row) for setting in SETTINGS)
-
-
-def endpoint_from_row(row: dict[str, Any]) -> Endpoint:
-    values = {name: read(row[column]) if read else row[column] for name, column, read in _READ}
-    return Endpoint(
-        **endpoint_fields(values),
-        id=row["id"],
-        enabled=bool(row["enabled"]),
-        disabled_reason=row["disabled_reason"],
-        disabled_at=time_or_none(row["disabled_at"]),
-        retired_secrets=_retired(row["retired_secrets"]),
-        consecutive_failures=row["consecutive_failures"],
-        last_success_at=time_or_none(row["last_success_at"]),
-        last_error=row["last_error"],
-        created_at=from_text(row["created_at"]),
-    )
-
-
-# An endpoint is read for every batch the process loop claims: its retired secrets are parsed once per text.
-@functools.lru_cache(maxsize=256)
-def _retired(text: str) -> tuple[RetiredSecret, ...]:
-    return tuple(RetiredSecret(item["secret"], from_text(item["until"])) for item in json.loads(text))
 
 
 def events_in_order(conn: sqlite3.Connection, ids_json: str) -> list[Event]:
@@ -89,17 +23,3 @@ def events_in_order(conn: sqlite3.Connection, ids_json: str) -> list[Event]:
         (ids_json,),
     )
     return [event_from_row(row) for row in rows]
-
-
-def event_from_row(row: tuple[int, str, str, str]) -> Event:
-    """An (id, type, payload, created_at) row as an Event."""
-    event_id, type_, payload, created_at = row
-    return Event(event_id, type_, payload, from_text(created_at))
-
-
-def time_or_none(text: str | None) -> datetime | None:
-    return None if text is None else from_text(text)
-
-
-def time_text(moment: datetime | None) -> str | None:
-    return None if moment is None else to_text(moment)

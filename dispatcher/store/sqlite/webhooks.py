@@ -4,8 +4,8 @@ types a create form offers to subscribe to."""
 from __future__ import annotations
 
 from ...models import Endpoint
+from ..rows import endpoint_from_row
 from .connection import Connection
-from .rows import endpoint_from_row
 
 
 class Webhooks(Connection):
