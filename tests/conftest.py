@@ -19,7 +19,7 @@ from pytest_httpserver import HTTPServer
 
 from dispatcher.cli import cli
 from dispatcher.clock import ManualClock
-from dispatcher.store import Store, open_store
+from dispatcher.store import Location, Store, open_store
 from dispatcher.store.postgres import schema as postgres_schema
 
 from . import postgres
@@ -238,3 +238,21 @@ def app(postgres_url: str) -> Iterator[postgres.Conn]:
     """An application's connection: the server's defaults, search_path and all."""
     with postgres.connect_as_application(postgres_url) as conn:
         yield conn
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> Location:
+    """Where a store is, once for each backend: a SQLite file, then a PostgreSQL schema of the test's own."""
+    if request.param == "sqlite":
+        return Location("sqlite", str(tmp_path / "dispatcher.db"))
+    url = request.getfixturevalue("postgres_url")
+    return Location("postgresql", url, request.getfixturevalue("pg_schema"))
+
+
+@pytest.fixture
+def any_store(location: Location) -> Iterator[Store]:
+    """The store, once on each backend: the store's own tests take this rather than ``store``, which
+    is SQLite's only, so that one suite holds every backend to the same promises."""
+    store = open_store(location)
+    yield store
+    store.close()

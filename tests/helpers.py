@@ -165,3 +165,16 @@ def free_port() -> int:
 
 def closed_port_url() -> str:
     return f"http://127.0.0.1:{free_port()}/hook"
+
+
+def table_rows(store: Any, statement: str, *params: Any) -> list[tuple[Any, ...]]:
+    """What a statement reads from the store's own tables, on either backend: for a test to check
+    what the store's interface does not show (rows left in a queue table, say). ``?`` marks a
+    parameter, as in SQLite; only plain SQL that both backends read alike belongs here."""
+    conn = store.conn
+    if hasattr(conn, "cursor") and type(conn).__module__.startswith("psycopg"):
+        from psycopg.rows import tuple_row
+
+        cursor = conn.cursor(row_factory=tuple_row)
+        return list(cursor.execute(statement.replace("?", "%s"), params).fetchall())
+    return list(conn.execute(statement, params).fetchall())

@@ -42,12 +42,13 @@ def open_store(location: str | Path | Location, create: bool = True) -> Store:
     With ``create`` false a SQLite file that does not exist is refused, not made: a mistyped path
     must not pass for an empty queue.
     """
-    from ..errors import DispatcherError
     from .location import parse_location
 
     where = parse_location(location)
     if where.backend == "postgresql":
-        raise DispatcherError("PostgreSQL is not supported by this version yet: give a SQLite file's path", exit_code=1)
+        from .postgres.store import PostgresStore
+
+        return PostgresStore.open(where.target, where.pg_schema)
     from .sqlite.store import SQLiteStore
 
     return SQLiteStore.open(where.path, create=create)

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
+import types
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 from ..errors import DispatcherError
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+_Store = TypeVar("_Store")
+
+# The methods that insert events: what their statements refuse is the payload or the type.
+INSERTING = ("insert_event", "insert_event_counted", "insert_events", "stage_events", "insert_events_once")
 
 
 class StoreError(DispatcherError):
@@ -20,3 +32,39 @@ class PayloadRefused(StoreError):
     def __init__(self, reason: str) -> None:
         super().__init__(f"event refused by the database: {reason}", exit_code=2)
         self.reason = reason  # the database's own words
+
+
+def raising_store_errors(
+    refusals: tuple[type[BaseException], ...], failures: tuple[type[BaseException], ...]
+) -> Callable[[type[_Store]], type[_Store]]:
+    """A class decorator: every public method of the store raises the store's errors instead of its
+    driver's, so no caller needs to know which database is behind it. ``refusals`` are what the
+    schema raises for a row it refuses (a PayloadRefused when an event is inserted, else a
+    StoreError); ``failures`` everything else the driver raises."""
+
+    def translated(method: _Method, inserts_events: bool) -> _Method:
+        @functools.wraps(method)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(*args, **kwargs)
+            except refusals as error:
+                if inserts_events:
+                    raise PayloadRefused(_one_line(error)) from error
+                raise StoreError(f"database error: {_one_line(error)}") from error
+            except failures as error:
+                raise StoreError(f"database error: {_one_line(error)}") from error
+
+        return call  # type: ignore[return-value]
+
+    def decorate(cls: type[_Store]) -> type[_Store]:
+        for name in dir(cls):
+            method = inspect.getattr_static(cls, name)
+            if not name.startswith("_") and isinstance(method, types.FunctionType):
+                setattr(cls, name, translated(method, name in INSERTING))
+        return cls
+
+    return decorate
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__

@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from psycopg.rows import TupleRow
+from psycopg.rows import TupleRow, tuple_row
 
 from ...errors import DispatcherError
 from ..location import DEFAULT_PG_SCHEMA, check_schema_name
@@ -124,7 +124,7 @@ def _schema_version(conn: psycopg.Connection[Any], schema: str) -> int | None:
 def _refuse_foreign_tables(conn: psycopg.Connection[Any], schema: str) -> None:
     taken = [
         name
-        for (name,) in conn.execute(
+        for (name,) in conn.cursor(row_factory=tuple_row).execute(
             "SELECT c.relname FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace "
             "WHERE n.nspname = %s AND c.relname = ANY(%s) ORDER BY c.relname",
             (schema, list(OUR_TABLES)),
@@ -147,7 +147,7 @@ def _require_utf8(conn: psycopg.Connection[Any]) -> None:
 
 
 def _one_row(conn: psycopg.Connection[Any], query: str | sql.Composed, params: tuple[Any, ...] = ()) -> tuple[Any, ...]:
-    row: tuple[Any, ...] | None = conn.execute(query, params).fetchone()
+    row: tuple[Any, ...] | None = conn.cursor(row_factory=tuple_row).execute(query, params).fetchone()
     assert row is not None  # the queries above always answer one row
     return row
 
