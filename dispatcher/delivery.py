@@ -169,11 +169,13 @@ class _Run:
         return summary
 
     def finish(self, summary: RunSummary) -> None:
-        """Once per run, after delivering: drop what the retention setting no longer keeps, and say
-        whether the run was stopped."""
+        """Once per run, after delivering: drop what the retention setting no longer keeps (unless
+        another run, on any host, is pruning right now), and say whether the run was stopped."""
         try:
             if not self.stop.is_set() and self.retention is not None and self.options.endpoint_id is None:
-                prune(self.store, self.retention, self.clock.now(), budget=PRUNE_BUDGET_S)
+                with self.store.chore("prune") as ours:
+                    if ours:
+                        prune(self.store, self.retention, self.clock.now(), budget=PRUNE_BUDGET_S)
         except StoreError as error:
             summary.errors.append(f"pruning: {error}")
         finally:

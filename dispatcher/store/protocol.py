@@ -14,7 +14,9 @@ Promises every implementation keeps (the store's tests check them on each backen
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -55,6 +57,17 @@ class Store(Protocol):
 
     def maintain(self) -> None:
         """Housekeeping after many rows went (pruning): whatever the database needs to reuse the space."""
+        ...
+
+    def wait_for_events(self, timeout: float, stop: threading.Event) -> bool:
+        """Wait at most ``timeout`` seconds, or until ``stop`` is set, for a producer to queue events;
+        True as soon as one has. A database that cannot tell (SQLite) waits the whole time and
+        answers False: the caller's next look is the fallback."""
+        ...
+
+    def chore(self, name: str) -> AbstractContextManager[bool]:
+        """Hold the chore ``name`` (pruning, say) for as long as the block runs: True if this store
+        got it, False while another run, on any host, holds it (then leave the chore to that run)."""
         ...
 
     # --- config -------------------------------------------------------------------

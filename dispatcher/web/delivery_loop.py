@@ -9,10 +9,11 @@ from pathlib import Path
 from ..delivery import RunOptions, run
 from ..errors import DispatcherError
 from ..models import RunSummary
-from ..store import Location
+from ..store import Location, Store, open_store
 
-# After a run that found nothing to do, the next looks this much later: what a producer
-# queues reaches its receiver within about a second, and an idle server costs next to nothing.
+# After a run that found nothing to do, the next starts when a producer queues events, if the
+# database says so (PostgreSQL's NOTIFY), else this much later: what a producer queues reaches
+# its receiver within about a second, and an idle server costs next to nothing.
 IDLE_S = 1.0
 
 
@@ -38,12 +39,29 @@ class DeliveryLoop:
         self.thread.join()
 
     def _loop(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                summary = run(self.path, self.options, stop=self.stopping)
-            except DispatcherError as error:
-                summary = RunSummary(errors=[str(error)])
-            if summary.requests or summary.errors or summary.disabled:
-                self.report(summary)
-            if not summary.requests:
-                self.stopping.wait(IDLE_S)
+        waiting: Store | None = None  # kept open between runs: it may be listening for events
+        try:
+            while not self.stopping.is_set():
+                try:
+                    summary = run(self.path, self.options, stop=self.stopping)
+                except DispatcherError as error:
+                    summary = RunSummary(errors=[str(error)])
+                if summary.requests or summary.errors or summary.disabled:
+                    self.report(summary)
+                if not summary.requests:
+                    waiting = self._idle(waiting)
+        finally:
+            if waiting is not None:
+                waiting.close()
+
+    def _idle(self, waiting: Store | None) -> Store | None:
+        """Until events are queued, the stop, or IDLE_S; the store it waited on, for the next wait."""
+        try:
+            waiting = waiting or open_store(self.path, create=False)
+            waiting.wait_for_events(IDLE_S, self.stopping)
+        except DispatcherError:  # the database is away: the next run says so
+            if waiting is not None:
+                waiting.close()
+            self.stopping.wait(IDLE_S)
+            return None
+        return waiting

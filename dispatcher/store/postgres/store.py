@@ -25,7 +25,7 @@ class PostgresStore(Producing, Delivering, Inspecting, Recovering, Access, Event
     @classmethod
     def open(cls, url: str, schema: str) -> PostgresStore:
         """Connect to the server at ``url`` and work in ``schema``, creating or upgrading it."""
-        store = cls(Connection.connected(url, schema), schema)
+        store = cls(Connection.connected(url, schema), schema, url)
         try:
             store.apply_schema()
         except BaseException:

@@ -235,6 +235,16 @@ class Connection:
         except sqlite3.DatabaseError as error:
             raise DispatcherError(f"cannot set up the database: {error}", exit_code=1) from None
 
+    def wait_for_events(self, timeout: float, stop: threading.Event) -> bool:
+        """SQLite cannot tell a waiting process that another queued events: wait, and let the caller look."""
+        stop.wait(timeout)
+        return False
+
+    @contextmanager
+    def chore(self, name: str) -> Iterator[bool]:
+        """Every run may do the chores: on one file, their writes queue for the write lock anyway."""
+        yield True
+
     def require_endpoint(self, endpoint_id: int | None) -> None:
         """Refuse an endpoint id that names none: a mistyped filter must not pass for an empty result."""
         if endpoint_id is None:
