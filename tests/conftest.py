@@ -256,3 +256,22 @@ def any_store(location: Location) -> Iterator[Store]:
     store = open_store(location)
     yield store
     store.close()
+
+
+@pytest.fixture
+def db_text(location: Location) -> str:
+    """--db for ``location``, as a user writes it: the file's path, or the URL with its schema option."""
+    if location.backend == "sqlite":
+        return location.target
+    return f"{location.target}?schema={location.pg_schema}"
+
+
+@pytest.fixture
+def invoke_anywhere(db_text: str) -> Invoke:
+    """:func:`invoke` once on each backend. A test module whose tests go through the CLI alone
+    overrides ``invoke`` with it, so that the same tests hold every backend to the same output."""
+
+    def run(*args: str, input: str | None = None) -> Result:
+        return CliRunner().invoke(cli, ["--db", db_text, *args], input=input)
+
+    return run

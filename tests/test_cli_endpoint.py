@@ -39,6 +39,12 @@ LEASECLOUD = [
 ]
 
 
+@pytest.fixture
+def invoke(invoke_anywhere: Invoke) -> Invoke:
+    """Every test here runs on each backend: SQLite, then PostgreSQL."""
+    return invoke_anywhere
+
+
 def test_wire_options_are_stored_and_shown(invoke: Invoke) -> None:
     added = add_endpoint(invoke, "https://example.com/hook", *LEASECLOUD)
     expected = {

@@ -22,6 +22,12 @@ from .helpers import (
 
 
 @pytest.fixture
+def invoke(invoke_anywhere: Invoke) -> Invoke:
+    """Every test here runs on each backend: SQLite, then PostgreSQL."""
+    return invoke_anywhere
+
+
+@pytest.fixture
 def dead_and_delivered(invoke: Invoke, httpserver: HTTPServer) -> dict[str, Any]:
     """Endpoint `ok` got events 1-3; endpoint `down` let them die on its one attempt."""
     httpserver.expect_request("/ok").respond_with_data("fine")

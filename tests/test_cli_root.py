@@ -95,3 +95,12 @@ def test_a_database_url_of_another_kind_is_refused(
     assert said in assert_one_line_error(result)
     assert result.exit_code == 2
     assert list(tmp_path.iterdir()) == []
+
+
+def test_pg_schema_names_a_postgresql_schema_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    refused = CliRunner().invoke(cli, ["--db", "queue.db", "--pg-schema", "hooks", "status"])
+    assert "--pg-schema" in assert_one_line_error(refused) and "postgresql://" in refused.output
+    bad = CliRunner().invoke(cli, ["--db", "postgresql://127.0.0.1:1/x", "--pg-schema", "Hooks", "status"])
+    assert "invalid PostgreSQL schema name 'Hooks'" in assert_one_line_error(bad)
+    assert list(tmp_path.iterdir()) == []

@@ -17,6 +17,7 @@ from ..durations import parse_duration
 from ..errors import DispatcherError
 from ..store import Location, Store, discard_new, parse_location
 from ..store import open_store as open_store_at
+from ..store.location import check_schema_name
 from .lazy import LazyGroup
 
 
@@ -257,8 +258,23 @@ COMMANDS = {
     type=_DatabaseLocation(),
     help="The queue's database: a SQLite file, or a postgresql:// URL (env DISPATCHER_DB).",
 )
+@click.option(
+    "--pg-schema",
+    envvar="DISPATCHER_PG_SCHEMA",
+    metavar="NAME",
+    help="On PostgreSQL, the schema holding the dispatcher's tables (default: dispatcher; env DISPATCHER_PG_SCHEMA).",
+)
 @click.version_option(__version__, prog_name="dispatcher")
 @click.pass_context
-def cli(ctx: click.Context, db: Location) -> None:
-    """Queued, batched, signed webhooks from one SQLite file."""
+def cli(ctx: click.Context, db: Location, pg_schema: str | None) -> None:
+    """Queued, batched, signed webhooks from a SQLite file or a PostgreSQL database."""
+    if pg_schema is not None:
+        if db.backend != "postgresql":
+            raise click.BadParameter(
+                "names a PostgreSQL schema: give --db a postgresql:// URL", param_hint="--pg-schema"
+            )
+        try:
+            db = Location(db.backend, db.target, check_schema_name(pg_schema))
+        except DispatcherError as error:
+            raise click.BadParameter(str(error), param_hint="--pg-schema") from None
     ctx.obj = db
