@@ -161,19 +161,20 @@ SELECT events.id, endpoints.id
 FROM events JOIN endpoints
 WHERE EXISTS (SELECT 1 FROM json_each(endpoints.events) AS pattern WHERE events.type GLOB pattern.value);
 
--- A row here only inside a bulk import's transaction (inserted at its start, deleted before its
--- commit, under the write lock): the trigger then leaves the fan-out to the import. No other
--- connection ever sees the row, and the trigger itself is never dropped.
+-- A row here only inside a bulk insert's transaction (inserted at its start, deleted before its
+-- commit, under the write lock): the trigger then leaves the fan-out to the bulk insert, which
+-- has checked each payload itself. No other connection ever sees the row, and the trigger
+-- itself is never dropped.
 CREATE TABLE IF NOT EXISTS dispatcher_staging (
     staging INTEGER NOT NULL
 );
 
 CREATE TRIGGER IF NOT EXISTS events_fan_out AFTER INSERT ON events
+WHEN NOT EXISTS (SELECT 1 FROM dispatcher_staging)
 BEGIN
     SELECT RAISE(ABORT, 'payload over 1 MiB') WHERE length(CAST(NEW.payload AS BLOB)) > 1048576;
     INSERT INTO pending (endpoint_id, event_id)
-    SELECT endpoint_id, event_id FROM event_routes
-    WHERE event_id = NEW.id AND NOT EXISTS (SELECT 1 FROM dispatcher_staging);
+    SELECT endpoint_id, event_id FROM event_routes WHERE event_id = NEW.id;
 END;
 
 -- One row per HTTP request. Ids are not AUTOINCREMENT: nothing refers to an

@@ -13,11 +13,11 @@ CREATE TABLE IF NOT EXISTS dispatcher_staging (
 
 DROP TRIGGER IF EXISTS events_fan_out;
 CREATE TRIGGER IF NOT EXISTS events_fan_out AFTER INSERT ON events
+WHEN NOT EXISTS (SELECT 1 FROM dispatcher_staging)
 BEGIN
     SELECT RAISE(ABORT, 'payload over 1 MiB') WHERE length(CAST(NEW.payload AS BLOB)) > 1048576;
     INSERT INTO pending (endpoint_id, event_id)
-    SELECT endpoint_id, event_id FROM event_routes
-    WHERE event_id = NEW.id AND NOT EXISTS (SELECT 1 FROM dispatcher_staging);
+    SELECT endpoint_id, event_id FROM event_routes WHERE event_id = NEW.id;
 END;
 
 UPDATE dispatcher_schema SET version = 9;

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import sqlite3
 import socket
 import subprocess
 from collections.abc import Callable, Generator, Iterator
@@ -40,6 +41,15 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 TEST_DNS = {"public.test": "93.184.215.14", "private.test": "10.0.0.5"}
 # Reserved for documentation and tests (RFC 2606, RFC 6761); other names under them are not found.
 _RESERVED = ("test", "example", "invalid", "localhost", "example.com", "example.net", "example.org")
+
+
+def _unconverted_time(moment: datetime) -> str:
+    raise TypeError(f"a datetime reached sqlite3 unconverted ({moment!r}): the store writes times as clock.to_text")
+
+
+# sqlite3's own adapter would store a datetime in another text form than the store's, which its SQL
+# compares as text: in the tests, one that slips through fails loudly instead.
+sqlite3.register_adapter(datetime, _unconverted_time)
 
 
 @pytest.fixture(autouse=True)
