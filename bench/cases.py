@@ -26,7 +26,7 @@ import requests
 import dispatcher
 from dispatcher import endpoints, importing
 from dispatcher.delivery import RunOptions, run
-from dispatcher.store import open_store
+from dispatcher.store import Location, open_store
 
 from .receivers import delayed_receiver, fast_receiver
 
@@ -91,10 +91,12 @@ def raw_connection(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def fresh_queue(path: Path, urls: list[str], **options: object) -> None:
-    """A new dispatcher database at ``path`` with one endpoint per URL, every event to each."""
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
+def fresh_queue(path: Path | Location, urls: list[str], **options: object) -> None:
+    """A new dispatcher database at ``path`` (a SQLite file, or a new PostgreSQL schema) with one
+    endpoint per URL, every event to each."""
+    if not isinstance(path, Location):
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
     store = open_store(path)
     for url in urls:
         # The receivers listen on 127.0.0.1, which the SSRF guard refuses unless allowed.

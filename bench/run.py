@@ -28,7 +28,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` and `dispatcher` 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "bench"
 
-from bench import cases, serving, throughput  # noqa: E402
+from bench import cases, postgres, serving, throughput  # noqa: E402
 from bench.receivers import nginx_path  # noqa: E402
 
 
@@ -99,6 +99,24 @@ CASES = [
         "events/s",
         throughput.drain_concurrent,
         (("ratio bare", 1.0),),
+    ),
+    # No targets for 10 and 10b: what PostgreSQL costs a producer, beside its raw driver.
+    Case("10. PostgreSQL: enqueue, one event per call", "events/s", postgres.enqueue_one, ()),
+    Case("10b. PostgreSQL: bulk enqueue (enqueue_many)", "events/s", postgres.enqueue_bulk, ()),
+    Case(
+        f"11. PostgreSQL: drain, {postgres.HOST_ENDPOINTS} endpoints answering after 100 ms, "
+        f"{postgres.HOSTS} hosts vs 1 (--workers {postgres.HOST_WORKERS} each)",
+        "deliveries/s",
+        postgres.drain_hosts,
+        (("ratio", 2.7),),
+        most_repeats=3,
+    ),
+    Case(
+        f"11b. drain, {postgres.HOST_ENDPOINTS} endpoints answering after 100 ms, 1 host: PostgreSQL vs SQLite",
+        "deliveries/s",
+        postgres.drain_vs_sqlite,
+        (("ratio", 0.8),),
+        most_repeats=3,
     ),
 ]
 

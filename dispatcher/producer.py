@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from .clock import SystemClock
 from .errors import DispatcherError
 from .payloads import check_type, payload_text, stored_text
-from .store import Store, open_store
+from .store import Location, Store, open_store
 from .store.errors import PayloadRefused, StoreError
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ def _refusal(payload: Payload, error: Exception, where: str = "") -> DispatcherE
     return DispatcherError(f"{where}{error}")
 
 
-def open(path: str | Path) -> Queue:  # noqa: A001 - the public name is dispatcher.open
+def open(path: str | Path | Location) -> Queue:  # noqa: A001 - the public name is dispatcher.open
     """Open the queue at ``path`` (a SQLite file's path, or a database URL as ``--db`` takes),
     creating its tables if needed.
 
@@ -103,7 +103,7 @@ def open(path: str | Path) -> Queue:  # noqa: A001 - the public name is dispatch
     return Queue(open_store(path))
 
 
-def enqueue(path: str | Path, event_type: str, payload: Payload) -> int:
+def enqueue(path: str | Path | Location, event_type: str, payload: Payload) -> int:
     """Queue one event without keeping a handle."""
     with open(path) as queue:
         return queue.enqueue(event_type, payload)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import sqlite3
 import socket
+import sqlite3
 import subprocess
 from collections.abc import Callable, Generator, Iterator
 from datetime import UTC, datetime

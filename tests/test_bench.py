@@ -37,6 +37,10 @@ def test_the_benchmark_smoke_run_measures_every_case(tmp_path: Path) -> None:
         "8",
         "9",
         "9b",
+        "10",
+        "10b",
+        "11",
+        "11b",
     ]
     for case in report["cases"]:
         assert case["ours"] > 0 and all(value > 0 for value in case["references"].values()), case
