@@ -42,6 +42,22 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
         served.stop()
 
 
+@pytest.fixture
+def serve_anywhere(db_text: str) -> Iterator[Callable[..., Served]]:
+    """:func:`serve` once on each backend, all servers of the test on the one database: a module
+    whose tests hold for every backend overrides ``serve`` with it."""
+    started: list[Served] = []
+
+    def start(*args: str, keys: tuple[str, str] | None = None, env: dict[str, str] | None = None) -> Served:
+        served = start_serve(db_text, *args, keys=keys, env=env)
+        started.append(served)
+        return served
+
+    yield start
+    for served in started:
+        served.stop()
+
+
 # Chromium flags this machine needs (../shared/reference/pitfalls.md): as root it runs only
 # without the sandbox, and without the background-networking flags it keeps calling out.
 CHROMIUM_ARGS = [

@@ -60,7 +60,7 @@ class Served:
     """A running server: its URL, its database, a read-write key and a read-only key."""
 
     url: str
-    db: Path
+    db: Path | str  # a SQLite file, or the --db text of a PostgreSQL schema
     key: str
     read_only_key: str
     process: subprocess.Popen[str]
@@ -82,7 +82,7 @@ class Served:
         return self.process.returncode, out, err
 
 
-def make_keys(db: Path) -> tuple[str, str]:
+def make_keys(db: Path | str) -> tuple[str, str]:
     """A read-write and a read-only key in the database at ``db`` (created if missing)."""
     store = open_store(db)
     try:
@@ -95,7 +95,9 @@ def make_keys(db: Path) -> tuple[str, str]:
         store.close()
 
 
-def start_serve(db: Path, *args: str, keys: tuple[str, str] | None = None, env: dict[str, str] | None = None) -> Served:
+def start_serve(
+    db: Path | str, *args: str, keys: tuple[str, str] | None = None, env: dict[str, str] | None = None
+) -> Served:
     """Start `dispatcher serve --port 0 ARGS` on ``db`` and wait for its "listening on" line."""
     key, read_only_key = keys if keys is not None else make_keys(db)
     process = subprocess.Popen(
@@ -163,7 +165,7 @@ def run_cli(served: Served, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def add_endpoint(db: Path, url: str, **options: Any) -> int:
+def add_endpoint(db: Path | str, url: str, **options: Any) -> int:
     """An endpoint added through the library beside the running server (127.0.0.1 allowed)."""
     store = open_store(db)
     try:

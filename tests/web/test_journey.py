@@ -18,6 +18,12 @@ from .served import Served, log_in, run_cli, screenshot
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture
+def serve(serve_anywhere: Callable[..., Served]) -> Callable[..., Served]:
+    """The journey on each backend: SQLite, then PostgreSQL."""
+    return serve_anywhere
+
+
 def test_a_new_user_sets_up_a_webhook_sees_it_deliver_fail_and_replays_it(
     page: Page, serve: Callable[..., Served], receiver: HTTPServer, tmp_path: Path
 ) -> None:
