@@ -69,7 +69,9 @@ def test_change_sets_the_given_fields_and_none_resets(any_store: Store, clock: M
         webhooks.change(any_store, 999, clock.now(), batch_size=2)
 
 
-def test_rotate_makes_a_whsec_secret_and_reads_the_grace_as_text_or_seconds(any_store: Store, clock: ManualClock) -> None:
+def test_rotate_makes_a_whsec_secret_and_reads_the_grace_as_text_or_seconds(
+    any_store: Store, clock: ManualClock
+) -> None:
     made = webhooks.create(any_store, URL, signature="standard")
     rotated, until = webhooks.rotate_secret(any_store, made.id, clock.now(), grace="1h")
     assert rotated.secret.startswith("whsec_") and rotated.secret != made.secret
