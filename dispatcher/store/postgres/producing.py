@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
+import psycopg
+
 from ...endpoint_settings import SETTINGS
 from ...endpoint_settings.setting import SWITCH
 from ...errors import NotFound
 from ...models import Endpoint, EndpointChange, Staged
+from ..errors import PayloadRefused, one_line
 from ..rows import endpoint_from_row, endpoint_row
 from .connection import Connection, PgConnection
 
@@ -75,9 +79,17 @@ class Producing(Connection):
         trigger leaves marked rows alone: ids interleave with other producers', so the token, not
         an id range, says which events are these."""
         token = secrets.token_hex(16)
-        with self.write() as conn:
-            conn.execute("SELECT set_config('dispatcher.staging', %s, true)", (token,))
-            count = _copy_events(conn, rows)
+        try:
+            with self.write() as conn:
+                conn.execute("SELECT set_config('dispatcher.staging', %s, true)", (token,))
+                count = _copy_events(conn, rows)
+        except (psycopg.errors.IntegrityError, psycopg.errors.DataError) as error:
+            # The COPY sends rows ahead of the server's checks: the refused row is the line it names,
+            # not the last one taken from ``rows``.
+            line = re.search(r"^COPY events, line (\d+)", error.diag.context or "", re.MULTILINE)
+            if line is None:
+                raise
+            raise PayloadRefused(one_line(error), row=int(line[1]) - 1) from error
         return Staged(token, count)
 
     def queue_staged(self, staged: Iterable[Staged]) -> None:
