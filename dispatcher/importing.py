@@ -161,7 +161,7 @@ def _stage(store: Store, chunk: _Chunk, skipped: _Skipped | None) -> Staged | No
         try:
             return store.stage_events(tracked)
         except PayloadRefused as error:
-            last = tracked.last
+            last = tracked.last if error.row is None else error.row
             _bad(numbers[last], _why_refused(rows[last][1]) or f"refused by the database: {error.reason}", skipped)
             assert skipped is not None  # _bad raised otherwise
             kept = [

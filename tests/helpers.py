@@ -178,3 +178,11 @@ def table_rows(store: Any, statement: str, *params: Any) -> list[tuple[Any, ...]
         cursor = conn.cursor(row_factory=tuple_row)
         return list(cursor.execute(statement.replace("?", "%s"), params).fetchall())
     return list(conn.execute(statement, params).fetchall())
+
+
+def writes_seen(store: Any, table: str, row_id: int) -> object:
+    """A mark that changes whenever the store writes the row: PostgreSQL's transaction id of the
+    row's version, SQLite's count of rows its connection changed (any row: a coarser, safe mark)."""
+    if type(store.conn).__module__.startswith("psycopg"):
+        return table_rows(store, f"SELECT xmin::text FROM {table} WHERE id = ?", row_id)
+    return store.conn.total_changes

@@ -20,7 +20,7 @@ from dispatcher.models import Staged
 from dispatcher.store import Store
 from dispatcher.store.sqlite.connection import connect
 
-from .helpers import numbered, write
+from .helpers import numbered, table_rows, write
 
 NOW = datetime(2026, 11, 22, 10, 0, 0, tzinfo=UTC)
 
@@ -41,6 +41,12 @@ def run_import(
 def events(db_path: Path) -> list[tuple[int, str, str]]:
     with closing(sqlite3.connect(db_path)) as conn:
         return conn.execute("SELECT id, type, payload FROM events ORDER BY id").fetchall()
+
+
+def events_in(store: Store) -> list[tuple[int, str, str]]:
+    """The events table, read through the store, on either backend."""
+    rows = table_rows(store, "SELECT id, type, payload FROM events ORDER BY id")
+    return [(event_id, type_, payload) for event_id, type_, payload in rows]
 
 
 def type_and_payload(db_path: Path) -> list[tuple[str, str]]:
@@ -333,21 +339,21 @@ def test_a_pipe_is_read_once(store: Store, db_path: Path) -> None:
 
 
 def test_a_large_file_goes_in_chunks_in_the_file_order(
-    store: Store, db_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    any_store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     chunks: list[int] = []
-    stage_events = store.stage_events
+    stage_events = any_store.stage_events
 
     def recorded(rows: Iterable[Any]) -> Staged:
         rows = list(rows)
         chunks.append(len(rows))
         return stage_events(rows)
 
-    monkeypatch.setattr(store, "stage_events", recorded)
-    result = run_import(store, write(tmp_path, "events.jsonl", numbered(25_000)), event_type="t")
+    monkeypatch.setattr(any_store, "stage_events", recorded)
+    result = run_import(any_store, write(tmp_path, "events.jsonl", numbered(25_000)), event_type="t")
     assert result.imported == 25_000
     assert chunks == [CHUNK_EVENTS, CHUNK_EVENTS, 5_000]
-    stored = events(db_path)
+    stored = events_in(any_store)
     assert [json.loads(payload)["n"] for _, _, payload in stored] == list(range(25_000))
     ids = [event_id for event_id, _, _ in stored]
     assert ids == sorted(ids)
@@ -409,12 +415,12 @@ def test_an_import_leaves_the_producers_fan_out_as_it_was(store: Store, db_path:
     assert {row.endpoint: row.pending for row in store.status(NOW)} == {hook: 11}
 
 
-def test_imported_events_fan_out_to_subscribed_endpoints(store: Store, tmp_path: Path) -> None:
-    leads = store.insert_endpoint({"url": "https://example.com/leads", "secret": "s", "events": ["lead.*"]})
-    others = store.insert_endpoint({"url": "https://example.com/others", "secret": "s", "events": ["order.*"]})
+def test_imported_events_fan_out_to_subscribed_endpoints(any_store: Store, tmp_path: Path) -> None:
+    leads = any_store.insert_endpoint({"url": "https://example.com/leads", "secret": "s", "events": ["lead.*"]})
+    others = any_store.insert_endpoint({"url": "https://example.com/others", "secret": "s", "events": ["order.*"]})
     content = lines('{"id": 1}', '{"type": "order.paid", "payload": {"id": 2}}', '{"id": 3}')
-    run_import(store, write(tmp_path, "events.jsonl", content), event_type="lead.created")
-    pending = {row.endpoint: row.pending for row in store.status(NOW)}
+    run_import(any_store, write(tmp_path, "events.jsonl", content), event_type="lead.created")
+    pending = dict(table_rows(any_store, "SELECT endpoint_id, count(*) FROM pending GROUP BY endpoint_id"))
     assert pending == {leads: 2, others: 1}
 
 
@@ -432,20 +438,20 @@ def test_progress_adds_up_to_the_file(store: Store, tmp_path: Path, skip_bad: bo
     assert len(reported) == 3
 
 
-def test_skip_bad_with_many_bad_lines_in_one_chunk(store: Store, db_path: Path, tmp_path: Path) -> None:
+def test_skip_bad_with_many_bad_lines_in_one_chunk(any_store: Store, tmp_path: Path) -> None:
     # Every other line is bad: found in one slow pass over the chunk, not one retry per bad line.
     content = lines(*(json.dumps({"n": n}) if n % 2 else "{not json" for n in range(6_000)))
-    result = run_import(store, write(tmp_path, "events.jsonl", content), event_type="t", skip_bad=True)
+    result = run_import(any_store, write(tmp_path, "events.jsonl", content), event_type="t", skip_bad=True)
     assert (result.imported, result.skipped_count) == (3_000, 3_000)
     assert [number for number, _ in result.skipped[:3]] == [1, 3, 5]
-    assert [json.loads(payload)["n"] for _, _, payload in events(db_path)][:3] == [1, 3, 5]
+    assert [json.loads(payload)["n"] for _, _, payload in events_in(any_store)][:3] == [1, 3, 5]
 
 
-def test_a_payload_over_1_mib_stops_the_import_with_its_line(store: Store, db_path: Path, tmp_path: Path) -> None:
+def test_a_payload_over_1_mib_stops_the_import_with_its_line(any_store: Store, tmp_path: Path) -> None:
     big = '{"blob": "' + "x" * (1024 * 1024) + '"}'
     path = write(tmp_path, "big.jsonl", lines('{"n": 1}', big, json.dumps({"type": "t", "payload": json.loads(big)})))
     with pytest.raises(DispatcherError, match=r"^line 2: invalid payload: 1,048,588 bytes, over the limit"):
-        run_import(store, path, event_type="t")
-    assert events(db_path) == []
-    result = run_import(store, path, event_type="t", skip_bad=True)
+        run_import(any_store, path, event_type="t")
+    assert events_in(any_store) == []
+    result = run_import(any_store, path, event_type="t", skip_bad=True)
     assert (result.imported, [line for line, _ in result.skipped]) == (1, [2, 3])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from pathlib import Path
+from contextlib import closing
 
 import pytest
 
@@ -12,9 +12,9 @@ from dispatcher import intake
 from dispatcher.access_models import StoredAnswer
 from dispatcher.clock import ManualClock, from_text
 from dispatcher.errors import Conflict, DispatcherError
-from dispatcher.store import Store, open_store
+from dispatcher.store import Location, Store, open_store
 
-from .helpers import query
+from .helpers import table_rows
 
 
 def answer(ids: list[int]) -> StoredAnswer:
@@ -56,46 +56,56 @@ def test_a_bad_item_of_a_bulk_is_named_by_its_index() -> None:
         intake.read_bulk(too_many)
 
 
-def test_a_bulk_is_queued_all_or_none(store: Store, db_path: Path, clock: ManualClock) -> None:
+def test_a_bulk_is_queued_all_or_none(any_store: Store, clock: ManualClock) -> None:
     events = [intake.NewEvent("a", "[1]"), intake.NewEvent("b", '{"x":  2}')]
-    made, repeated = intake.submit(store, events, clock.now(), answer)
+    made, repeated = intake.submit(any_store, events, clock.now(), answer)
     assert (json.loads(made.body), repeated) == ({"ids": [1, 2]}, False)
-    assert query(db_path, "SELECT id, type, payload FROM events") == [(1, "a", "[1]"), (2, "b", '{"x":  2}')]
+    assert table_rows(any_store, "SELECT id, type, payload FROM events ORDER BY id") == [
+        (1, "a", "[1]"),
+        (2, "b", '{"x":  2}'),
+    ]
     # A row the schema refuses (only a bug would send one) takes the whole bulk back with it.
     with pytest.raises(DispatcherError, match="refused by the database"):
-        intake.submit(store, [intake.NewEvent("c", "[3]"), intake.NewEvent("d", "not json")], clock.now(), answer)
-    assert query(db_path, "SELECT count(*) FROM events") == [(2,)]
+        intake.submit(any_store, [intake.NewEvent("c", "[3]"), intake.NewEvent("d", "not json")], clock.now(), answer)
+    assert table_rows(any_store, "SELECT count(*) FROM events") == [(2,)]
 
 
-def test_a_repeat_gets_the_first_answer_and_queues_nothing(store: Store, db_path: Path, clock: ManualClock) -> None:
+def test_the_ids_answered_are_the_events_in_the_order_sent(any_store: Store, clock: ManualClock) -> None:
+    events = [intake.NewEvent(f"t{n % 7}", f"[{n}]") for n in range(300)]
+    made, _ = intake.submit(any_store, events, clock.now(), answer)
+    ids = json.loads(made.body)["ids"]
+    stored = dict(table_rows(any_store, "SELECT id, payload FROM events"))
+    assert [stored[event_id] for event_id in ids] == [event.payload for event in events]
+
+
+def test_a_repeat_gets_the_first_answer_and_queues_nothing(any_store: Store, clock: ManualClock) -> None:
     once = intake.idempotency_key(1, "key-1", intake.request_sha256("POST", "/api/v1/events", b"{}"))
-    store.insert_api_key("k", "0" * 64, False, from_text("2026-11-22T00:00:00.000Z"))
+    any_store.insert_api_key("k", "0" * 64, False, from_text("2026-11-22T00:00:00.000Z"))
     event = [intake.NewEvent("a", "{}")]
-    first = intake.submit(store, event, clock.now(), answer, once)
+    first = intake.submit(any_store, event, clock.now(), answer, once)
     clock.advance(23 * 3600)
-    again = intake.submit(store, event, clock.now(), answer, once)
+    again = intake.submit(any_store, event, clock.now(), answer, once)
     assert (first[0], first[1], again[1]) == (again[0], False, True)
-    assert query(db_path, "SELECT count(*) FROM events") == [(1,)]
+    assert table_rows(any_store, "SELECT count(*) FROM events") == [(1,)]
     other = intake.idempotency_key(1, "key-1", intake.request_sha256("POST", "/api/v1/events", b"[]"))
     with pytest.raises(Conflict, match="different request"):
-        intake.submit(store, event, clock.now(), answer, other)
+        intake.submit(any_store, event, clock.now(), answer, other)
     # After 24 hours the key is forgotten (and its record deleted): the request queues again.
     clock.advance(2 * 3600)
-    later, repeated = intake.submit(store, event, clock.now(), answer, other)
+    later, repeated = intake.submit(any_store, event, clock.now(), answer, other)
     assert (json.loads(later.body), repeated) == ({"ids": [2]}, False)
-    assert query(db_path, "SELECT count(*) FROM idempotency_keys") == [(1,)]
+    assert table_rows(any_store, "SELECT count(*) FROM idempotency_keys") == [(1,)]
 
 
-def test_two_repeats_at_once_queue_one_event(tmp_path: Path, clock: ManualClock) -> None:
-    path = tmp_path / "q.db"
-    open_store(path).insert_api_key("k", "0" * 64, False, from_text("2026-11-22T00:00:00.000Z"))
+def test_two_repeats_at_once_queue_one_event(location: Location, clock: ManualClock) -> None:
+    with closing(open_store(location)) as store:
+        store.insert_api_key("k", "0" * 64, False, from_text("2026-11-22T00:00:00.000Z"))
     once = intake.idempotency_key(1, "same", "digest")
     answers = []
 
     def send() -> None:
-        store = open_store(path)
-        answers.append(intake.submit(store, [intake.NewEvent("a", "{}")], clock.now(), answer, once))
-        store.close()
+        with closing(open_store(location)) as store:
+            answers.append(intake.submit(store, [intake.NewEvent("a", "{}")], clock.now(), answer, once))
 
     threads = [threading.Thread(target=send) for _ in range(8)]
     for thread in threads:
@@ -104,7 +114,8 @@ def test_two_repeats_at_once_queue_one_event(tmp_path: Path, clock: ManualClock)
         thread.join()
     assert {made.body for made, _ in answers} == {'{"ids": [1]}'}
     assert sorted(repeated for _, repeated in answers) == [False] + [True] * 7
-    assert query(path, "SELECT count(*) FROM events") == [(1,)]
+    with closing(open_store(location)) as store:
+        assert table_rows(store, "SELECT count(*) FROM events") == [(1,)]
 
 
 @pytest.mark.parametrize("key", ["", "x" * 256, "a\nb"])

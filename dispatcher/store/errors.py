@@ -29,9 +29,12 @@ class PayloadRefused(StoreError):
     """The schema refused an event: a payload that is not a JSON object or array, over 1 MiB, or not
     valid text; an empty type. The producer's rule (dispatcher.payloads) says which, given the payload."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, row: int | None = None) -> None:
         super().__init__(f"event refused by the database: {reason}", exit_code=2)
         self.reason = reason  # the database's own words
+        # Which of the rows given (from 0) was refused, when the store knows it better than the
+        # caller's iteration does: a COPY reads ahead of the row the server refuses.
+        self.row = row
 
 
 def raising_store_errors(
@@ -49,10 +52,10 @@ def raising_store_errors(
                 return method(*args, **kwargs)
             except refusals as error:
                 if inserts_events:
-                    raise PayloadRefused(_one_line(error)) from error
-                raise StoreError(f"database error: {_one_line(error)}") from error
+                    raise PayloadRefused(one_line(error)) from error
+                raise StoreError(f"database error: {one_line(error)}") from error
             except failures as error:
-                raise StoreError(f"database error: {_one_line(error)}") from error
+                raise StoreError(f"database error: {one_line(error)}") from error
 
         return call  # type: ignore[return-value]
 
@@ -66,5 +69,5 @@ def raising_store_errors(
     return decorate
 
 
-def _one_line(error: BaseException) -> str:
+def one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
