@@ -268,3 +268,9 @@ def test_config_is_set_and_replaced(any_store: Store) -> None:
     any_store.set_config("batch_size", "10")
     any_store.set_config("retry", "5s,1m", due_at=NOW)
     assert any_store.config() == {"batch_size": "10", "retry": "5s,1m"}
+
+
+def test_a_refusal_says_why_in_a_line_without_the_payload(any_store: Store) -> None:
+    with pytest.raises(PayloadRefused) as refused:
+        any_store.insert_event("lead.created", '{"pad": "' + "x" * (1024 * 1024) + '"}')
+    assert len(str(refused.value)) < 300 and "\n" not in str(refused.value)

@@ -70,4 +70,8 @@ def raising_store_errors(
 
 
 def one_line(error: BaseException) -> str:
-    return " ".join(str(error).split()) or type(error).__name__
+    """The driver's message on one line. PostgreSQL's primary message only: its detail can hold the
+    whole refused row (a 1 MiB payload, say), and its context the statement."""
+    primary = getattr(getattr(error, "diag", None), "message_primary", None)
+    text = primary if isinstance(primary, str) and primary else str(error)
+    return " ".join(text.split()) or type(error).__name__
