@@ -14,7 +14,7 @@ from typing import Any
 from ..clock import from_text, to_text
 from ..endpoint_settings import SETTINGS, by_name, endpoint_fields
 from ..endpoint_settings.setting import COMPACT, pairs_from_json
-from ..models import Endpoint, Event, Headers, RetiredSecret
+from ..models import Attempt, Endpoint, Event, Headers, RetiredSecret
 
 # The most JSON text of response headers an attempt keeps; a receiver sending more is cut short.
 HEADERS_CAP = 16 * 1024
@@ -80,6 +80,23 @@ def event_from_row(row: tuple[int, str, str, str | datetime]) -> Event:
     """An (id, type, payload, created_at) row as an Event."""
     event_id, type_, payload, created_at = row
     return Event(event_id, type_, payload, as_time(created_at))
+
+
+def attempt_from_row(row: dict[str, Any]) -> Attempt:
+    """An attempt's row, with its batch's event_ids, as an Attempt."""
+    return Attempt(
+        id=row["id"],
+        endpoint=row["endpoint_id"],
+        batch_id=row["batch_id"],
+        event_ids=tuple(json.loads(row["event_ids"] or "[]")),
+        started_at=as_time(row["started_at"]),
+        duration_ms=row["duration_ms"],
+        status_code=row["status_code"],
+        error=row["error"],
+        response_excerpt=row["response_excerpt"],
+        test=bool(row["test"]),
+        ok=bool(row["ok"]),
+    )
 
 
 def as_time(value: str | datetime) -> datetime:

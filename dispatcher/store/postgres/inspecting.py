@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +11,7 @@ from ...clock import check_window
 from ...errors import NotFound
 from ...models import Attempt, AttemptRecord, EndpointStatus, Event, SentRequest
 from ...sending.reach import public_url
-from ..rows import as_time, event_from_row, headers_from_json, time_or_none
+from ..rows import as_time, attempt_from_row, event_from_row, headers_from_json, time_or_none
 from .connection import Connection, PgConnection
 
 # The events of a batch's JSON array of ids, one row each.
@@ -158,22 +157,6 @@ class Inspecting(Connection):
             endpoint_format=row["endpoint_format"],
             endpoint_signature_scheme=row["endpoint_scheme"],
         )
-
-
-def attempt_from_row(row: dict[str, Any]) -> Attempt:
-    return Attempt(
-        id=row["id"],
-        endpoint=row["endpoint_id"],
-        batch_id=row["batch_id"],
-        event_ids=tuple(json.loads(row["event_ids"] or "[]")),
-        started_at=as_time(row["started_at"]),
-        duration_ms=row["duration_ms"],
-        status_code=row["status_code"],
-        error=row["error"],
-        response_excerpt=row["response_excerpt"],
-        test=row["test"],
-        ok=row["ok"],
-    )
 
 
 def events_in_order(conn: PgConnection, ids_json: str) -> list[Event]:

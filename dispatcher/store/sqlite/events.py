@@ -9,9 +9,8 @@ from ...access_models import IdempotencyKey, StoredAnswer
 from ...clock import to_text
 from ...errors import Conflict, NotFound
 from ...models import EventDelivery, EventView
-from ..rows import event_from_row
+from ..rows import attempt_from_row, event_from_row
 from .connection import Connection
-from .inspecting import attempt_from_row
 
 
 class Events(Connection):

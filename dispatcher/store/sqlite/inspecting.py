@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
@@ -10,7 +9,7 @@ from ...clock import check_window, from_text, to_text
 from ...errors import NotFound
 from ...models import Attempt, AttemptRecord, EndpointStatus, SentRequest
 from ...sending.reach import public_url
-from ..rows import headers_from_json, time_or_none, time_text
+from ..rows import attempt_from_row, headers_from_json, time_or_none, time_text
 from .connection import Connection
 from .rows import events_in_order
 
@@ -157,19 +156,3 @@ class Inspecting(Connection):
             endpoint_format=row["endpoint_format"],
             endpoint_signature_scheme=row["endpoint_scheme"],
         )
-
-
-def attempt_from_row(row: dict[str, Any]) -> Attempt:
-    return Attempt(
-        id=row["id"],
-        endpoint=row["endpoint_id"],
-        batch_id=row["batch_id"],
-        event_ids=tuple(json.loads(row["event_ids"] or "[]")),
-        started_at=from_text(row["started_at"]),
-        duration_ms=row["duration_ms"],
-        status_code=row["status_code"],
-        error=row["error"],
-        response_excerpt=row["response_excerpt"],
-        test=bool(row["test"]),
-        ok=bool(row["ok"]),
-    )
