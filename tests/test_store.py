@@ -438,27 +438,6 @@ def test_opening_without_create_takes_an_existing_file(db_path: Path, store: Sto
     reopened.close()
 
 
-def test_a_time_window_that_nothing_fits_is_refused(store: Store) -> None:
-    since, until = from_text("2026-11-22T10:00:00.000Z"), from_text("2026-11-22T09:00:00.000Z")
-    with pytest.raises(DispatcherError, match="^invalid time window: since .* must be before until"):
-        store.attempts(since=since, until=until)
-    with pytest.raises(DispatcherError, match="^invalid time window"):
-        Selection(since=since, until=until)
-    assert store.attempts(since=until, until=since) == []
-
-
-def test_filters_by_an_endpoint_that_does_not_exist_are_refused(store: Store) -> None:
-    add(store)
-    for look in (
-        lambda: store.attempts(99),
-        lambda: store.dead(99),
-        lambda: recovery.count_replayable(store, Selection(endpoint_id=99)),
-        lambda: recovery.replay(store, Selection(endpoint_id=99)),
-    ):
-        with pytest.raises(DispatcherError, match="^no endpoint 99$"):
-            look()
-
-
 def test_writers_queue_for_the_lock_file_that_other_processes_hold(db_path: Path, store: Store) -> None:
     """What overlapping runs and the processes of `--processes` take turns on: a write waits while
     another process holds the lock file, and goes on the moment it is released."""

@@ -41,6 +41,10 @@ from ..models import (
     Staged,
 )
 
+# How many finished batches (or events, or test attempts) replay and prune handle in one
+# transaction: each chunk is short, so producers and delivery runs never wait long for them.
+CHUNK = 500
+
 
 class Store(Protocol):
     # --- the store itself ---------------------------------------------------------

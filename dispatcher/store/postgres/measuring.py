@@ -1,9 +1,75 @@
-"""Statements behind /metrics and the dashboard's figures."""
+"""Statements that count: the dashboard's recent figures and what /metrics reports.
+
+All of them read what the database keeps, so any process's deliveries (cron's, a server's)
+are counted, and pruning takes old ones out of the counts.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
+
+from psycopg.rows import tuple_row
+
+from ...figures import AttemptCount, DeliveryCount, DurationHistogram, RecentFigures
 from .connection import Connection
+
+# An HTTP status code's class as text, or 'none' when no answer came.
+_CLASS = "CASE WHEN {code} IS NULL THEN 'none' ELSE ({code} / 100)::text || 'xx' END"
 
 
 class Measuring(Connection):
-    pass
+    def recent_figures(self, since: datetime) -> list[RecentFigures]:
+        """Per endpoint: why it is disabled, events delivered and requests failed since ``since``."""
+        rows = self.conn.cursor(row_factory=tuple_row).execute(
+            """
+            SELECT e.id, e.disabled_reason,
+                   (SELECT coalesce(sum(json_array_length(b.event_ids::json)), 0) FROM batches AS b
+                    WHERE b.state = 'delivered' AND b.finished_at >= %(since)s AND b.endpoint_id = e.id),
+                   (SELECT count(*) FROM attempts AS a
+                    WHERE a.endpoint_id = e.id AND NOT a.ok AND NOT a.test AND a.started_at >= %(since)s)
+            FROM endpoints AS e ORDER BY e.id
+            """,
+            {"since": since},
+        )
+        return [RecentFigures(*row) for row in rows]
+
+    def delivery_counts(self) -> list[DeliveryCount]:
+        """Finished deliveries by outcome and the status class of their batch's last request."""
+        rows = self.conn.cursor(row_factory=tuple_row).execute(
+            f"""
+            SELECT b.state, {_CLASS.format(code="last.status_code")}, sum(json_array_length(b.event_ids::json))
+            FROM batches AS b
+            LEFT JOIN attempts AS last ON last.id = (SELECT max(a.id) FROM attempts AS a WHERE a.batch_id = b.id)
+            WHERE b.state IN ('delivered', 'dead')
+            GROUP BY 1, 2 ORDER BY 1, 2
+            """
+        )
+        return [DeliveryCount(*row) for row in rows]
+
+    def attempt_counts(self) -> list[AttemptCount]:
+        """Requests by outcome and status class; test sends are not deliveries and not counted."""
+        rows = self.conn.cursor(row_factory=tuple_row).execute(
+            f"""
+            SELECT CASE WHEN ok THEN 'ok' ELSE 'failed' END, {_CLASS.format(code="status_code")}, count(*)
+            FROM attempts WHERE NOT test GROUP BY 1, 2 ORDER BY 1, 2
+            """
+        )
+        return [AttemptCount(*row) for row in rows]
+
+    def request_durations(self, bounds_s: Sequence[float]) -> DurationHistogram:
+        """How long requests took (test sends not counted), cumulative at each bound, in one pass."""
+        counts = "".join("count(*) FILTER (WHERE duration_ms <= %s), " for _ in bounds_s)
+        (row,) = (
+            self.conn.cursor(row_factory=tuple_row)
+            .execute(
+                f"SELECT {counts}count(*), coalesce(sum(duration_ms), 0) FROM attempts WHERE NOT test",
+                [bound * 1000 for bound in bounds_s],
+            )
+            .fetchall()
+        )
+        return DurationHistogram(
+            buckets=tuple(zip(bounds_s, row[: len(bounds_s)], strict=True)),
+            count=row[len(bounds_s)],
+            sum_seconds=int(row[len(bounds_s) + 1]) / 1000,  # sum() of bigint is numeric
+        )

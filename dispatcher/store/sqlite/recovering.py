@@ -14,9 +14,8 @@ from typing import Any
 
 from ...clock import from_text, to_text
 from ...models import DeadLetter, Pruned, Selection
+from ..protocol import CHUNK
 from .connection import Connection
-
-CHUNK = 500
 
 
 class Recovering(Connection):
