@@ -178,3 +178,12 @@ def table_rows(store: Any, statement: str, *params: Any) -> list[tuple[Any, ...]
         cursor = conn.cursor(row_factory=tuple_row)
         return list(cursor.execute(statement.replace("?", "%s"), params).fetchall())
     return list(conn.execute(statement, params).fetchall())
+
+
+def change_rows(store: Any, statement: str, *params: Any) -> list[tuple[Any, ...]]:
+    """:func:`table_rows` for a statement that changes the store's tables behind its back, as a
+    user's own SQL would: committed at once on either backend (end it with RETURNING to see what
+    it changed)."""
+    rows = table_rows(store, statement, *params)
+    store.conn.commit()  # SQLite's driver opened a transaction for the change; in autocommit this does nothing
+    return rows
