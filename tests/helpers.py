@@ -186,3 +186,12 @@ def writes_seen(store: Any, table: str, row_id: int) -> object:
     if type(store.conn).__module__.startswith("psycopg"):
         return table_rows(store, f"SELECT xmin::text FROM {table} WHERE id = ?", row_id)
     return store.conn.total_changes
+
+
+def change_rows(store: Any, statement: str, *params: Any) -> list[tuple[Any, ...]]:
+    """:func:`table_rows` for a statement that changes the store's tables behind its back, as a
+    user's own SQL would: committed at once on either backend (end it with RETURNING to see what
+    it changed)."""
+    rows = table_rows(store, statement, *params)
+    store.conn.commit()  # SQLite's driver opened a transaction for the change; in autocommit this does nothing
+    return rows

@@ -16,9 +16,8 @@ from pathlib import Path
 import pytest
 
 from dispatcher import endpoints, recovery
-from dispatcher.clock import ManualClock, from_text, to_text
+from dispatcher.clock import ManualClock, from_text
 from dispatcher.config import BUILT_IN
-from dispatcher.delivery_rules import lease_seconds
 from dispatcher.errors import DispatcherError
 from dispatcher.models import Outcome, Selection
 from dispatcher.producer import Queue
@@ -164,123 +163,6 @@ def test_processes_upgrading_at_once_do_not_collide(db_path: Path) -> None:
     assert [run.wait(30) for run in runs] == [0] * 6
     version = sqlite3.connect(db_path).execute("SELECT version FROM dispatcher_schema").fetchall()
     assert version == [(SCHEMA_VERSION,)]
-
-
-def test_a_lease_keeps_a_second_claimer_out_until_it_expires(store: Store, clock: ManualClock) -> None:
-    endpoint_id = add(store, timeout=10.0)
-    Queue(store).enqueue_many("a", [{}] * 3)
-
-    first = store.claim_batch(endpoint_id, "lease-a", clock.now(), BUILT_IN)
-    assert first is not None
-    assert store.claim_batch(endpoint_id, "lease-b", clock.now(), BUILT_IN) is None
-
-    clock.advance(lease_seconds(10) - 0.001)
-    assert store.claim_batch(endpoint_id, "lease-b", clock.now(), BUILT_IN) is None
-    clock.advance(0.002)
-    second = store.claim_batch(endpoint_id, "lease-b", clock.now(), BUILT_IN)
-    assert second is not None and second[2] == first[2]  # the same batch, resent
-    # The expired holder's late outcome is not written.
-    assert store.record_outcome(first[2], "lease-a", ok(), None, clock.now()) is None
-    recorded = store.record_outcome(second[2], "lease-b", ok(), None, clock.now())
-    assert recorded is not None and recorded.state == "delivered"
-
-
-def test_claims_skip_disabled_endpoints_and_release_when_nothing_is_due(store: Store, clock: ManualClock) -> None:
-    endpoint_id = add(store)
-    assert store.claim_batch(endpoint_id, "lease", clock.now(), BUILT_IN) is None
-    assert store.conn.execute("SELECT count(*) FROM batches").fetchone() == (0,)
-
-    endpoints.disable(store, endpoint_id, clock.now())
-    Queue(store).enqueue("a", {})
-    assert store.claim_batch(endpoint_id, "lease", clock.now(), BUILT_IN) is None
-    assert store.due_endpoints(clock.now(), BUILT_IN) == []
-
-
-def test_a_failed_batch_is_not_due_before_its_retry(store: Store, clock: ManualClock) -> None:
-    endpoint_id = add(store)
-    Queue(store).enqueue_many("a", [{}] * 15)
-    _, _, batch = store.claim_batch(endpoint_id, "lease", clock.now(), BUILT_IN)  # type: ignore[misc]
-    failure = Outcome(ok=False, started_at=clock.now(), duration_ms=1, status_code=500, error="HTTP 500")
-    retry_at = clock.now() + timedelta(seconds=5)
-    recorded = store.record_outcome(batch, "lease", failure, retry_at, clock.now())
-    assert recorded is not None and recorded.state == "pending"
-
-    # Unbatched events are waiting too, but the open batch goes first.
-    assert store.claim_batch(endpoint_id, "lease", clock.now(), BUILT_IN) is None
-    [due] = store.due_endpoints(clock.now(), BUILT_IN)
-    assert (due.endpoint_id, to_text(due.due_at), due.free) == (endpoint_id, "2026-11-22T10:00:05.000Z", 1)
-    clock.advance(5)
-    again = store.claim_batch(endpoint_id, "lease", clock.now(), BUILT_IN)
-    assert again is not None and again[2].id == batch.id and again[2].attempts == 1
-
-
-def test_a_success_records_and_claims_the_next_batch_in_one_step(store: Store, clock: ManualClock) -> None:
-    endpoint_id = add(store, batch_size=2)
-    Queue(store).enqueue_many("a", [{}] * 3)
-    _, _, first = store.claim_batch(endpoint_id, "lease", clock.now(), BUILT_IN)  # type: ignore[misc]
-    recorded, claim = store.record_and_claim(first, "lease", ok(), None, clock.now(), 0, BUILT_IN)
-    assert recorded is not None and recorded.state == "delivered"
-    assert claim is not None and [event.id for event in claim[2].events] == [3]
-    # The last batch: delivered, nothing left to claim, and the lease given back.
-    recorded, claim = store.record_and_claim(claim[2], "lease", ok(), None, clock.now(), 0, BUILT_IN)
-    assert recorded is not None and recorded.state == "delivered" and claim is None
-    assert (
-        store.due_endpoints(clock.now(), BUILT_IN) == []
-        and store.claim_batch(endpoint_id, "other", clock.now(), BUILT_IN) is None
-    )
-    assert store.status(clock.now())[0].delivered == 3
-
-
-def test_a_success_after_the_endpoint_was_disabled_is_recorded_and_claims_nothing(
-    store: Store, clock: ManualClock
-) -> None:
-    endpoint_id = add(store, batch_size=1)
-    Queue(store).enqueue_many("a", [{}] * 2)
-    _, _, batch = store.claim_batch(endpoint_id, "lease", clock.now(), BUILT_IN)  # type: ignore[misc]
-    endpoints.disable(store, endpoint_id, clock.now())  # by a user, while the request was out
-    recorded, claim = store.record_and_claim(batch, "lease", ok(), None, clock.now(), 0, BUILT_IN)
-    assert recorded is not None and recorded.state == "delivered" and claim is None
-    (status,) = store.status(clock.now())
-    assert (status.delivered, status.pending, status.enabled) == (1, 1, False)
-    endpoints.enable(store, endpoint_id, clock.now())
-    assert store.claim_batch(endpoint_id, "next", clock.now(), BUILT_IN) is not None  # the lease was given back
-
-
-def test_a_success_after_the_lease_was_lost_writes_nothing(store: Store, clock: ManualClock) -> None:
-    endpoint_id = add(store, timeout=1.0)
-    Queue(store).enqueue_many("a", [{}])
-    _, _, batch = store.claim_batch(endpoint_id, "lease", clock.now(), BUILT_IN)  # type: ignore[misc]
-    clock.advance(lease_seconds(1.0) + 1)
-    assert store.claim_batch(endpoint_id, "another run", clock.now(), BUILT_IN) is not None
-    assert store.record_and_claim(batch, "lease", ok(), None, clock.now(), 0, BUILT_IN) == (None, None)
-    assert store.attempts(endpoint_id) == [] and store.status(clock.now())[0].in_flight == 1
-
-
-def test_a_queued_event_deleted_by_hand_is_skipped_not_stuck(store: Store, clock: ManualClock) -> None:
-    endpoint_id = add(store, batch_size=2)
-    Queue(store).enqueue_many("a", [{}] * 3)
-    store.db.execute("DELETE FROM events WHERE id = 1")  # around the dispatcher; its delivery stays queued
-
-    _, _, batch = store.claim_batch(endpoint_id, "lease", clock.now(), BUILT_IN)  # type: ignore[misc]
-    assert [event.id for event in batch.events] == [2, 3]
-    store.record_outcome(batch, "lease", ok(), None, clock.now())
-    assert store.due_endpoints(clock.now(), BUILT_IN) == []  # nothing left that could ever be sent
-
-
-def test_deleting_an_endpoint_removes_its_queue_and_history(store: Store, clock: ManualClock) -> None:
-    keep, drop = add(store), add(store)
-    Queue(store).enqueue_many("a", [{}] * 3)
-    _, _, batch = store.claim_batch(drop, "lease", clock.now(), BUILT_IN)  # type: ignore[misc]
-    store.record_outcome(batch, "lease", ok(), None, clock.now())
-
-    store.delete_endpoint(drop)
-
-    counts = {
-        table: store.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-        for table in ("pending", "deliveries", "batches", "attempts", "events")
-    }
-    assert counts == {"pending": 3, "deliveries": 0, "batches": 0, "attempts": 0, "events": 3}
-    assert [s.endpoint for s in store.status(clock.now())] == [keep]
 
 
 @pytest.mark.parametrize("order", ["asc", "desc"])

@@ -14,8 +14,6 @@ from dispatcher.errors import DispatcherError
 from dispatcher.models import Outcome, Selection
 from dispatcher.store import Store
 
-from .store_parts import ENDPOINTS, needs
-
 DELIVERING = ("insert_events", "claim_batch", "record_outcome", "disable_endpoint")
 
 
@@ -29,7 +27,6 @@ def test_a_time_window_that_nothing_fits_is_refused(any_store: Store) -> None:
 
 
 def test_filters_by_an_endpoint_that_does_not_exist_are_refused(any_store: Store) -> None:
-    needs(any_store, *ENDPOINTS)
     endpoints.add(any_store, "http://127.0.0.1:9/hook")
     for look in (
         lambda: any_store.attempts(99),
@@ -42,7 +39,6 @@ def test_filters_by_an_endpoint_that_does_not_exist_are_refused(any_store: Store
 
 
 def test_status_counts_each_endpoints_queue_and_health(any_store: Store, clock: ManualClock) -> None:
-    needs(any_store, *ENDPOINTS, *DELIVERING)
     sending = endpoints.add(any_store, "http://ada:pw@127.0.0.1:9/hook", batch_size=2, name="crm").id
     failing = endpoints.add(any_store, "http://127.0.0.1:9/down", batch_size=2).id
     queued_at = clock.now()
@@ -75,7 +71,6 @@ def test_status_counts_each_endpoints_queue_and_health(any_store: Store, clock: 
 
 
 def test_the_attempt_log_filters_and_one_attempt_in_full(any_store: Store, clock: ManualClock) -> None:
-    needs(any_store, *ENDPOINTS, *DELIVERING)
     hook = endpoints.add(any_store, "http://127.0.0.1:9/hook", batch_size=2, max_attempts=1).id
     any_store.insert_events([("lead.created", '{"n": 1}', clock.now()), ("lead.created", "[]", clock.now())])
     any_store.insert_events([("lead.created", "{}", clock.now())])

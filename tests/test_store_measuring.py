@@ -12,11 +12,8 @@ from dispatcher.figures import AttemptCount, DeliveryCount, DurationHistogram, R
 from dispatcher.models import Outcome
 from dispatcher.store import Store
 
-from .store_parts import ENDPOINTS, needs
-
 
 def test_figures_count_deliveries_and_requests_but_not_test_sends(any_store: Store, clock: ManualClock) -> None:
-    needs(any_store, *ENDPOINTS, "insert_events", "claim_batch", "record_outcome", "record_test_attempt")
     fine = endpoints.add(any_store, "http://127.0.0.1:9/fine", batch_size=2).id
     dead = endpoints.add(any_store, "http://127.0.0.1:9/dead", max_attempts=1).id
     down = endpoints.add(any_store, "http://127.0.0.1:9/down").id

@@ -22,7 +22,6 @@ from dispatcher.store import Location, Store, open_store
 from dispatcher.store.protocol import CHUNK
 
 from .helpers import table_rows
-from .store_parts import DELIVERY, ENDPOINTS, needs
 
 History = tuple[int, int, list[int]]
 
@@ -30,7 +29,6 @@ History = tuple[int, int, list[int]]
 @pytest.fixture
 def history(any_store: Store, location: Location, receiver: HTTPServer, clock: ManualClock) -> History:
     """Endpoint `ok` got every event; endpoint `down` let them all die. Returns (ok, down, event ids)."""
-    needs(any_store, *ENDPOINTS, "insert_event", *DELIVERY)
     receiver.expect_request("/ok").respond_with_data("fine")
     receiver.expect_request("/down").respond_with_data("broken", status=500)
     ok = endpoints.add(any_store, receiver.url_for("/ok"), batch_size=2, allow_private=True).id
@@ -57,7 +55,6 @@ def counts(store: Store) -> dict[str, int]:
 def delivered_one_by_one(store: Store, clock: ManualClock, count: int) -> int:
     """An endpoint that got ``count`` events, each in a batch of its own (no HTTP: outcomes recorded as
     a run records them). Returns its id."""
-    needs(store, *ENDPOINTS, "insert_events", "claim_batch", "record_outcome")
     endpoint_id = endpoints.add(store, "http://127.0.0.1:9/hook", batch_size=1).id
     store.insert_events([("t", "{}", clock.now())] * count)
     answered = Outcome(ok=True, started_at=clock.now(), duration_ms=1, status_code=200)
@@ -208,7 +205,6 @@ def test_prune_removes_delivered_work_and_keeps_the_dead(
 def test_prune_keeps_events_still_queued_for_another_endpoint(
     any_store: Store, location: Location, receiver: HTTPServer, clock: ManualClock
 ) -> None:
-    needs(any_store, *ENDPOINTS, "disable_endpoint", "insert_event", *DELIVERY)
     receiver.expect_request("/ok").respond_with_data("fine")
     endpoints.add(any_store, receiver.url_for("/ok"), allow_private=True)
     paused = endpoints.add(any_store, receiver.url_for("/paused"), allow_private=True)
@@ -225,7 +221,6 @@ def test_prune_keeps_events_still_queued_for_another_endpoint(
 def test_prune_removes_old_events_nobody_subscribed_to_and_old_test_attempts(
     any_store: Store, clock: ManualClock, receiver: HTTPServer
 ) -> None:
-    needs(any_store, *ENDPOINTS, "insert_events", "config", "record_test_attempt")
     receiver.expect_request("/ok").respond_with_data("fine")
     endpoint_id = endpoints.add(any_store, receiver.url_for("/ok"), events=["only.this"], allow_private=True).id
     any_store.insert_events([("something.else", "{}", clock.now() - timedelta(days=300))] * 1000)
@@ -243,7 +238,6 @@ def checked_through(store: Store) -> int:
 def test_prune_goes_on_from_where_it_looked_last_for_events_nobody_needs(
     any_store: Store, clock: ManualClock, receiver: HTTPServer
 ) -> None:
-    needs(any_store, *ENDPOINTS, "disable_endpoint", "insert_events", "delete_endpoint")
     paused = endpoints.add(any_store, receiver.url_for("/paused"), events=["kept"])
     endpoints.disable(any_store, paused.id, clock.now())
 
@@ -270,7 +264,6 @@ def test_prune_goes_on_from_where_it_looked_last_for_events_nobody_needs(
 
 
 def test_prune_leaves_an_import_in_progress_alone(any_store: Store, clock: ManualClock, receiver: HTTPServer) -> None:
-    needs(any_store, *ENDPOINTS, "stage_events", "queue_staged")
     endpoint_id = endpoints.add(any_store, receiver.url_for("/ok")).id
     # Staged by an import still reading its file: no endpoint has them yet.
     staged = any_store.stage_events([("lead.imported", "{}", clock.now())] * 3)

@@ -13,8 +13,10 @@ from typing import Any
 
 from ..clock import from_text, to_text
 from ..endpoint_settings import SETTINGS, by_name, endpoint_fields
-from ..endpoint_settings.setting import COMPACT, pairs_from_json
+from ..endpoint_settings.setting import COMPACT, RATE_LIMIT, pairs_from_json
+from ..errors import DispatcherError
 from ..models import Attempt, Endpoint, Event, Headers, RetiredSecret
+from ..rate_limits import RateLimit
 
 # The most JSON text of response headers an attempt keeps; a receiver sending more is cut short.
 HEADERS_CAP = 16 * 1024
@@ -74,6 +76,16 @@ def endpoint_from_row(row: dict[str, Any]) -> Endpoint:
 @functools.lru_cache(maxsize=256)
 def _retired(text: str) -> tuple[RetiredSecret, ...]:
     return tuple(RetiredSecret(item["secret"], from_text(item["until"])) for item in json.loads(text))
+
+
+def lenient_rate_limit(spec: str | None) -> RateLimit | None:
+    """An endpoint's own rate limit column; one that cannot be read (written by hand) is None
+    here, for the claim to report, which reads the whole row."""
+    try:
+        limit: RateLimit | None = RATE_LIMIT.from_row(spec)
+        return limit
+    except DispatcherError:
+        return None
 
 
 def event_from_row(row: tuple[int, str, str, str | datetime]) -> Event:

@@ -10,24 +10,12 @@ from datetime import datetime
 
 from ...clock import from_text, to_text
 from ...delivery_rules import in_flight_limit, rate_limited_until
-from ...endpoint_settings.setting import RATE_LIMIT
-from ...errors import DispatcherError
 from ...models import Batch, Claim, DeliverySettings, Due, Outcome, Recorded
-from ...rate_limits import RateLimit
+from ..rows import lenient_rate_limit
 from .claiming import claim, release
 from .connection import Connection
 from .recording import finish_delivered, insert_attempt, record
 from .rows import dicts
-
-
-def _rate_limit(spec: str | None) -> RateLimit | None:
-    """The endpoint's own rate limit; one that cannot be read (written by hand) is left for the
-    claim to report, which reads the whole row."""
-    try:
-        limit: RateLimit | None = RATE_LIMIT.from_row(spec)
-        return limit
-    except DispatcherError:
-        return None
 
 
 class Delivering(Connection):
@@ -65,7 +53,9 @@ class Delivering(Connection):
                 continue
             due_at = from_text(row["waiting_due_at"]) if row["waiting_due_at"] else now
             last_start_at = from_text(row["last_start_at"]) if row["last_start_at"] else None
-            limited_until = rate_limited_until(_rate_limit(row["rate_limit"]) or defaults.rate_limit, last_start_at)
+            limited_until = rate_limited_until(
+                lenient_rate_limit(row["rate_limit"]) or defaults.rate_limit, last_start_at
+            )
             due.append(Due(row["id"], max(due_at, limited_until or due_at), free))
         return sorted(due, key=lambda item: (item.due_at, item.endpoint_id))
 

@@ -10,6 +10,7 @@ from typing import Any
 from ...clock import to_text
 from ...errors import NotFound
 from ...models import Endpoint, EndpointChange, Staged
+from ...payloads import MAX_PAYLOAD_BYTES
 from ..rows import endpoint_from_row, endpoint_row
 from .connection import Connection
 from .enqueueing import insert_event, insert_event_counted
@@ -150,16 +151,20 @@ def _insert_unqueued(conn: sqlite3.Connection, rows: Iterable[tuple[str, str, da
     """
     conn.execute("INSERT INTO dispatcher_staging (staging) VALUES (1)")
     after = _last_event_id(conn)
-    conn.executemany("INSERT INTO events (type, payload, created_at) VALUES (?, ?, ?)", _stored_times(rows))
+    conn.executemany("INSERT INTO events (type, payload, created_at) VALUES (?, ?, ?)", _stored_rows(rows))
     conn.execute("DELETE FROM dispatcher_staging")
     return after, _last_event_id(conn)
 
 
-def _stored_times(rows: Iterable[tuple[str, str, datetime]]) -> Iterator[tuple[str, str, str]]:
-    """The rows with their queue time as stored text, converted once per time: a bulk insert's rows share one."""
+def _stored_rows(rows: Iterable[tuple[str, str, datetime]]) -> Iterator[tuple[str, str, str]]:
+    """The rows as the table takes them: the queue time as stored text, converted once per time (a
+    bulk insert's rows share one); and the trigger's size rule, which it skips for them, applied
+    here (a payload of at most MAX_PAYLOAD_BYTES / 4 characters cannot be over it: encoding is skipped)."""
     last: datetime | None = None
     text = ""
     for type_, payload, queued_at in rows:
+        if len(payload) > MAX_PAYLOAD_BYTES // 4 and len(payload.encode("utf-8", "surrogatepass")) > MAX_PAYLOAD_BYTES:
+            raise sqlite3.IntegrityError("payload over 1 MiB")
         if queued_at is not last:
             last, text = queued_at, to_text(queued_at)
         yield type_, payload, text
