@@ -35,7 +35,7 @@ HOSTS = 3
 ENDPOINTS = 20
 EVENTS_PER_PRODUCER = 300
 WORKERS = 4  # per run: 12 requests in flight over the three, for 20 endpoints
-TIMEOUT = "2s"  # a killed run's batches come back once their lease (2 x 2 s + 30 s) runs out: see expire_leases
+TIMEOUT = 2.0  # seconds; a killed run's batches come back once their lease (2 x 2 s + 30 s) runs out: see expire_leases
 
 
 @pytest.fixture
@@ -72,7 +72,7 @@ def produce_by_insert(location: Location, numbers: range, rng: random.Random) ->
         )
         for n in numbers:
             conn.execute(statement, ("lead.created", json.dumps({"n": n})))
-            time.sleep(rng.uniform(0, 0.004))
+            time.sleep(rng.uniform(0, 0.02))
 
 
 def produce_by_queue(location: Location, numbers: range, rng: random.Random) -> None:
@@ -83,12 +83,12 @@ def produce_by_queue(location: Location, numbers: range, rng: random.Random) -> 
             burst = range(start, min(start + rng.randint(1, 40), numbers.stop))
             queue.enqueue_many("deal.won", [{"n": n} for n in burst])
             start = burst.stop
-            time.sleep(rng.uniform(0, 0.05))
+            time.sleep(rng.uniform(0, 0.2))
 
 
-def start_run(location: Location) -> subprocess.Popen[bytes]:
+def start_run(location: Location, time_limit: str) -> subprocess.Popen[bytes]:
     command = [*dispatcher_command(), "--db", db_option(location), "process", "--workers", str(WORKERS)]
-    return subprocess.Popen([*command, "--time-limit", "20s", "--quiet"], stderr=subprocess.PIPE)
+    return subprocess.Popen([*command, "--time-limit", time_limit, "--quiet"], stderr=subprocess.PIPE)
 
 
 @dataclass
@@ -99,7 +99,8 @@ class Drained:
 
 def drain_while_producing(location: Location, rng: random.Random, kill: bool) -> Drained:
     """Rounds of three runs at once, as cron on three hosts, until the producers are done and a round
-    finds nothing left; with ``kill``, some runs are SIGKILLed at a random moment."""
+    finds nothing left. With ``kill``, the runs are short (so that there are many rounds) and some
+    are SIGKILLed at a random moment of theirs."""
     producers = [
         threading.Thread(target=produce_by_insert, args=(location, range(0, EVENTS_PER_PRODUCER), rng)),
         threading.Thread(
@@ -111,10 +112,10 @@ def drain_while_producing(location: Location, rng: random.Random, kill: bool) ->
     kills = runs = 0
     while True:
         producing = any(producer.is_alive() for producer in producers)
-        started = [start_run(location) for _ in range(HOSTS)]
+        started = [start_run(location, "1s" if kill else "20s") for _ in range(HOSTS)]
         runs += len(started)
         if kill and producing:
-            time.sleep(rng.uniform(0.05, 0.6))
+            time.sleep(rng.uniform(0.3, 1.2))
             for run in started:
                 if rng.random() < 0.4 and run.poll() is None:
                     run.send_signal(signal.SIGKILL)
