@@ -7,10 +7,13 @@ import os
 import pty
 import re
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
 import pytest
+
+from dispatcher.store import Location, open_store
 
 from .helpers import (
     Invoke,
@@ -24,57 +27,81 @@ from .helpers import (
     outcome,
     status_of,
     stored_events,
+    table_rows,
     write,
 )
 
+Stored = Callable[[], list[tuple[int, str, str]]]
 PAYLOADS = ['{"id": 1,  "name": "Zoë"}', "[1, 2.50]", '{"id": 3}']
+
+
+@pytest.fixture
+def invoke(invoke_anywhere: Invoke) -> Invoke:
+    """The tests through `invoke` run on each backend: SQLite, then PostgreSQL (where a bulk import is a COPY)."""
+    return invoke_anywhere
+
+
+@pytest.fixture
+def stored(location: Location) -> Stored:
+    """The events in the store, as (id, type, payload) in id order, on the test's backend."""
+
+    def read() -> list[tuple[int, str, str]]:
+        if location.backend == "sqlite" and not Path(location.target).exists():
+            return []
+        store = open_store(location)
+        try:
+            return [(int(i), t, p) for i, t, p in table_rows(store, "SELECT id, type, payload FROM events ORDER BY id")]
+        finally:
+            store.close()
+
+    return read
 
 
 def jsonl(*texts: str) -> str:
     return "".join(f"{text}\n" for text in texts)
 
 
-def test_import_json_lines(invoke: Invoke, db_path: Path, tmp_path: Path) -> None:
+def test_import_json_lines(invoke: Invoke, tmp_path: Path, stored: Stored) -> None:
     path = write(tmp_path, "leads.jsonl", jsonl(PAYLOADS[0], "", PAYLOADS[1], PAYLOADS[2]).replace("\n", "\r\n"))
     result = invoke("import", str(path), "--type", "lead.created")
     assert ok(result) == "imported 3 events\n"
     assert result.stderr == ""
-    assert [(event_type, payload) for _, event_type, payload in stored_events(db_path)] == [
+    assert [(event_type, payload) for _, event_type, payload in stored()] == [
         ("lead.created", payload) for payload in PAYLOADS
     ]
 
 
-def test_import_wrapped_lines_without_type(invoke: Invoke, db_path: Path, tmp_path: Path) -> None:
+def test_import_wrapped_lines_without_type(invoke: Invoke, tmp_path: Path, stored: Stored) -> None:
     content = jsonl('{"type": "lead.created", "payload": {"id": 1}}', '{"type": "order.paid", "payload": [2]}')
     ok(invoke("import", str(write(tmp_path, "events.ndjson", content))))
-    assert [(event_type, payload) for _, event_type, payload in stored_events(db_path)] == [
+    assert [(event_type, payload) for _, event_type, payload in stored()] == [
         ("lead.created", '{"id":1}'),
         ("order.paid", "[2]"),
     ]
 
 
-def test_import_csv(invoke: Invoke, db_path: Path, tmp_path: Path) -> None:
+def test_import_csv(invoke: Invoke, tmp_path: Path, stored: Stored) -> None:
     content = '\ufeffname,city\r\n"Doe, Jane",Zürich\r\n"Ng ""Al""",東京\r\n'
     assert ok(invoke("import", str(write(tmp_path, "leads.csv", content)), "--type", "lead.created")) == (
         "imported 2 events\n"
     )
-    assert [json.loads(payload) for _, _, payload in stored_events(db_path)] == [
+    assert [json.loads(payload) for _, _, payload in stored()] == [
         {"name": "Doe, Jane", "city": "Zürich"},
         {"name": 'Ng "Al"', "city": "東京"},
     ]
 
 
-def test_format_option_overrides_the_extension(invoke: Invoke, db_path: Path, tmp_path: Path) -> None:
+def test_format_option_overrides_the_extension(invoke: Invoke, tmp_path: Path, stored: Stored) -> None:
     ok(invoke("import", str(write(tmp_path, "export.csv", jsonl('{"a": 1}'))), "--type", "t", "--format", "jsonl"))
     ok(invoke("import", str(write(tmp_path, "export.txt", "a\n1\n")), "--type", "t", "--format", "csv"))
-    assert [payload for _, _, payload in stored_events(db_path)] == ['{"a": 1}', '{"a":"1"}']
+    assert [payload for _, _, payload in stored()] == ['{"a": 1}', '{"a":"1"}']
 
 
-def test_import_from_stdin(invoke: Invoke, db_path: Path) -> None:
+def test_import_from_stdin(invoke: Invoke, stored: Stored) -> None:
     assert ok(invoke("import", "-", "--type", "t", "--format", "jsonl", input=jsonl(*PAYLOADS))) == (
         "imported 3 events\n"
     )
-    assert [payload for _, _, payload in stored_events(db_path)] == PAYLOADS
+    assert [payload for _, _, payload in stored()] == PAYLOADS
 
 
 def test_import_from_a_pipe_into_the_real_program(run_dispatcher: RunDispatcher, db_path: Path) -> None:
@@ -83,16 +110,16 @@ def test_import_from_a_pipe_into_the_real_program(run_dispatcher: RunDispatcher,
     assert [json.loads(payload)["n"] for _, _, payload in stored_events(db_path)] == list(range(12_000))
 
 
-def test_a_bad_line_imports_nothing(invoke: Invoke, db_path: Path, tmp_path: Path) -> None:
+def test_a_bad_line_imports_nothing(invoke: Invoke, tmp_path: Path, stored: Stored) -> None:
     before = [enqueue(invoke, "earlier", '{"kept": 1}'), enqueue(invoke, "earlier", '{"kept": 2}')]
     content = numbered(15_000) + '{"n": oops}\n' + numbered(10)
     message = assert_one_line_error(invoke("import", str(write(tmp_path, "e.jsonl", content)), "--type", "t"))
     assert message.startswith("Error: line 15001: invalid payload: ")
-    assert [event_id for event_id, _, _ in stored_events(db_path)] == before
-    assert [payload for _, _, payload in stored_events(db_path)] == ['{"kept": 1}', '{"kept": 2}']
+    assert [event_id for event_id, _, _ in stored()] == before
+    assert [payload for _, _, payload in stored()] == ['{"kept": 1}', '{"kept": 2}']
 
 
-def test_skip_bad_imports_the_good_lines(invoke: Invoke, db_path: Path, tmp_path: Path) -> None:
+def test_skip_bad_imports_the_good_lines(invoke: Invoke, tmp_path: Path, stored: Stored) -> None:
     content = jsonl('{"id": 1}', "NaN", '{"id": 3}', "[", '{"type": "", "payload": {}}', '{"id": 6}')
     result = invoke("import", str(write(tmp_path, "e.jsonl", content)), "--type", "t", "--skip-bad")
     code, stdout, stderr = outcome(result)
@@ -104,7 +131,7 @@ def test_skip_bad_imports_the_good_lines(invoke: Invoke, db_path: Path, tmp_path
         "skipped line 5",
     ]
     assert "invalid event type" in stderr.splitlines()[2]
-    assert [payload for _, _, payload in stored_events(db_path)] == ['{"id": 1}', '{"id": 3}', '{"id": 6}']
+    assert [payload for _, _, payload in stored()] == ['{"id": 1}', '{"id": 3}', '{"id": 6}']
 
 
 def test_counts_of_one_are_singular(invoke: Invoke, tmp_path: Path) -> None:
@@ -177,11 +204,11 @@ def test_skip_bad_shows_the_first_20(invoke: Invoke, db_path: Path, tmp_path: Pa
     assert shown[20:] == ["... and 5 more"]
 
 
-def test_a_bad_csv_row(invoke: Invoke, db_path: Path, tmp_path: Path) -> None:
+def test_a_bad_csv_row(invoke: Invoke, tmp_path: Path, stored: Stored) -> None:
     path = write(tmp_path, "leads.csv", "a,b\n1,2\n3\n")
     message = assert_one_line_error(invoke("import", str(path), "--type", "t"))
     assert message == "Error: line 3: invalid CSV: 1 field, where the header has 2"
-    assert stored_events(db_path) == []
+    assert stored() == []
 
 
 @pytest.mark.parametrize(
@@ -196,7 +223,13 @@ def test_a_bad_csv_row(invoke: Invoke, db_path: Path, tmp_path: Path) -> None:
     ],
     ids=["missing file", "unknown extension", "stdin without --format", "CSV without --type", "empty type", "format"],
 )
-def test_bad_input(invoke: Invoke, db_path: Path, tmp_path: Path, args: tuple[str, ...], message: str) -> None:
+def test_bad_input(
+    invoke: Invoke,
+    tmp_path: Path,
+    args: tuple[str, ...],
+    message: str,
+    stored: Stored,
+) -> None:
     write(tmp_path, "events.txt", "{}\n")
     write(tmp_path, "events.csv", "a\n1\n")
     write(tmp_path, "events.jsonl", "{}\n")
@@ -204,7 +237,7 @@ def test_bad_input(invoke: Invoke, db_path: Path, tmp_path: Path, args: tuple[st
     path = file if file == "-" else str(tmp_path / file)
     line = assert_one_line_error(invoke("import", path, *options, input=""))
     assert line.startswith(f"Error: {message.format(tmp=tmp_path)}")
-    assert stored_events(db_path) == []
+    assert stored() == []
 
 
 def test_a_missing_file_creates_no_database(invoke: Invoke, db_path: Path, tmp_path: Path) -> None:
@@ -220,11 +253,11 @@ def test_imported_events_are_queued_for_subscribed_endpoints(invoke: Invoke, tmp
     assert {row["endpoint"]: row["pending"] for row in status_of(invoke)} == {leads: 3, orders: 1}
 
 
-def test_a_large_file_arrives_whole_and_in_order(invoke: Invoke, db_path: Path, tmp_path: Path) -> None:
+def test_a_large_file_arrives_whole_and_in_order(invoke: Invoke, tmp_path: Path, stored: Stored) -> None:
     assert ok(invoke("import", str(write(tmp_path, "e.jsonl", numbered(25_000))), "--type", "t")) == (
         "imported 25000 events\n"
     )
-    stored = stored_events(db_path)
-    assert [json.loads(payload)["n"] for _, _, payload in stored] == list(range(25_000))
-    ids = [event_id for event_id, _, _ in stored]
+    events = stored()
+    assert [json.loads(payload)["n"] for _, _, payload in events] == list(range(25_000))
+    ids = [event_id for event_id, _, _ in events]
     assert ids == sorted(ids) and len(set(ids)) == 25_000
