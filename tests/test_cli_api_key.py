@@ -6,7 +6,17 @@ import hashlib
 import re
 from pathlib import Path
 
-from .helpers import Invoke, as_json, assert_one_line_error, ok, query
+import pytest
+
+from dispatcher.store import Location, open_store
+
+from .helpers import Invoke, as_json, assert_one_line_error, ok, table_rows
+
+
+@pytest.fixture
+def invoke(invoke_anywhere: Invoke) -> Invoke:
+    """Every test here runs on each backend: SQLite, then PostgreSQL."""
+    return invoke_anywhere
 
 
 def test_create_prints_the_key_once_with_its_id(invoke: Invoke) -> None:
@@ -47,11 +57,15 @@ def test_revoke_deletes_the_key_and_an_unknown_id_is_a_one_line_error(invoke: In
     assert "no API key 1" in assert_one_line_error(invoke("api-key", "revoke", "1"))
 
 
-def test_the_database_keeps_only_a_hash_of_the_key(invoke: Invoke, db_path: Path) -> None:
+def test_the_database_keeps_only_a_hash_of_the_key(invoke: Invoke, location: Location) -> None:
     key = as_json(invoke("api-key", "create", "--name", "ci", "--json"))["key"]
-    rows = query(db_path, "SELECT * FROM api_keys")
+    store = open_store(location)
+    try:
+        rows = table_rows(store, "SELECT * FROM api_keys")
+    finally:
+        store.close()
     stored = " ".join(str(value) for row in rows for value in row)
     assert key not in stored and key.removeprefix("dsp_") not in stored
     assert hashlib.sha256(key.encode()).hexdigest() in stored
-    # Nor anywhere else in the file.
-    assert key.encode() not in db_path.read_bytes()
+    if location.backend == "sqlite":  # nor anywhere else in the file
+        assert key.encode() not in Path(location.target).read_bytes()
