@@ -17,7 +17,7 @@ import importlib
 
 from .errors import DispatcherError
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING; typing is not imported on `dispatcher enqueue`'s short way
 if TYPE_CHECKING:
