@@ -147,7 +147,10 @@ class _Run:
                     waiting = [] if stopping else self._due(now)
                     if now < self.deadline and not stopping:
                         self._start(pool, serving, [due for due in waiting if due.due_at <= now], summary)
-                    next_due = min((due.due_at for due in waiting if due.due_at > now), default=None)
+                    # An endpoint whose claim just lost a race (another run started its request a
+                    # moment earlier, its rate limit then said wait) is due again after its rest.
+                    upcoming = (max(due.due_at, self.resting.get(due.endpoint_id, due.due_at)) for due in waiting)
+                    next_due = min((due_at for due_at in upcoming if due_at > now), default=None)
                     # Wake for whichever comes first: a worker finishing, the next
                     # retry falling due, or a look for newly queued events.
                     pause = POLL_S if next_due is None else min(POLL_S, (next_due - now).total_seconds())
