@@ -18,10 +18,11 @@ from psycopg.rows import tuple_row
 
 from ...config import effective
 from ...delivery_rules import in_flight_limit, lease_seconds, rate_limited_until
-from ...models import Batch, Claim, DeliverySettings, Event
+from ...models import Batch, Claim, DeliverySettings
 from ..ids import time_ordered_id
 from ..rows import endpoint_from_row, event_from_row, time_or_none
 from .connection import PgConnection
+from .rows import events_in_order
 
 # NO KEY UPDATE rather than UPDATE: it keeps out every other claim and record of the endpoint,
 # but not a producer's insert, whose fan-out holds the endpoint FOR KEY SHARE until the
@@ -99,21 +100,6 @@ def release(conn: PgConnection, batch_id: str, lease_id: str) -> None:
         "UPDATE batches SET lease_id = NULL, lease_expires_at = NULL WHERE id = %s AND lease_id = %s",
         (batch_id, lease_id),
     )
-
-
-def events_in_order(conn: PgConnection, ids_json: str) -> list[Event]:
-    """The events whose ids are in the JSON array ``ids_json``, in that array's order."""
-    rows = (
-        conn.cursor(row_factory=tuple_row)
-        .execute(
-            "SELECT e.id, e.type, e.payload, e.created_at "
-            "FROM json_array_elements_text(%s::json) WITH ORDINALITY AS wanted (id, n) "
-            "JOIN events AS e ON e.id = wanted.id::bigint ORDER BY wanted.n",
-            (ids_json,),
-        )
-        .fetchall()
-    )
-    return [event_from_row(row) for row in rows]
 
 
 def _fitted(conn: PgConnection, batch: Batch, size: int) -> Batch:

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ...delivery_rules import in_flight_limit, rate_limited_until
 from ...models import Batch, Claim, DeliverySettings, Due, Outcome, Recorded
-from ..rows import lenient_rate_limit, time_or_none
+from ..shaping import due_endpoints
 from .claiming import claim, release
 from .connection import Connection
 from .recording import insert_attempt, record
@@ -37,21 +36,7 @@ class Delivering(Connection):
             """,
             {"now": now},
         ).fetchall()
-        due = []
-        for row in rows:
-            if row["waiting_due_at"] is None and not row["unbatched"]:
-                continue
-            free = (
-                in_flight_limit(row["consecutive_failures"], row["concurrency"] or defaults.concurrency) - row["leased"]
-            )
-            if free <= 0:
-                continue
-            due_at = time_or_none(row["waiting_due_at"]) or now
-            limited_until = rate_limited_until(
-                lenient_rate_limit(row["rate_limit"]) or defaults.rate_limit, time_or_none(row["last_start_at"])
-            )
-            due.append(Due(row["id"], max(due_at, limited_until or due_at), free))
-        return sorted(due, key=lambda item: (item.due_at, item.endpoint_id))
+        return due_endpoints(rows, now, defaults)
 
     def claim_batch(self, endpoint_id: int, lease_id: str, now: datetime, defaults: DeliverySettings) -> Claim | None:
         """Lease the endpoint's next due batch to ``lease_id``: its first waiting batch, else up to

@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from psycopg.rows import tuple_row
-
 from ...clock import check_window
 from ...errors import NotFound
-from ...models import Attempt, AttemptRecord, EndpointStatus, Event, SentRequest
-from ...sending.reach import public_url
-from ..rows import as_time, attempt_from_row, event_from_row, headers_from_json, time_or_none
-from .connection import Connection, PgConnection
+from ...models import Attempt, AttemptRecord, EndpointStatus, SentRequest
+from ..rows import attempt_from_row, headers_from_json
+from ..shaping import endpoint_status
+from .connection import Connection
+from .rows import events_in_order
 
 # The events of a batch's JSON array of ids, one row each.
 _MEMBERS = "json_array_elements_text(b.event_ids::json) AS member (id)"
@@ -47,29 +46,7 @@ class Inspecting(Connection):
             """,
             {"now": now},
         )
-        result = []
-        for row in rows:
-            oldest = row["oldest_pending_at"]
-            due_at = time_or_none(row["open_batch_due_at"]) or (now if row["unbatched"] else None)
-            result.append(
-                EndpointStatus(
-                    endpoint=row["id"],
-                    name=row["name"],
-                    url=public_url(row["url"]),
-                    enabled=row["enabled"],
-                    pending=row["unbatched"] + row["open_batches"] - row["in_flight"],
-                    in_flight=row["in_flight"],
-                    delivered=row["delivered"],
-                    dead=row["dead"],
-                    consecutive_failures=row["consecutive_failures"],
-                    last_success_at=time_or_none(row["last_success_at"]),
-                    last_error=row["last_error"],
-                    last_error_at=time_or_none(row["last_error_at"]),
-                    oldest_pending_age_s=(round((now - as_time(oldest)).total_seconds(), 3) if oldest else None),
-                    next_attempt_at=due_at if row["enabled"] else None,
-                )
-            )
-        return result
+        return [endpoint_status(row, now) for row in rows]
 
     def attempts(
         self,
@@ -157,14 +134,3 @@ class Inspecting(Connection):
             endpoint_format=row["endpoint_format"],
             endpoint_signature_scheme=row["endpoint_scheme"],
         )
-
-
-def events_in_order(conn: PgConnection, ids_json: str) -> list[Event]:
-    """The events whose ids are in the JSON array ``ids_json``, in that array's order."""
-    rows = conn.cursor(row_factory=tuple_row).execute(
-        "SELECT e.id, e.type, e.payload, e.created_at "
-        "FROM json_array_elements_text(%s::json) WITH ORDINALITY AS wanted (id, n) "
-        "JOIN events AS e ON e.id = wanted.id::bigint ORDER BY wanted.n",
-        (ids_json,),
-    )
-    return [event_from_row(row) for row in rows]

@@ -12,6 +12,7 @@ from datetime import datetime
 from psycopg.rows import tuple_row
 
 from ...figures import AttemptCount, DeliveryCount, DurationHistogram, RecentFigures
+from ..shaping import duration_histogram
 from .connection import Connection
 
 # An HTTP status code's class as text, or 'none' when no answer came.
@@ -68,8 +69,4 @@ class Measuring(Connection):
             )
             .fetchall()
         )
-        return DurationHistogram(
-            buckets=tuple(zip(bounds_s, row[: len(bounds_s)], strict=True)),
-            count=row[len(bounds_s)],
-            sum_seconds=int(row[len(bounds_s) + 1]) / 1000,  # sum() of bigint is numeric
-        )
+        return duration_histogram(bounds_s, row)

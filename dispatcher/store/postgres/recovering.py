@@ -17,7 +17,7 @@ from psycopg.rows import tuple_row
 
 from ...models import DeadLetter, Pruned, Selection
 from ..protocol import CHUNK
-from ..rows import as_time
+from ..shaping import dead_letter
 from .connection import Connection
 
 
@@ -34,7 +34,7 @@ class Recovering(Connection):
             f"FROM {_REPLAYABLE_FROM} WHERE {where} ORDER BY b.finished_at, d.endpoint_id, d.event_id",
             params,
         )
-        return [_dead_letter(*row) for row in rows]
+        return [dead_letter(row) for row in rows]
 
     def dead_page(
         self, selection: Selection, before: tuple[int, int] | None = None, limit: int = 50
@@ -52,7 +52,7 @@ class Recovering(Connection):
             "ORDER BY d.event_id DESC, d.endpoint_id DESC LIMIT %(limit)s",
             {**params, "limit": limit},
         )
-        return [_dead_letter(*row) for row in rows]
+        return [dead_letter(row) for row in rows]
 
     def replay_dead(self, deliveries: Iterable[tuple[int, int]]) -> int:
         """Put these (endpoint, event) deliveries back in the queue, those of them that are dead, in
@@ -234,9 +234,3 @@ def _replayable(selection: Selection) -> tuple[str, dict[str, Any]]:
             where.append(condition)
             params[name] = value
     return " AND ".join(where), params
-
-
-def _dead_letter(
-    endpoint: int, event_id: int, type_: str, attempts: int, last_error: str | None, died_at: datetime
-) -> DeadLetter:
-    return DeadLetter(endpoint, event_id, type_, attempts, last_error, as_time(died_at))

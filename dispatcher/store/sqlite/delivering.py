@@ -8,10 +8,9 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 
-from ...clock import from_text, to_text
-from ...delivery_rules import in_flight_limit, rate_limited_until
+from ...clock import to_text
 from ...models import Batch, Claim, DeliverySettings, Due, Outcome, Recorded
-from ..rows import lenient_rate_limit
+from ..shaping import due_endpoints
 from .claiming import claim, release
 from .connection import Connection
 from .recording import finish_delivered, insert_attempt, record
@@ -42,22 +41,7 @@ class Delivering(Connection):
                 {"now": now_text},
             )
         )
-        due = []
-        for row in rows:
-            if row["waiting_due_at"] is None and not row["unbatched"]:
-                continue
-            free = (
-                in_flight_limit(row["consecutive_failures"], row["concurrency"] or defaults.concurrency) - row["leased"]
-            )
-            if free <= 0:
-                continue
-            due_at = from_text(row["waiting_due_at"]) if row["waiting_due_at"] else now
-            last_start_at = from_text(row["last_start_at"]) if row["last_start_at"] else None
-            limited_until = rate_limited_until(
-                lenient_rate_limit(row["rate_limit"]) or defaults.rate_limit, last_start_at
-            )
-            due.append(Due(row["id"], max(due_at, limited_until or due_at), free))
-        return sorted(due, key=lambda item: (item.due_at, item.endpoint_id))
+        return due_endpoints(rows, now, defaults)
 
     def claim_batch(self, endpoint_id: int, lease_id: str, now: datetime, defaults: DeliverySettings) -> Claim | None:
         """Lease the endpoint's next due batch to ``lease_id``: its first waiting batch, else up to

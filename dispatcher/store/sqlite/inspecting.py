@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ...clock import check_window, from_text, to_text
+from ...clock import check_window, to_text
 from ...errors import NotFound
 from ...models import Attempt, AttemptRecord, EndpointStatus, SentRequest
-from ...sending.reach import public_url
-from ..rows import attempt_from_row, headers_from_json, time_or_none, time_text
+from ..rows import attempt_from_row, headers_from_json, time_text
+from ..shaping import endpoint_status
 from .connection import Connection
 from .rows import events_in_order
 
@@ -43,29 +43,7 @@ class Inspecting(Connection):
             """,
             {"now": now_text},
         )
-        result = []
-        for row in rows:
-            oldest = row["oldest_pending_at"]
-            due_at = time_or_none(row["open_batch_due_at"]) or (now if row["unbatched"] else None)
-            result.append(
-                EndpointStatus(
-                    endpoint=row["id"],
-                    name=row["name"],
-                    url=public_url(row["url"]),
-                    enabled=bool(row["enabled"]),
-                    pending=row["unbatched"] + row["open_batches"] - row["in_flight"],
-                    in_flight=row["in_flight"],
-                    delivered=row["delivered"],
-                    dead=row["dead"],
-                    consecutive_failures=row["consecutive_failures"],
-                    last_success_at=time_or_none(row["last_success_at"]),
-                    last_error=row["last_error"],
-                    last_error_at=time_or_none(row["last_error_at"]),
-                    oldest_pending_age_s=(round((now - from_text(oldest)).total_seconds(), 3) if oldest else None),
-                    next_attempt_at=due_at if row["enabled"] else None,
-                )
-            )
-        return result
+        return [endpoint_status(row, now) for row in rows]
 
     def attempts(
         self,

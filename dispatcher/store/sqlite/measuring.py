@@ -11,6 +11,7 @@ from datetime import datetime
 
 from ...clock import to_text
 from ...figures import AttemptCount, DeliveryCount, DurationHistogram, RecentFigures
+from ..shaping import duration_histogram
 from .connection import Connection
 
 # An HTTP status code's class as text, or 'none' when no answer came.
@@ -62,8 +63,4 @@ class Measuring(Connection):
         row = self.conn.execute(
             f"SELECT {counts}, count(*), coalesce(sum(duration_ms), 0) FROM attempts WHERE test = 0"
         ).fetchone()
-        return DurationHistogram(
-            buckets=tuple(zip(bounds_s, row[: len(bounds_s)], strict=True)),
-            count=row[len(bounds_s)],
-            sum_seconds=row[len(bounds_s) + 1] / 1000,
-        )
+        return duration_histogram(bounds_s, row)

@@ -12,9 +12,10 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from ...clock import from_text, to_text
+from ...clock import to_text
 from ...models import DeadLetter, Pruned, Selection
 from ..protocol import CHUNK
+from ..shaping import dead_letter
 from .connection import Connection
 
 
@@ -32,7 +33,7 @@ class Recovering(Connection):
             f"WHERE {where} ORDER BY b.finished_at, d.endpoint_id, d.event_id",
             params,
         )
-        return [_dead_letter(*row) for row in rows]
+        return [dead_letter(row) for row in rows]
 
     def dead_page(
         self, selection: Selection, before: tuple[int, int] | None = None, limit: int = 50
@@ -49,7 +50,7 @@ class Recovering(Connection):
             f"FROM {_REPLAYABLE_FROM} WHERE {where} ORDER BY d.event_id DESC, d.endpoint_id DESC LIMIT :limit",
             {**params, "limit": limit},
         )
-        return [_dead_letter(*row) for row in rows]
+        return [dead_letter(row) for row in rows]
 
     def replay_dead(self, deliveries: Iterable[tuple[int, int]]) -> int:
         """Put these (endpoint, event) deliveries back in the queue, those of them that are dead, in
@@ -220,9 +221,3 @@ def _replayable(selection: Selection) -> tuple[str, dict[str, Any]]:
             where.append(f"{column} {operator} :{name}")
             params[name] = to_text(value) if isinstance(value, datetime) else value
     return " AND ".join(where), params
-
-
-def _dead_letter(
-    endpoint: int, event_id: int, type_: str, attempts: int, last_error: str | None, died_at: str
-) -> DeadLetter:
-    return DeadLetter(endpoint, event_id, type_, attempts, last_error, from_text(died_at))
