@@ -9,8 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from ...models import Batch, Claim, DeliverySettings, Due, Outcome, Recorded
+from ..claiming import claim
 from ..shaping import due_endpoints
-from .claiming import claim, release
+from .claiming import PostgresClaims, release
 from .connection import Connection
 from .recording import insert_attempt, record
 
@@ -43,7 +44,7 @@ class Delivering(Connection):
         ``batch_size`` pending deliveries as a new one. None when it may start none now, or when
         another host is claiming it at this instant (see :func:`~.claiming.claim`)."""
         with self.write() as conn:
-            return claim(conn, endpoint_id, lease_id, now, defaults)
+            return claim(PostgresClaims(conn), endpoint_id, lease_id, now, defaults)
 
     def record_outcome(
         self,
@@ -87,7 +88,7 @@ class Delivering(Connection):
             result, row = recorded
             if row is None:
                 return result, None
-            return result, claim(conn, batch.endpoint_id, lease_id, now, defaults, row)
+            return result, claim(PostgresClaims(conn), batch.endpoint_id, lease_id, now, defaults, row)
 
     def record_test_attempt(self, endpoint_id: int, delivery_id: str, outcome: Outcome) -> None:
         """Log an `endpoint test` request; no batch, counter or health field changes."""

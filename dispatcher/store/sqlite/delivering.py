@@ -10,8 +10,9 @@ from datetime import datetime
 
 from ...clock import to_text
 from ...models import Batch, Claim, DeliverySettings, Due, Outcome, Recorded
+from ..claiming import claim
 from ..shaping import due_endpoints
-from .claiming import claim, release
+from .claiming import SQLiteClaims, release
 from .connection import Connection
 from .recording import finish_delivered, insert_attempt, record
 from .rows import dicts
@@ -48,7 +49,7 @@ class Delivering(Connection):
         ``batch_size`` pending deliveries as a new one. None when it may start none now (see
         :func:`~.claiming.claim`)."""
         with self.write() as conn:
-            return claim(conn, endpoint_id, lease_id, now, defaults)
+            return claim(SQLiteClaims(conn), endpoint_id, lease_id, now, defaults)
 
     def record_outcome(
         self,
@@ -116,4 +117,4 @@ def _deliver_and_claim(
             (to_text(now), batch.endpoint_id),
         )
     )
-    return Recorded("delivered", 0), claim(conn, batch.endpoint_id, lease_id, now, defaults, rows[0])
+    return Recorded("delivered", 0), claim(SQLiteClaims(conn), batch.endpoint_id, lease_id, now, defaults, rows[0])
