@@ -195,7 +195,13 @@ class Store(Protocol):
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int = 50,
-    ) -> list[Attempt]: ...
+    ) -> list[Attempt]:
+        """The newest ``limit`` attempts matching every filter given, oldest first.
+
+        ``status`` is an HTTP status code, "ok" or "failed"; ``since`` and
+        ``until`` bound the start time (inclusive, exclusive).
+        """
+        ...
 
     def attempts_page(
         self,
@@ -206,7 +212,10 @@ class Store(Protocol):
         until: datetime | None = None,
         before: int | None = None,
         limit: int = 50,
-    ) -> list[Attempt]: ...
+    ) -> list[Attempt]:
+        """Up to ``limit`` attempts matching the filters (as :meth:`attempts`), newest first, from
+        the one before attempt ``before`` on: a page of the log, whose next page starts before its last."""
+        ...
 
     def attempt_record(self, attempt_id: int) -> AttemptRecord: ...
 

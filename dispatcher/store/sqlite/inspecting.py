@@ -45,22 +45,6 @@ class Inspecting(Connection):
         )
         return [endpoint_status(row, now) for row in rows]
 
-    def attempts(
-        self,
-        endpoint_id: int | None = None,
-        status: int | str | None = None,
-        event_id: int | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        limit: int = 50,
-    ) -> list[Attempt]:
-        """The newest ``limit`` attempts matching every filter given, oldest first.
-
-        ``status`` is an HTTP status code, "ok" or "failed"; ``since`` and
-        ``until`` bound the start time (inclusive, exclusive).
-        """
-        return self.attempts_page(endpoint_id, status, event_id, since, until, limit=limit)[::-1]
-
     def attempts_page(
         self,
         endpoint_id: int | None = None,
@@ -71,8 +55,6 @@ class Inspecting(Connection):
         before: int | None = None,
         limit: int = 50,
     ) -> list[Attempt]:
-        """Up to ``limit`` attempts matching the filters (as :meth:`attempts`), newest first, from
-        the one before attempt ``before`` on: a page of the log, whose next page starts before its last."""
         check_window(since, until)
         self.require_endpoint(endpoint_id)
         where = ["1 = 1"]
