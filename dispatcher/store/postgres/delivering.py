@@ -18,12 +18,6 @@ from .recording import insert_attempt, record
 
 class Delivering(Connection):
     def due_endpoints(self, now: datetime, defaults: DeliverySettings) -> list[Due]:
-        """Every enabled endpoint with work and a free place in flight, soonest due first.
-
-        It is due when its first waiting batch is (a retry goes first), else now if it has
-        pending deliveries; and not before its rate limit lets a request start. The places
-        in flight are as :func:`~.claiming.claim` counts them, taken by any host.
-        """
         rows = self.conn.execute(
             """
             SELECT e.id, e.concurrency, e.rate_limit, e.last_start_at, e.consecutive_failures,
@@ -40,9 +34,7 @@ class Delivering(Connection):
         return due_endpoints(rows, now, defaults)
 
     def claim_batch(self, endpoint_id: int, lease_id: str, now: datetime, defaults: DeliverySettings) -> Claim | None:
-        """Lease the endpoint's next due batch to ``lease_id``: its first waiting batch, else up to
-        ``batch_size`` pending deliveries as a new one. None when it may start none now, or when
-        another host is claiming it at this instant (see :func:`~.claiming.claim`)."""
+        """None too while another host is claiming the endpoint at this instant."""
         with self.write() as conn:
             return claim(PostgresClaims(conn), endpoint_id, lease_id, now, defaults)
 
@@ -55,15 +47,6 @@ class Delivering(Connection):
         now: datetime,
         disable_after: int = 0,
     ) -> Recorded | None:
-        """Write one request's outcome, if the batch's lease is still ours.
-
-        On failure ``next_due`` is the retry time, or None when the batch is
-        dead; either way the lease is released, and the endpoint starts no new
-        batch before that time. The failure that makes ``disable_after``
-        consecutive ones (0: never), or a 410 Gone, disables the endpoint; its
-        deliveries stay queued. Returns None when the lease was lost and
-        nothing was written.
-        """
         with self.write() as conn:
             recorded = record(conn, batch, lease_id, outcome, next_due, now, disable_after)
         return recorded and recorded[0]
@@ -78,9 +61,7 @@ class Delivering(Connection):
         disable_after: int,
         defaults: DeliverySettings,
     ) -> tuple[Recorded | None, Claim | None]:
-        """:meth:`record_outcome`, then after a success the endpoint's next batch under the same
-        lease id, in one transaction: the delivery loop's step from one batch to the next, one
-        commit instead of two, and the endpoint's row locked throughout."""
+        """The endpoint's row stays locked throughout."""
         with self.write() as conn:
             recorded = record(conn, batch, lease_id, outcome, next_due, now, disable_after)
             if recorded is None:
@@ -91,11 +72,9 @@ class Delivering(Connection):
             return result, claim(PostgresClaims(conn), batch.endpoint_id, lease_id, now, defaults, row)
 
     def record_test_attempt(self, endpoint_id: int, delivery_id: str, outcome: Outcome) -> None:
-        """Log an `endpoint test` request; no batch, counter or health field changes."""
         with self.write() as conn:
             insert_attempt(conn, endpoint_id, delivery_id, outcome, test=True)
 
     def release_batch(self, batch_id: str, lease_id: str) -> None:
-        """Give back a batch claimed but not sent (the run is stopping): the next claim takes it first."""
         with self.write() as conn:
             release(conn, batch_id, lease_id)

@@ -23,14 +23,7 @@ class Events(Connection):
         once: IdempotencyKey | None = None,
         kept_since: datetime | None = None,
     ) -> tuple[StoredAnswer, bool]:
-        """Queue the (type, payload) events, all or none, and return ``answer(ids)``; and whether it
-        is a repeat's. With ``once``, a request already answered under its key since ``kept_since``
-        queues nothing and gets the answer kept then, a different request under it a Conflict.
-
-        The look-up, the inserts and the record are one transaction, and a transaction lock on the
-        key makes a repeat arriving meanwhile wait for it: two repeats together cannot both queue.
-        Records from before ``kept_since`` go as new ones come.
-        """
+        """A transaction lock on the key makes a repeat arriving meanwhile wait until the first's transaction ends."""
         with self.write() as conn:
             if once is not None:
                 kept = _kept_answer(conn, self.schema, once, kept_since)
@@ -47,7 +40,6 @@ class Events(Connection):
             return made, False
 
     def event_view(self, event_id: int) -> EventView:
-        """The event, and for each endpoint it was queued for, where it stands and its batch's attempts."""
         tuples = self.conn.cursor(row_factory=tuple_row)
         row = tuples.execute("SELECT id, type, payload, created_at FROM events WHERE id = %s", (event_id,)).fetchone()
         if row is None:

@@ -87,7 +87,6 @@ class Inspecting(Connection):
         return [attempt_from_row(row) for row in rows]
 
     def attempt_record(self, attempt_id: int) -> AttemptRecord:
-        """One attempt with all the log keeps of it, and its batch's events that are still stored."""
         row = self.conn.execute(
             """
             SELECT a.*, b.event_ids, e.body_format AS endpoint_format, e.signature_scheme AS endpoint_scheme

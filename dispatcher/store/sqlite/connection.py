@@ -246,7 +246,6 @@ class Connection:
         yield True
 
     def require_endpoint(self, endpoint_id: int | None) -> None:
-        """Refuse an endpoint id that names none: a mistyped filter must not pass for an empty result."""
         if endpoint_id is None:
             return
         if not self.conn.execute("SELECT 1 FROM endpoints WHERE id = ?", (endpoint_id,)).fetchone():

@@ -20,12 +20,6 @@ from .rows import dicts
 
 class Delivering(Connection):
     def due_endpoints(self, now: datetime, defaults: DeliverySettings) -> list[Due]:
-        """Every enabled endpoint with work and a free place in flight, soonest due first.
-
-        It is due when its first waiting batch is (a retry goes first), else now if it has
-        pending deliveries; and not before its rate limit lets a request start. The places
-        in flight are as :func:`~.claiming.claim` counts them, taken by any run.
-        """
         now_text = to_text(now)
         rows = dicts(
             self.conn.execute(
@@ -45,9 +39,6 @@ class Delivering(Connection):
         return due_endpoints(rows, now, defaults)
 
     def claim_batch(self, endpoint_id: int, lease_id: str, now: datetime, defaults: DeliverySettings) -> Claim | None:
-        """Lease the endpoint's next due batch to ``lease_id``: its first waiting batch, else up to
-        ``batch_size`` pending deliveries as a new one. None when it may start none now (see
-        :func:`~.claiming.claim`)."""
         with self.write() as conn:
             return claim(SQLiteClaims(conn), endpoint_id, lease_id, now, defaults)
 
@@ -60,15 +51,6 @@ class Delivering(Connection):
         now: datetime,
         disable_after: int = 0,
     ) -> Recorded | None:
-        """Write one request's outcome, if the batch's lease is still ours.
-
-        On failure ``next_due`` is the retry time, or None when the batch is
-        dead; either way the lease is released, and the endpoint starts no new
-        batch before that time. The failure that makes ``disable_after``
-        consecutive ones (0: never), or a 410 Gone, disables the endpoint; its
-        deliveries stay queued. Returns None when the lease was lost and
-        nothing was written.
-        """
         with self.write() as conn:
             return record(conn, batch, lease_id, outcome, next_due, now, disable_after)
 
@@ -82,9 +64,6 @@ class Delivering(Connection):
         disable_after: int,
         defaults: DeliverySettings,
     ) -> tuple[Recorded | None, Claim | None]:
-        """:meth:`record_outcome`, then after a success the endpoint's next batch under the same
-        lease id, in one transaction: the process loop's step from one batch to the next, one
-        commit instead of two."""
         with self.write() as conn:
             if outcome.ok:
                 stepped = _deliver_and_claim(conn, batch, lease_id, outcome, now, defaults)
@@ -93,12 +72,10 @@ class Delivering(Connection):
             return record(conn, batch, lease_id, outcome, next_due, now, disable_after), None
 
     def record_test_attempt(self, endpoint_id: int, delivery_id: str, outcome: Outcome) -> None:
-        """Log an `endpoint test` request; no batch, counter or health field changes."""
         with self.write() as conn:
             insert_attempt(conn, endpoint_id, delivery_id, outcome, test=True)
 
     def release_batch(self, batch_id: str, lease_id: str) -> None:
-        """Give back a batch claimed but not sent (the run is stopping): the next claim takes it first."""
         with self.write() as conn:
             release(conn, batch_id, lease_id)
 

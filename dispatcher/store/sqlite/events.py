@@ -22,13 +22,6 @@ class Events(Connection):
         once: IdempotencyKey | None = None,
         kept_since: datetime | None = None,
     ) -> tuple[StoredAnswer, bool]:
-        """Queue the (type, payload) events, all or none, and return ``answer(ids)``; and whether it
-        is a repeat's. With ``once``, a request already answered under its key since ``kept_since``
-        queues nothing and gets the answer kept then, a different request under it a Conflict.
-
-        The look-up, the inserts and the record are one transaction: two repeats arriving together
-        cannot both queue. Records from before ``kept_since`` go as new ones come.
-        """
         created_text = to_text(created_at)
         with self.write() as conn:
             if once is not None:
@@ -64,7 +57,6 @@ class Events(Connection):
             return made, False
 
     def event_view(self, event_id: int) -> EventView:
-        """The event, and for each endpoint it was queued for, where it stands and its batch's attempts."""
         row = self.conn.execute("SELECT id, type, payload, created_at FROM events WHERE id = ?", (event_id,)).fetchone()
         if row is None:
             raise NotFound(f"no event {event_id}")

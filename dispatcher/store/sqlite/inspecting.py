@@ -84,7 +84,6 @@ class Inspecting(Connection):
         return [attempt_from_row(row) for row in rows]
 
     def attempt_record(self, attempt_id: int) -> AttemptRecord:
-        """One attempt with all the log keeps of it, and its batch's events that are still stored."""
         rows = list(
             self.db.query(
                 """

@@ -21,7 +21,6 @@ from .connection import Connection
 
 class Recovering(Connection):
     def dead(self, endpoint_id: int | None = None) -> list[DeadLetter]:
-        """One record per dead delivery, oldest death first."""
         self.require_endpoint(endpoint_id)
         where, params = "b.state = 'dead' AND b.finished_at IS NOT NULL", {}
         if endpoint_id is not None:
@@ -38,8 +37,6 @@ class Recovering(Connection):
     def dead_page(
         self, selection: Selection, before: tuple[int, int] | None = None, limit: int = 50
     ) -> list[DeadLetter]:
-        """Up to ``limit`` dead deliveries that ``selection`` picks (it need not say dead_only), newest
-        event first, then by endpoint; from the one before the (event, endpoint) ``before`` on."""
         self.require_endpoint(selection.endpoint_id)
         where, params = _replayable(replace(selection, dead_only=True))
         if before is not None:
@@ -53,8 +50,6 @@ class Recovering(Connection):
         return [dead_letter(row) for row in rows]
 
     def replay_dead(self, deliveries: Iterable[tuple[int, int]]) -> int:
-        """Put these (endpoint, event) deliveries back in the queue, those of them that are dead, in
-        one transaction; returns how many. Their old batch and attempts stay as history, as in :meth:`replay`."""
         with self.write() as conn:
             chosen = [
                 pair
@@ -76,15 +71,6 @@ class Recovering(Connection):
         return int(row[0])
 
     def replay(self, selection: Selection, progress: Callable[[int], None] = lambda done: None) -> int:
-        """Put the selected finished deliveries back in the queue; returns how many.
-
-        Only deliveries of delivered or dead batches qualify, so a delivery that
-        is queued or in flight is never duplicated. The old batch and its
-        attempts stay as history; the delivery starts again with no attempts.
-        Finished batches are walked once, in order, CHUNK at a time; those
-        finishing after the replay began (its own work, delivered again) are
-        not replayed twice.
-        """
         self.require_endpoint(selection.endpoint_id)
         where, params = _replayable(selection)
         states = ("dead",) if selection.dead_only else ("delivered", "dead")
@@ -112,7 +98,6 @@ class Recovering(Connection):
         return total
 
     def prune_batches(self, cutoff: datetime, states: tuple[str, ...]) -> Pruned:
-        """Delete one chunk of batches in ``states`` finished before ``cutoff``, with what only they need."""
         with self.write() as conn:
             rows = []
             for state in states:  # one index range per state
@@ -137,8 +122,6 @@ class Recovering(Connection):
             return pruned
 
     def prune_unsubscribed_events(self, cutoff: datetime) -> tuple[Pruned, bool]:
-        """Delete, among the next CHUNK events not yet checked, those queued before ``cutoff`` that
-        no endpoint needs. Returns what went, and whether events further on may still be old enough."""
         cutoff_text = to_text(cutoff)
         with self.write() as conn:
             (after_id,) = conn.execute("SELECT events_checked_through FROM dispatcher_prune").fetchone()
