@@ -12,9 +12,29 @@ from typing import Any
 
 from ..delivery_rules import in_flight_limit, rate_limited_until
 from ..figures import DurationHistogram
-from ..models import DeadLetter, DeliverySettings, Due, EndpointStatus, Outcome
+from ..models import (
+    AttemptRecord,
+    DeadLetter,
+    DeliverySettings,
+    Due,
+    EndpointStatus,
+    Event,
+    EventDelivery,
+    EventView,
+    Outcome,
+    SentRequest,
+)
 from ..sending.reach import public_url
-from .rows import HEADERS_CAP, as_time, headers_json, lenient_rate_limit, time_or_none
+from .rows import (
+    HEADERS_CAP,
+    as_time,
+    attempt_from_row,
+    event_from_row,
+    headers_from_json,
+    headers_json,
+    lenient_rate_limit,
+    time_or_none,
+)
 
 
 def endpoint_status(row: Mapping[str, Any], now: datetime) -> EndpointStatus:
@@ -56,6 +76,45 @@ def due_endpoints(rows: Iterable[Mapping[str, Any]], now: datetime, defaults: De
         )
         due.append(Due(row["id"], max(due_at, limited_until or due_at), free))
     return sorted(due, key=lambda item: (item.due_at, item.endpoint_id))
+
+
+def attempt_record(row: dict[str, Any], events: Iterable[Event]) -> AttemptRecord:
+    """An attempt's whole row, with its batch's event_ids and its endpoint's endpoint_format and
+    endpoint_scheme, as an AttemptRecord of the batch's ``events`` still stored."""
+    request = None
+    if row["request_line"] is not None:
+        request = SentRequest(row["request_line"], headers_from_json(row["request_headers"]) or (), row["body_sha256"])
+    return AttemptRecord(
+        attempt=attempt_from_row(row),
+        ok=bool(row["ok"]),
+        body_format=row["body_format"],
+        signature_scheme=row["signature_scheme"],
+        request=request,
+        response_headers=headers_from_json(row["response_headers"]),
+        response_headers_cut=row["response_headers_cut"] or 0,
+        events=tuple(events),
+        endpoint_format=row["endpoint_format"],
+        endpoint_signature_scheme=row["endpoint_scheme"],
+    )
+
+
+def event_view(
+    row: tuple[int, str, str, str | datetime],
+    places: Iterable[Sequence[Any]],
+    batch_attempts: Callable[[str], Iterable[dict[str, Any]]],
+) -> EventView:
+    """An event's (id, type, payload, created_at) row and its (endpoint_id, state, batch_id) places
+    as an EventView; ``batch_attempts`` gives a batch's attempt rows, oldest first."""
+    deliveries = tuple(
+        EventDelivery(
+            endpoint_id,
+            state,
+            batch_id,
+            () if batch_id is None else tuple(attempt_from_row(item) for item in batch_attempts(batch_id)),
+        )
+        for endpoint_id, state, batch_id in places
+    )
+    return EventView(event_from_row(row), deliveries)
 
 
 def dead_letter(row: Sequence[Any]) -> DeadLetter:

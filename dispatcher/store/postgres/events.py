@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
 from psycopg.rows import tuple_row
 
 from ...access_models import IdempotencyKey, StoredAnswer
 from ...errors import Conflict, NotFound
-from ...models import EventDelivery, EventView
-from ..rows import attempt_from_row, event_from_row
+from ...models import EventView
+from ..shaping import event_view
 from .connection import Connection, PgConnection
 
 
@@ -55,22 +56,15 @@ class Events(Connection):
             "ORDER BY 1",
             {"event": event_id},
         ).fetchall()
-        deliveries = []
-        for endpoint_id, state, batch_id in places:
-            attempts = (
-                []
-                if batch_id is None
-                else self.conn.execute(
-                    "SELECT a.id, a.endpoint_id, a.batch_id, b.event_ids, a.started_at, a.duration_ms, "
-                    "a.status_code, a.error, a.response_excerpt, a.test, a.ok "
-                    "FROM attempts AS a JOIN batches AS b ON b.id = a.batch_id WHERE a.batch_id = %s ORDER BY a.id",
-                    (batch_id,),
-                ).fetchall()
-            )
-            deliveries.append(
-                EventDelivery(endpoint_id, state, batch_id, tuple(attempt_from_row(item) for item in attempts))
-            )
-        return EventView(event_from_row(row), tuple(deliveries))
+        return event_view(row, places, self._batch_attempts)
+
+    def _batch_attempts(self, batch_id: str) -> list[dict[str, Any]]:
+        return self.conn.execute(
+            "SELECT a.id, a.endpoint_id, a.batch_id, b.event_ids, a.started_at, a.duration_ms, "
+            "a.status_code, a.error, a.response_excerpt, a.test, a.ok "
+            "FROM attempts AS a JOIN batches AS b ON b.id = a.batch_id WHERE a.batch_id = %s ORDER BY a.id",
+            (batch_id,),
+        ).fetchall()
 
 
 def _kept_answer(

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from ...clock import check_window
 from ...errors import NotFound
-from ...models import Attempt, AttemptRecord, EndpointStatus, SentRequest
-from ..rows import attempt_from_row, headers_from_json
-from ..shaping import endpoint_status
+from ...models import Attempt, AttemptRecord, EndpointStatus
+from ..filtering import conditions, status_filter
+from ..rows import attempt_from_row
+from ..shaping import attempt_record, endpoint_status
 from .connection import Connection
 from .rows import events_in_order
 
@@ -60,29 +60,28 @@ class Inspecting(Connection):
     ) -> list[Attempt]:
         check_window(since, until)
         self.require_endpoint(endpoint_id)
-        where = ["true"]
-        params: dict[str, Any] = {"limit": limit}
-        for clause, name, value in (
-            ("a.endpoint_id = %(endpoint)s", "endpoint", endpoint_id),
-            ("a.ok = %(ok)s", "ok", {"ok": True, "failed": False}.get(str(status))),
-            ("a.status_code = %(status)s", "status", None if status in (None, "ok", "failed") else int(status or 0)),
-            (f"EXISTS (SELECT 1 FROM {_MEMBERS} WHERE member.id::bigint = %(event)s)", "event", event_id),
-            ("a.started_at >= %(since)s", "since", since),
-            ("a.started_at < %(until)s", "until", until),
-            ("a.id < %(before)s", "before", before),
-        ):
-            if value is not None:
-                where.append(clause)
-                params[name] = value
+        ok, code = status_filter(status)
+        where, params = conditions(
+            ("true",),
+            (
+                ("a.endpoint_id = %(endpoint)s", "endpoint", endpoint_id),
+                ("a.ok = %(ok)s", "ok", ok),
+                ("a.status_code = %(status)s", "status", code),
+                (f"EXISTS (SELECT 1 FROM {_MEMBERS} WHERE member.id::bigint = %(event)s)", "event", event_id),
+                ("a.started_at >= %(since)s", "since", since),
+                ("a.started_at < %(until)s", "until", until),
+                ("a.id < %(before)s", "before", before),
+            ),
+        )
         rows = self.conn.execute(
             f"""
             SELECT a.id, a.endpoint_id, a.batch_id, b.event_ids, a.started_at, a.duration_ms,
                    a.status_code, a.error, a.response_excerpt, a.test, a.ok
             FROM attempts AS a LEFT JOIN batches AS b ON b.id = a.batch_id
-            WHERE {" AND ".join(where)}
+            WHERE {where}
             ORDER BY a.id DESC LIMIT %(limit)s
             """,
-            params,
+            {**params, "limit": limit},
         )
         return [attempt_from_row(row) for row in rows]
 
@@ -98,20 +97,4 @@ class Inspecting(Connection):
         ).fetchone()
         if row is None:
             raise NotFound(f"no attempt {attempt_id}")
-        request = None
-        if row["request_line"] is not None:
-            request = SentRequest(
-                row["request_line"], headers_from_json(row["request_headers"]) or (), row["body_sha256"]
-            )
-        return AttemptRecord(
-            attempt=attempt_from_row(row),
-            ok=row["ok"],
-            body_format=row["body_format"],
-            signature_scheme=row["signature_scheme"],
-            request=request,
-            response_headers=headers_from_json(row["response_headers"]),
-            response_headers_cut=row["response_headers_cut"] or 0,
-            events=tuple(events_in_order(self.conn, row["event_ids"] or "[]")),
-            endpoint_format=row["endpoint_format"],
-            endpoint_signature_scheme=row["endpoint_scheme"],
-        )
+        return attempt_record(row, events_in_order(self.conn, row["event_ids"] or "[]"))

@@ -16,6 +16,7 @@ from typing import Any
 from psycopg.rows import tuple_row
 
 from ...models import DeadLetter, Pruned, Selection
+from ..filtering import conditions
 from ..protocol import CHUNK
 from ..shaping import dead_letter
 from .connection import Connection
@@ -199,20 +200,16 @@ _UNNEEDED = (
 
 
 def _replayable(selection: Selection) -> tuple[str, dict[str, Any]]:
-    where = [
-        "b.finished_at IS NOT NULL",
-        "b.state = 'dead'" if selection.dead_only else "b.state IN ('delivered', 'dead')",
-    ]
-    params: dict[str, Any] = {}
-    for condition, name in (
-        ("d.event_id = %(event_id)s", "event_id"),
-        ("d.endpoint_id = %(endpoint_id)s", "endpoint_id"),
-        ("e.created_at >= %(since)s", "since"),
-        ("e.created_at < %(until)s", "until"),
-        ("glob_match(%(event_type)s, e.type)", "event_type"),
-    ):
-        value = getattr(selection, name)
-        if value is not None:
-            where.append(condition)
-            params[name] = value
-    return " AND ".join(where), params
+    return conditions(
+        (
+            "b.finished_at IS NOT NULL",
+            "b.state = 'dead'" if selection.dead_only else "b.state IN ('delivered', 'dead')",
+        ),
+        (
+            ("d.event_id = %(event_id)s", "event_id", selection.event_id),
+            ("d.endpoint_id = %(endpoint_id)s", "endpoint_id", selection.endpoint_id),
+            ("e.created_at >= %(since)s", "since", selection.since),
+            ("e.created_at < %(until)s", "until", selection.until),
+            ("glob_match(%(event_type)s, e.type)", "event_type", selection.event_type),
+        ),
+    )

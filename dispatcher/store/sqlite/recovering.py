@@ -14,7 +14,9 @@ from typing import Any
 
 from ...clock import to_text
 from ...models import DeadLetter, Pruned, Selection
+from ..filtering import conditions
 from ..protocol import CHUNK
+from ..rows import time_text
 from ..shaping import dead_letter
 from .connection import Connection
 
@@ -187,20 +189,16 @@ _UNNEEDED = (
 
 
 def _replayable(selection: Selection) -> tuple[str, dict[str, Any]]:
-    where = [
-        "b.finished_at IS NOT NULL",
-        "b.state = 'dead'" if selection.dead_only else "b.state IN ('delivered', 'dead')",
-    ]
-    params: dict[str, Any] = {}
-    for column, name, operator in (
-        ("d.event_id", "event_id", "="),
-        ("d.endpoint_id", "endpoint_id", "="),
-        ("e.created_at", "since", ">="),
-        ("e.created_at", "until", "<"),
-        ("e.type", "event_type", "GLOB"),
-    ):
-        value = getattr(selection, name)
-        if value is not None:
-            where.append(f"{column} {operator} :{name}")
-            params[name] = to_text(value) if isinstance(value, datetime) else value
-    return " AND ".join(where), params
+    return conditions(
+        (
+            "b.finished_at IS NOT NULL",
+            "b.state = 'dead'" if selection.dead_only else "b.state IN ('delivered', 'dead')",
+        ),
+        (
+            ("d.event_id = :event_id", "event_id", selection.event_id),
+            ("d.endpoint_id = :endpoint_id", "endpoint_id", selection.endpoint_id),
+            ("e.created_at >= :since", "since", time_text(selection.since)),
+            ("e.created_at < :until", "until", time_text(selection.until)),
+            ("e.type GLOB :event_type", "event_type", selection.event_type),
+        ),
+    )
