@@ -14,21 +14,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ...errors import DispatcherError, NotFound
+from ..tables import DATA_TABLES
 
 SCHEMA_VERSION = 9
-# The tables schema.sql creates, besides its dispatcher_* bookkeeping.
-OUR_TABLES = (
-    "config",
-    "endpoints",
-    "events",
-    "batches",
-    "pending",
-    "deliveries",
-    "attempts",
-    "api_keys",
-    "web_sessions",
-    "idempotency_keys",
-)
 BUSY_TIMEOUT_S = 30.0
 CHECKPOINT_PAGES = 10_000
 
@@ -227,7 +215,9 @@ class Connection:
                     for statement in _statements(script):
                         conn.execute(statement)
                     # Our tables only: an application's own rows sharing the file are none of our business.
-                    broken = [row for table in OUR_TABLES for row in conn.execute(f"PRAGMA foreign_key_check({table})")]
+                    broken = [
+                        row for table in DATA_TABLES for row in conn.execute(f"PRAGMA foreign_key_check({table})")
+                    ]
                     if broken:
                         raise DispatcherError(f"cannot set up the database: {len(broken)} rows break a foreign key")
             finally:
@@ -274,7 +264,7 @@ class Connection:
             name
             for (name,) in self.conn.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN "
-                f"({', '.join(repr(table) for table in OUR_TABLES)}) ORDER BY name"
+                f"({', '.join(repr(table) for table in DATA_TABLES)}) ORDER BY name"
             )
         ]
         if taken:
