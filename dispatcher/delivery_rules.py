@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from .models import Outcome
+from .models import Outcome, Recorded
 from .rate_limits import RateLimit
 
 # A lease outlives the request it covers by this much, so a live worker never
@@ -47,6 +47,15 @@ def disabling_reason(outcome: Outcome, failures: int, disable_after: int) -> str
     if disable_after and failures >= disable_after:
         return f"{failures} consecutive failed requests, the last: {failure_text(outcome)}"
     return None
+
+
+def after_failure(outcome: Outcome, next_due: datetime | None, failures_before: int, disable_after: int) -> Recorded:
+    """What a failed request does to its batch and endpoint: the batch waits for its retry at
+    ``next_due``, or is dead without one; the endpoint counts one more consecutive failure, and
+    may be disabled by it (see :func:`disabling_reason`)."""
+    failures = failures_before + 1
+    state = "pending" if next_due is not None else "dead"
+    return Recorded(state, failures, disabling_reason(outcome, failures, disable_after))
 
 
 def failure_text(outcome: Outcome) -> str:

@@ -36,19 +36,16 @@ class Access(Connection):
         return int(row["n"]) if row else 0
 
     def delete_api_key(self, key_id: int) -> None:
-        """Revoke a key; its admin sessions and idempotency records go with it (foreign keys)."""
         if self.conn.execute("DELETE FROM api_keys WHERE id = %s", (key_id,)).rowcount == 0:
             raise NotFound(f"no API key {key_id}")
 
     def api_key_by_hash(self, key_sha256: str) -> tuple[ApiKey, str] | None:
-        """The key stored under this hash, and the stored hash (for a constant-time comparison)."""
         row = self.conn.execute(
             f"SELECT {_KEY_COLUMNS}, key_sha256 FROM api_keys WHERE key_sha256 = %s", (key_sha256,)
         ).fetchone()
         return None if row is None else (_api_key(row), row["key_sha256"])
 
     def mark_api_key_used(self, key_id: int, now: datetime) -> None:
-        """Record when a key was last used, at most once a minute: not a write per request."""
         self.conn.execute(
             "UPDATE api_keys SET last_used_at = %s WHERE id = %s AND (last_used_at IS NULL OR last_used_at < %s)",
             (now, key_id, now - _USE_GRAIN),

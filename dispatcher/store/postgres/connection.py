@@ -89,14 +89,12 @@ class Connection:
         apply_schema(self.conn, self.schema)
 
     def require_endpoint(self, endpoint_id: int | None) -> None:
-        """Refuse an endpoint id that names none: a mistyped filter must not pass for an empty result."""
         if endpoint_id is None:
             return
         if self.conn.execute("SELECT 1 FROM endpoints WHERE id = %s", (endpoint_id,)).fetchone() is None:
             raise NotFound(f"no endpoint {endpoint_id}")
 
     def answers(self) -> bool:
-        """Whether the database can be read now (for a health check)."""
         try:
             self.conn.execute("SELECT version FROM dispatcher_schema").fetchall()
         except psycopg.Error:

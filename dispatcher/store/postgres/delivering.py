@@ -8,22 +8,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ...delivery_rules import in_flight_limit, rate_limited_until
 from ...models import Batch, Claim, DeliverySettings, Due, Outcome, Recorded
-from ..rows import lenient_rate_limit, time_or_none
-from .claiming import claim, release
+from ..claiming import claim
+from ..shaping import due_endpoints
+from .claiming import PostgresClaims, release
 from .connection import Connection
 from .recording import insert_attempt, record
 
 
 class Delivering(Connection):
     def due_endpoints(self, now: datetime, defaults: DeliverySettings) -> list[Due]:
-        """Every enabled endpoint with work and a free place in flight, soonest due first.
-
-        It is due when its first waiting batch is (a retry goes first), else now if it has
-        pending deliveries; and not before its rate limit lets a request start. The places
-        in flight are as :func:`~.claiming.claim` counts them, taken by any host.
-        """
         rows = self.conn.execute(
             """
             SELECT e.id, e.concurrency, e.rate_limit, e.last_start_at, e.consecutive_failures,
@@ -37,28 +31,12 @@ class Delivering(Connection):
             """,
             {"now": now},
         ).fetchall()
-        due = []
-        for row in rows:
-            if row["waiting_due_at"] is None and not row["unbatched"]:
-                continue
-            free = (
-                in_flight_limit(row["consecutive_failures"], row["concurrency"] or defaults.concurrency) - row["leased"]
-            )
-            if free <= 0:
-                continue
-            due_at = time_or_none(row["waiting_due_at"]) or now
-            limited_until = rate_limited_until(
-                lenient_rate_limit(row["rate_limit"]) or defaults.rate_limit, time_or_none(row["last_start_at"])
-            )
-            due.append(Due(row["id"], max(due_at, limited_until or due_at), free))
-        return sorted(due, key=lambda item: (item.due_at, item.endpoint_id))
+        return due_endpoints(rows, now, defaults)
 
     def claim_batch(self, endpoint_id: int, lease_id: str, now: datetime, defaults: DeliverySettings) -> Claim | None:
-        """Lease the endpoint's next due batch to ``lease_id``: its first waiting batch, else up to
-        ``batch_size`` pending deliveries as a new one. None when it may start none now, or when
-        another host is claiming it at this instant (see :func:`~.claiming.claim`)."""
+        """None too while another host is claiming the endpoint at this instant."""
         with self.write() as conn:
-            return claim(conn, endpoint_id, lease_id, now, defaults)
+            return claim(PostgresClaims(conn), endpoint_id, lease_id, now, defaults)
 
     def record_outcome(
         self,
@@ -69,15 +47,6 @@ class Delivering(Connection):
         now: datetime,
         disable_after: int = 0,
     ) -> Recorded | None:
-        """Write one request's outcome, if the batch's lease is still ours.
-
-        On failure ``next_due`` is the retry time, or None when the batch is
-        dead; either way the lease is released, and the endpoint starts no new
-        batch before that time. The failure that makes ``disable_after``
-        consecutive ones (0: never), or a 410 Gone, disables the endpoint; its
-        deliveries stay queued. Returns None when the lease was lost and
-        nothing was written.
-        """
         with self.write() as conn:
             recorded = record(conn, batch, lease_id, outcome, next_due, now, disable_after)
         return recorded and recorded[0]
@@ -92,9 +61,7 @@ class Delivering(Connection):
         disable_after: int,
         defaults: DeliverySettings,
     ) -> tuple[Recorded | None, Claim | None]:
-        """:meth:`record_outcome`, then after a success the endpoint's next batch under the same
-        lease id, in one transaction: the delivery loop's step from one batch to the next, one
-        commit instead of two, and the endpoint's row locked throughout."""
+        """The endpoint's row stays locked throughout."""
         with self.write() as conn:
             recorded = record(conn, batch, lease_id, outcome, next_due, now, disable_after)
             if recorded is None:
@@ -102,14 +69,12 @@ class Delivering(Connection):
             result, row = recorded
             if row is None:
                 return result, None
-            return result, claim(conn, batch.endpoint_id, lease_id, now, defaults, row)
+            return result, claim(PostgresClaims(conn), batch.endpoint_id, lease_id, now, defaults, row)
 
     def record_test_attempt(self, endpoint_id: int, delivery_id: str, outcome: Outcome) -> None:
-        """Log an `endpoint test` request; no batch, counter or health field changes."""
         with self.write() as conn:
             insert_attempt(conn, endpoint_id, delivery_id, outcome, test=True)
 
     def release_batch(self, batch_id: str, lease_id: str) -> None:
-        """Give back a batch claimed but not sent (the run is stopping): the next claim takes it first."""
         with self.write() as conn:
             release(conn, batch_id, lease_id)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
 from psycopg.rows import tuple_row
 
 from ...access_models import IdempotencyKey, StoredAnswer
 from ...errors import Conflict, NotFound
-from ...models import EventDelivery, EventView
-from ..rows import attempt_from_row, event_from_row
+from ...models import EventView
+from ..shaping import event_view
 from .connection import Connection, PgConnection
 
 
@@ -23,14 +24,7 @@ class Events(Connection):
         once: IdempotencyKey | None = None,
         kept_since: datetime | None = None,
     ) -> tuple[StoredAnswer, bool]:
-        """Queue the (type, payload) events, all or none, and return ``answer(ids)``; and whether it
-        is a repeat's. With ``once``, a request already answered under its key since ``kept_since``
-        queues nothing and gets the answer kept then, a different request under it a Conflict.
-
-        The look-up, the inserts and the record are one transaction, and a transaction lock on the
-        key makes a repeat arriving meanwhile wait for it: two repeats together cannot both queue.
-        Records from before ``kept_since`` go as new ones come.
-        """
+        """A transaction lock on the key makes a repeat arriving meanwhile wait until the first's transaction ends."""
         with self.write() as conn:
             if once is not None:
                 kept = _kept_answer(conn, self.schema, once, kept_since)
@@ -47,7 +41,6 @@ class Events(Connection):
             return made, False
 
     def event_view(self, event_id: int) -> EventView:
-        """The event, and for each endpoint it was queued for, where it stands and its batch's attempts."""
         tuples = self.conn.cursor(row_factory=tuple_row)
         row = tuples.execute("SELECT id, type, payload, created_at FROM events WHERE id = %s", (event_id,)).fetchone()
         if row is None:
@@ -63,22 +56,15 @@ class Events(Connection):
             "ORDER BY 1",
             {"event": event_id},
         ).fetchall()
-        deliveries = []
-        for endpoint_id, state, batch_id in places:
-            attempts = (
-                []
-                if batch_id is None
-                else self.conn.execute(
-                    "SELECT a.id, a.endpoint_id, a.batch_id, b.event_ids, a.started_at, a.duration_ms, "
-                    "a.status_code, a.error, a.response_excerpt, a.test, a.ok "
-                    "FROM attempts AS a JOIN batches AS b ON b.id = a.batch_id WHERE a.batch_id = %s ORDER BY a.id",
-                    (batch_id,),
-                ).fetchall()
-            )
-            deliveries.append(
-                EventDelivery(endpoint_id, state, batch_id, tuple(attempt_from_row(item) for item in attempts))
-            )
-        return EventView(event_from_row(row), tuple(deliveries))
+        return event_view(row, places, self._batch_attempts)
+
+    def _batch_attempts(self, batch_id: str) -> list[dict[str, Any]]:
+        return self.conn.execute(
+            "SELECT a.id, a.endpoint_id, a.batch_id, b.event_ids, a.started_at, a.duration_ms, "
+            "a.status_code, a.error, a.response_excerpt, a.test, a.ok "
+            "FROM attempts AS a JOIN batches AS b ON b.id = a.batch_id WHERE a.batch_id = %s ORDER BY a.id",
+            (batch_id,),
+        ).fetchall()
 
 
 def _kept_answer(

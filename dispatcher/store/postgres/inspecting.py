@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
-
-from psycopg.rows import tuple_row
 
 from ...clock import check_window
 from ...errors import NotFound
-from ...models import Attempt, AttemptRecord, EndpointStatus, Event, SentRequest
-from ...sending.reach import public_url
-from ..rows import as_time, attempt_from_row, event_from_row, headers_from_json, time_or_none
-from .connection import Connection, PgConnection
+from ...models import Attempt, AttemptRecord, EndpointStatus
+from ..filtering import conditions, status_filter
+from ..rows import attempt_from_row
+from ..shaping import attempt_record, endpoint_status
+from .connection import Connection
+from .rows import events_in_order
 
 # The events of a batch's JSON array of ids, one row each.
 _MEMBERS = "json_array_elements_text(b.event_ids::json) AS member (id)"
@@ -47,45 +46,7 @@ class Inspecting(Connection):
             """,
             {"now": now},
         )
-        result = []
-        for row in rows:
-            oldest = row["oldest_pending_at"]
-            due_at = time_or_none(row["open_batch_due_at"]) or (now if row["unbatched"] else None)
-            result.append(
-                EndpointStatus(
-                    endpoint=row["id"],
-                    name=row["name"],
-                    url=public_url(row["url"]),
-                    enabled=row["enabled"],
-                    pending=row["unbatched"] + row["open_batches"] - row["in_flight"],
-                    in_flight=row["in_flight"],
-                    delivered=row["delivered"],
-                    dead=row["dead"],
-                    consecutive_failures=row["consecutive_failures"],
-                    last_success_at=time_or_none(row["last_success_at"]),
-                    last_error=row["last_error"],
-                    last_error_at=time_or_none(row["last_error_at"]),
-                    oldest_pending_age_s=(round((now - as_time(oldest)).total_seconds(), 3) if oldest else None),
-                    next_attempt_at=due_at if row["enabled"] else None,
-                )
-            )
-        return result
-
-    def attempts(
-        self,
-        endpoint_id: int | None = None,
-        status: int | str | None = None,
-        event_id: int | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        limit: int = 50,
-    ) -> list[Attempt]:
-        """The newest ``limit`` attempts matching every filter given, oldest first.
-
-        ``status`` is an HTTP status code, "ok" or "failed"; ``since`` and
-        ``until`` bound the start time (inclusive, exclusive).
-        """
-        return self.attempts_page(endpoint_id, status, event_id, since, until, limit=limit)[::-1]
+        return [endpoint_status(row, now) for row in rows]
 
     def attempts_page(
         self,
@@ -97,38 +58,34 @@ class Inspecting(Connection):
         before: int | None = None,
         limit: int = 50,
     ) -> list[Attempt]:
-        """Up to ``limit`` attempts matching the filters (as :meth:`attempts`), newest first, from
-        the one before attempt ``before`` on: a page of the log, whose next page starts before its last."""
         check_window(since, until)
         self.require_endpoint(endpoint_id)
-        where = ["true"]
-        params: dict[str, Any] = {"limit": limit}
-        for clause, name, value in (
-            ("a.endpoint_id = %(endpoint)s", "endpoint", endpoint_id),
-            ("a.ok = %(ok)s", "ok", {"ok": True, "failed": False}.get(str(status))),
-            ("a.status_code = %(status)s", "status", None if status in (None, "ok", "failed") else int(status or 0)),
-            (f"EXISTS (SELECT 1 FROM {_MEMBERS} WHERE member.id::bigint = %(event)s)", "event", event_id),
-            ("a.started_at >= %(since)s", "since", since),
-            ("a.started_at < %(until)s", "until", until),
-            ("a.id < %(before)s", "before", before),
-        ):
-            if value is not None:
-                where.append(clause)
-                params[name] = value
+        ok, code = status_filter(status)
+        where, params = conditions(
+            ("true",),
+            (
+                ("a.endpoint_id = %(endpoint)s", "endpoint", endpoint_id),
+                ("a.ok = %(ok)s", "ok", ok),
+                ("a.status_code = %(status)s", "status", code),
+                (f"EXISTS (SELECT 1 FROM {_MEMBERS} WHERE member.id::bigint = %(event)s)", "event", event_id),
+                ("a.started_at >= %(since)s", "since", since),
+                ("a.started_at < %(until)s", "until", until),
+                ("a.id < %(before)s", "before", before),
+            ),
+        )
         rows = self.conn.execute(
             f"""
             SELECT a.id, a.endpoint_id, a.batch_id, b.event_ids, a.started_at, a.duration_ms,
                    a.status_code, a.error, a.response_excerpt, a.test, a.ok
             FROM attempts AS a LEFT JOIN batches AS b ON b.id = a.batch_id
-            WHERE {" AND ".join(where)}
+            WHERE {where}
             ORDER BY a.id DESC LIMIT %(limit)s
             """,
-            params,
+            {**params, "limit": limit},
         )
         return [attempt_from_row(row) for row in rows]
 
     def attempt_record(self, attempt_id: int) -> AttemptRecord:
-        """One attempt with all the log keeps of it, and its batch's events that are still stored."""
         row = self.conn.execute(
             """
             SELECT a.*, b.event_ids, e.body_format AS endpoint_format, e.signature_scheme AS endpoint_scheme
@@ -140,31 +97,4 @@ class Inspecting(Connection):
         ).fetchone()
         if row is None:
             raise NotFound(f"no attempt {attempt_id}")
-        request = None
-        if row["request_line"] is not None:
-            request = SentRequest(
-                row["request_line"], headers_from_json(row["request_headers"]) or (), row["body_sha256"]
-            )
-        return AttemptRecord(
-            attempt=attempt_from_row(row),
-            ok=row["ok"],
-            body_format=row["body_format"],
-            signature_scheme=row["signature_scheme"],
-            request=request,
-            response_headers=headers_from_json(row["response_headers"]),
-            response_headers_cut=row["response_headers_cut"] or 0,
-            events=tuple(events_in_order(self.conn, row["event_ids"] or "[]")),
-            endpoint_format=row["endpoint_format"],
-            endpoint_signature_scheme=row["endpoint_scheme"],
-        )
-
-
-def events_in_order(conn: PgConnection, ids_json: str) -> list[Event]:
-    """The events whose ids are in the JSON array ``ids_json``, in that array's order."""
-    rows = conn.cursor(row_factory=tuple_row).execute(
-        "SELECT e.id, e.type, e.payload, e.created_at "
-        "FROM json_array_elements_text(%s::json) WITH ORDINALITY AS wanted (id, n) "
-        "JOIN events AS e ON e.id = wanted.id::bigint ORDER BY wanted.n",
-        (ids_json,),
-    )
-    return [event_from_row(row) for row in rows]
+        return attempt_record(row, events_in_order(self.conn, row["event_ids"] or "[]"))

@@ -12,6 +12,7 @@ from datetime import datetime
 from psycopg.rows import tuple_row
 
 from ...figures import AttemptCount, DeliveryCount, DurationHistogram, RecentFigures
+from ..shaping import duration_histogram
 from .connection import Connection
 
 # An HTTP status code's class as text, or 'none' when no answer came.
@@ -20,7 +21,6 @@ _CLASS = "CASE WHEN {code} IS NULL THEN 'none' ELSE ({code} / 100)::text || 'xx'
 
 class Measuring(Connection):
     def recent_figures(self, since: datetime) -> list[RecentFigures]:
-        """Per endpoint: why it is disabled, events delivered and requests failed since ``since``."""
         rows = self.conn.cursor(row_factory=tuple_row).execute(
             """
             SELECT e.id, e.disabled_reason,
@@ -35,7 +35,6 @@ class Measuring(Connection):
         return [RecentFigures(*row) for row in rows]
 
     def delivery_counts(self) -> list[DeliveryCount]:
-        """Finished deliveries by outcome and the status class of their batch's last request."""
         rows = self.conn.cursor(row_factory=tuple_row).execute(
             f"""
             SELECT b.state, {_CLASS.format(code="last.status_code")}, sum(json_array_length(b.event_ids::json))
@@ -48,7 +47,6 @@ class Measuring(Connection):
         return [DeliveryCount(*row) for row in rows]
 
     def attempt_counts(self) -> list[AttemptCount]:
-        """Requests by outcome and status class; test sends are not deliveries and not counted."""
         rows = self.conn.cursor(row_factory=tuple_row).execute(
             f"""
             SELECT CASE WHEN ok THEN 'ok' ELSE 'failed' END, {_CLASS.format(code="status_code")}, count(*)
@@ -58,7 +56,6 @@ class Measuring(Connection):
         return [AttemptCount(*row) for row in rows]
 
     def request_durations(self, bounds_s: Sequence[float]) -> DurationHistogram:
-        """How long requests took (test sends not counted), cumulative at each bound, in one pass."""
         counts = "".join("count(*) FILTER (WHERE duration_ms <= %s), " for _ in bounds_s)
         (row,) = (
             self.conn.cursor(row_factory=tuple_row)
@@ -68,8 +65,4 @@ class Measuring(Connection):
             )
             .fetchall()
         )
-        return DurationHistogram(
-            buckets=tuple(zip(bounds_s, row[: len(bounds_s)], strict=True)),
-            count=row[len(bounds_s)],
-            sum_seconds=int(row[len(bounds_s) + 1]) / 1000,  # sum() of bigint is numeric
-        )
+        return duration_histogram(bounds_s, row)

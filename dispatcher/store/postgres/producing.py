@@ -32,8 +32,6 @@ class Producing(Connection):
         return {row["key"]: row["value"] for row in self.conn.execute("SELECT key, value FROM config")}
 
     def set_config(self, key: str, value: str, due_at: datetime | None = None) -> int:
-        """Store a global setting. With ``due_at``, every batch waiting for its retry becomes due
-        then, in the same transaction; returns how many did."""
         with self.write() as conn:
             conn.execute(
                 "INSERT INTO config (key, value) VALUES (%s, %s) "
@@ -50,9 +48,6 @@ class Producing(Connection):
         return int(_one(row.fetchone())["id"])
 
     def insert_event_counted(self, type_: str, payload: str) -> tuple[int, int]:
-        """Queue one event; returns its id and how many endpoints it was queued for (0: kept, never sent).
-
-        The count is read in the insert's transaction, before any run can claim the new rows."""
         with self.write() as conn:
             event_id = int(
                 _one(
@@ -65,17 +60,12 @@ class Producing(Connection):
         return event_id, queued_for
 
     def insert_events(self, rows: Iterable[tuple[str, str, datetime]]) -> int:
-        """Many (type, payload, created_at) events in one transaction: all of them or none. One
-        COPY, so the trigger fans them all out (and notifies) once."""
+        """One COPY, so the trigger fans them all out (and notifies) once."""
         with self.write() as conn:
             return _copy_events(conn, rows)
 
     def stage_events(self, rows: Iterable[tuple[str, str, datetime]]) -> Staged:
-        """Insert events that no endpoint gets yet, in one transaction. :meth:`queue_staged` queues
-        them for their endpoints, :meth:`drop_staged` deletes them: a large import writes in chunks,
-        yet becomes deliverable all at once or not at all.
-
-        The schema marks the rows with the transaction's ``dispatcher.staging`` token, and its
+        """The schema marks the rows with the transaction's ``dispatcher.staging`` token, and its
         trigger leaves marked rows alone: ids interleave with other producers', so the token, not
         an id range, says which events are these."""
         token = secrets.token_hex(16)
@@ -112,11 +102,7 @@ class Producing(Connection):
         return int(_one(inserted.fetchone())["id"])
 
     def change_endpoint(self, endpoint_id: int, change: Callable[[Endpoint], EndpointChange]) -> tuple[Endpoint, int]:
-        """Read the endpoint, ask ``change`` what to write, and write it, in one transaction: two
-        admins changing it at once do not lose one's change (the second waits on the row lock,
-        then reads the first's). With the change's ``due_at``, the batch waiting for its retry
-        becomes due then. Returns the endpoint as written and how many batches became due (0 or
-        1). What ``change`` raises leaves the endpoint as it was."""
+        """Of two admins at once, the second waits on the row lock, then reads the first's change."""
         with self.write() as conn:
             found = conn.execute("SELECT * FROM endpoints WHERE id = %s FOR UPDATE", (endpoint_id,)).fetchone()
             if found is None:
@@ -140,7 +126,6 @@ class Producing(Connection):
         return [endpoint_from_row(row) for row in self.conn.execute("SELECT * FROM endpoints ORDER BY id")]
 
     def enable_endpoint(self, endpoint_id: int, now: datetime) -> None:
-        """Resume an endpoint with a clean failure count; a retry it was waiting for is due at once."""
         with self.write() as conn:
             cursor = conn.execute(
                 "UPDATE endpoints SET enabled = true, disabled_reason = NULL, disabled_at = NULL, "

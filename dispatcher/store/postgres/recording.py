@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ...delivery_rules import disabling_reason, failure_text
+from ...delivery_rules import after_failure, failure_text
 from ...models import Batch, Outcome, Recorded
-from ..rows import HEADERS_CAP, headers_json
+from ..shaping import attempt_values
 from .connection import PgConnection
 
 # Only a batch still pending under the caller's lease is the caller's to change.
@@ -51,14 +51,14 @@ def record(
             (now, batch.endpoint_id),
         ).fetchone()
         return Recorded("delivered", 0), row
-    state = "pending" if next_due is not None else "dead"
+    recorded = after_failure(outcome, next_due, held["consecutive_failures"], disable_after)
     error = failure_text(outcome)
     changed = conn.execute(
         "UPDATE batches SET state = %(state)s, attempts = attempts + 1, due_at = %(due)s, last_error = %(error)s, "
         "finished_at = %(finished)s, first_attempt_at = coalesce(first_attempt_at, %(started)s), "
         f"lease_id = NULL, lease_expires_at = NULL WHERE {_HELD}",
         {
-            "state": state,
+            "state": recorded.state,
             "due": next_due or now,
             "error": error,
             "finished": None if next_due else now,
@@ -70,48 +70,27 @@ def record(
     if changed.rowcount != 1:
         return None
     insert_attempt(conn, batch.endpoint_id, batch.id, outcome, test=False)
-    failures = held["consecutive_failures"] + 1
-    disabled_reason = disabling_reason(outcome, failures, disable_after)
     conn.execute(
         "UPDATE endpoints SET consecutive_failures = %(failures)s, last_error = %(error)s, last_error_at = %(now)s, "
         "enabled = enabled AND %(reason)s::text IS NULL, disabled_reason = coalesce(%(reason)s, disabled_reason), "
         "disabled_at = coalesce(%(disabled_at)s, disabled_at) WHERE id = %(endpoint)s",
         {
-            "failures": failures,
+            "failures": recorded.consecutive_failures,
             "error": error,
             "now": now,
-            "reason": disabled_reason,
-            "disabled_at": now if disabled_reason else None,
+            "reason": recorded.disabled_reason,
+            "disabled_at": now if recorded.disabled_reason else None,
             "endpoint": batch.endpoint_id,
         },
     )
-    return Recorded(state, failures, disabled_reason), None
+    return recorded, None
 
 
 def insert_attempt(conn: PgConnection, endpoint_id: int, batch_id: str, outcome: Outcome, test: bool) -> None:
-    request = outcome.request
-    response_headers, cut = headers_json(outcome.response_headers, HEADERS_CAP) if outcome.status_code else (None, None)
     conn.execute(
         "INSERT INTO attempts (endpoint_id, batch_id, started_at, duration_ms, ok, status_code, error, "
         "response_excerpt, test, body_format, signature_scheme, request_line, request_headers, body_sha256, "
         "response_headers, response_headers_cut) "
         "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        (
-            endpoint_id,
-            batch_id,
-            outcome.started_at,
-            outcome.duration_ms,
-            outcome.ok,
-            outcome.status_code,
-            outcome.error,
-            outcome.response_excerpt,
-            test,
-            outcome.body_format,
-            outcome.signature_scheme,
-            request and request.line,
-            request and headers_json(request.headers)[0],
-            request and request.body_sha256,
-            response_headers,
-            cut,
-        ),
+        attempt_values(endpoint_id, batch_id, outcome, test),
     )

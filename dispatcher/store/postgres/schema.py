@@ -13,23 +13,12 @@ from psycopg.rows import TupleRow, tuple_row
 
 from ...errors import DispatcherError
 from ..location import DEFAULT_PG_SCHEMA, check_schema_name
+from ..tables import DATA_TABLES
 
 SCHEMA_VERSION = 1
 DEFAULT_SCHEMA = DEFAULT_PG_SCHEMA
 # The tables schema.sql creates: a schema without dispatcher_schema that holds any of them is someone else's.
-OUR_TABLES = (
-    "config",
-    "endpoints",
-    "events",
-    "batches",
-    "pending",
-    "deliveries",
-    "attempts",
-    "dispatcher_prune",
-    "api_keys",
-    "web_sessions",
-    "idempotency_keys",
-)
+OUR_TABLES = (*DATA_TABLES, "dispatcher_prune")
 CONNECT_TIMEOUT_S = 10
 
 

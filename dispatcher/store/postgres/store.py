@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import psycopg
 
+from ..derived import Derived
 from ..errors import raising_store_errors
 from .access import Access
 from .connection import Connection
@@ -21,7 +22,7 @@ _REFUSALS = (psycopg.errors.IntegrityError, psycopg.errors.DataError, UnicodeEnc
 
 
 @raising_store_errors(refusals=_REFUSALS, failures=(psycopg.Error,))
-class PostgresStore(Producing, Delivering, Inspecting, Recovering, Access, Events, Measuring, Webhooks):
+class PostgresStore(Producing, Delivering, Inspecting, Recovering, Access, Events, Measuring, Webhooks, Derived):
     @classmethod
     def open(cls, url: str, schema: str) -> PostgresStore:
         """Connect to the server at ``url`` and work in ``schema``, creating or upgrading it."""

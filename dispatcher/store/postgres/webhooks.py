@@ -10,16 +10,11 @@ from .connection import Connection
 
 class Webhooks(Connection):
     def endpoints_after(self, after: int | None, limit: int) -> list[Endpoint]:
-        """Up to ``limit`` endpoints with ids above ``after`` (None: from the first), by id."""
         rows = self.conn.execute("SELECT * FROM endpoints WHERE id > %s ORDER BY id LIMIT %s", (after or 0, limit))
         return [endpoint_from_row(row) for row in rows]
 
     def event_types(self, recent: int = 10_000, limit: int = 200) -> list[str]:
-        """The distinct types among the ``recent`` newest events, sorted, at most ``limit`` of them.
-
-        Bounded to recent events: a form offering them must not scan a queue of millions. Sorted
-        by code point (COLLATE "C"), as SQLite sorts, whatever the database's collation.
-        """
+        """COLLATE "C" sorts by code point, as SQLite does, whatever the database's collation."""
         rows = self.conn.execute(
             'SELECT DISTINCT type COLLATE "C" AS type '
             "FROM (SELECT type FROM events ORDER BY id DESC LIMIT %s) AS recent ORDER BY 1 LIMIT %s",

@@ -32,20 +32,17 @@ class Access(Connection):
         return int(self.conn.execute("SELECT count(*) FROM api_keys").fetchone()[0])
 
     def delete_api_key(self, key_id: int) -> None:
-        """Revoke a key; its admin sessions and idempotency records go with it (foreign keys)."""
         with self.write() as conn:
             if not conn.execute("DELETE FROM api_keys WHERE id = ? RETURNING id", (key_id,)).fetchone():
                 raise NotFound(f"no API key {key_id}")
 
     def api_key_by_hash(self, key_sha256: str) -> tuple[ApiKey, str] | None:
-        """The key stored under this hash, and the stored hash (for a constant-time comparison)."""
         row = self.conn.execute(
             f"SELECT {_KEY_COLUMNS}, key_sha256 FROM api_keys WHERE key_sha256 = ?", (key_sha256,)
         ).fetchone()
         return None if row is None else (_api_key(row[:5]), row[5])
 
     def mark_api_key_used(self, key_id: int, now: datetime) -> None:
-        """Record when a key was last used, at most once a minute: not a write per request."""
         with self.write() as conn:
             conn.execute(
                 "UPDATE api_keys SET last_used_at = ? WHERE id = ? "

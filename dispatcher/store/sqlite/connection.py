@@ -14,21 +14,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ...errors import DispatcherError, NotFound
+from ..tables import DATA_TABLES
 
 SCHEMA_VERSION = 9
-# The tables schema.sql creates, besides its dispatcher_* bookkeeping.
-OUR_TABLES = (
-    "config",
-    "endpoints",
-    "events",
-    "batches",
-    "pending",
-    "deliveries",
-    "attempts",
-    "api_keys",
-    "web_sessions",
-    "idempotency_keys",
-)
 BUSY_TIMEOUT_S = 30.0
 CHECKPOINT_PAGES = 10_000
 
@@ -227,7 +215,9 @@ class Connection:
                     for statement in _statements(script):
                         conn.execute(statement)
                     # Our tables only: an application's own rows sharing the file are none of our business.
-                    broken = [row for table in OUR_TABLES for row in conn.execute(f"PRAGMA foreign_key_check({table})")]
+                    broken = [
+                        row for table in DATA_TABLES for row in conn.execute(f"PRAGMA foreign_key_check({table})")
+                    ]
                     if broken:
                         raise DispatcherError(f"cannot set up the database: {len(broken)} rows break a foreign key")
             finally:
@@ -246,7 +236,6 @@ class Connection:
         yield True
 
     def require_endpoint(self, endpoint_id: int | None) -> None:
-        """Refuse an endpoint id that names none: a mistyped filter must not pass for an empty result."""
         if endpoint_id is None:
             return
         if not self.conn.execute("SELECT 1 FROM endpoints WHERE id = ?", (endpoint_id,)).fetchone():
@@ -275,7 +264,7 @@ class Connection:
             name
             for (name,) in self.conn.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN "
-                f"({', '.join(repr(table) for table in OUR_TABLES)}) ORDER BY name"
+                f"({', '.join(repr(table) for table in DATA_TABLES)}) ORDER BY name"
             )
         ]
         if taken:

@@ -8,11 +8,11 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 
-from ...clock import from_text, to_text
-from ...delivery_rules import in_flight_limit, rate_limited_until
+from ...clock import to_text
 from ...models import Batch, Claim, DeliverySettings, Due, Outcome, Recorded
-from ..rows import lenient_rate_limit
-from .claiming import claim, release
+from ..claiming import claim
+from ..shaping import due_endpoints
+from .claiming import SQLiteClaims, release
 from .connection import Connection
 from .recording import finish_delivered, insert_attempt, record
 from .rows import dicts
@@ -20,12 +20,6 @@ from .rows import dicts
 
 class Delivering(Connection):
     def due_endpoints(self, now: datetime, defaults: DeliverySettings) -> list[Due]:
-        """Every enabled endpoint with work and a free place in flight, soonest due first.
-
-        It is due when its first waiting batch is (a retry goes first), else now if it has
-        pending deliveries; and not before its rate limit lets a request start. The places
-        in flight are as :func:`~.claiming.claim` counts them, taken by any run.
-        """
         now_text = to_text(now)
         rows = dicts(
             self.conn.execute(
@@ -42,29 +36,11 @@ class Delivering(Connection):
                 {"now": now_text},
             )
         )
-        due = []
-        for row in rows:
-            if row["waiting_due_at"] is None and not row["unbatched"]:
-                continue
-            free = (
-                in_flight_limit(row["consecutive_failures"], row["concurrency"] or defaults.concurrency) - row["leased"]
-            )
-            if free <= 0:
-                continue
-            due_at = from_text(row["waiting_due_at"]) if row["waiting_due_at"] else now
-            last_start_at = from_text(row["last_start_at"]) if row["last_start_at"] else None
-            limited_until = rate_limited_until(
-                lenient_rate_limit(row["rate_limit"]) or defaults.rate_limit, last_start_at
-            )
-            due.append(Due(row["id"], max(due_at, limited_until or due_at), free))
-        return sorted(due, key=lambda item: (item.due_at, item.endpoint_id))
+        return due_endpoints(rows, now, defaults)
 
     def claim_batch(self, endpoint_id: int, lease_id: str, now: datetime, defaults: DeliverySettings) -> Claim | None:
-        """Lease the endpoint's next due batch to ``lease_id``: its first waiting batch, else up to
-        ``batch_size`` pending deliveries as a new one. None when it may start none now (see
-        :func:`~.claiming.claim`)."""
         with self.write() as conn:
-            return claim(conn, endpoint_id, lease_id, now, defaults)
+            return claim(SQLiteClaims(conn), endpoint_id, lease_id, now, defaults)
 
     def record_outcome(
         self,
@@ -75,15 +51,6 @@ class Delivering(Connection):
         now: datetime,
         disable_after: int = 0,
     ) -> Recorded | None:
-        """Write one request's outcome, if the batch's lease is still ours.
-
-        On failure ``next_due`` is the retry time, or None when the batch is
-        dead; either way the lease is released, and the endpoint starts no new
-        batch before that time. The failure that makes ``disable_after``
-        consecutive ones (0: never), or a 410 Gone, disables the endpoint; its
-        deliveries stay queued. Returns None when the lease was lost and
-        nothing was written.
-        """
         with self.write() as conn:
             return record(conn, batch, lease_id, outcome, next_due, now, disable_after)
 
@@ -97,9 +64,6 @@ class Delivering(Connection):
         disable_after: int,
         defaults: DeliverySettings,
     ) -> tuple[Recorded | None, Claim | None]:
-        """:meth:`record_outcome`, then after a success the endpoint's next batch under the same
-        lease id, in one transaction: the process loop's step from one batch to the next, one
-        commit instead of two."""
         with self.write() as conn:
             if outcome.ok:
                 stepped = _deliver_and_claim(conn, batch, lease_id, outcome, now, defaults)
@@ -108,12 +72,10 @@ class Delivering(Connection):
             return record(conn, batch, lease_id, outcome, next_due, now, disable_after), None
 
     def record_test_attempt(self, endpoint_id: int, delivery_id: str, outcome: Outcome) -> None:
-        """Log an `endpoint test` request; no batch, counter or health field changes."""
         with self.write() as conn:
             insert_attempt(conn, endpoint_id, delivery_id, outcome, test=True)
 
     def release_batch(self, batch_id: str, lease_id: str) -> None:
-        """Give back a batch claimed but not sent (the run is stopping): the next claim takes it first."""
         with self.write() as conn:
             release(conn, batch_id, lease_id)
 
@@ -132,4 +94,4 @@ def _deliver_and_claim(
             (to_text(now), batch.endpoint_id),
         )
     )
-    return Recorded("delivered", 0), claim(conn, batch.endpoint_id, lease_id, now, defaults, rows[0])
+    return Recorded("delivered", 0), claim(SQLiteClaims(conn), batch.endpoint_id, lease_id, now, defaults, rows[0])

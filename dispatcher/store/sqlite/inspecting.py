@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from ...clock import check_window, from_text, to_text
+from ...clock import check_window, to_text
 from ...errors import NotFound
-from ...models import Attempt, AttemptRecord, EndpointStatus, SentRequest
-from ...sending.reach import public_url
-from ..rows import attempt_from_row, headers_from_json, time_or_none, time_text
+from ...models import Attempt, AttemptRecord, EndpointStatus
+from ..filtering import conditions, status_filter
+from ..rows import attempt_from_row, time_text
+from ..shaping import attempt_record, endpoint_status
 from .connection import Connection
 from .rows import events_in_order
 
@@ -43,45 +43,7 @@ class Inspecting(Connection):
             """,
             {"now": now_text},
         )
-        result = []
-        for row in rows:
-            oldest = row["oldest_pending_at"]
-            due_at = time_or_none(row["open_batch_due_at"]) or (now if row["unbatched"] else None)
-            result.append(
-                EndpointStatus(
-                    endpoint=row["id"],
-                    name=row["name"],
-                    url=public_url(row["url"]),
-                    enabled=bool(row["enabled"]),
-                    pending=row["unbatched"] + row["open_batches"] - row["in_flight"],
-                    in_flight=row["in_flight"],
-                    delivered=row["delivered"],
-                    dead=row["dead"],
-                    consecutive_failures=row["consecutive_failures"],
-                    last_success_at=time_or_none(row["last_success_at"]),
-                    last_error=row["last_error"],
-                    last_error_at=time_or_none(row["last_error_at"]),
-                    oldest_pending_age_s=(round((now - from_text(oldest)).total_seconds(), 3) if oldest else None),
-                    next_attempt_at=due_at if row["enabled"] else None,
-                )
-            )
-        return result
-
-    def attempts(
-        self,
-        endpoint_id: int | None = None,
-        status: int | str | None = None,
-        event_id: int | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        limit: int = 50,
-    ) -> list[Attempt]:
-        """The newest ``limit`` attempts matching every filter given, oldest first.
-
-        ``status`` is an HTTP status code, "ok" or "failed"; ``since`` and
-        ``until`` bound the start time (inclusive, exclusive).
-        """
-        return self.attempts_page(endpoint_id, status, event_id, since, until, limit=limit)[::-1]
+        return [endpoint_status(row, now) for row in rows]
 
     def attempts_page(
         self,
@@ -93,38 +55,34 @@ class Inspecting(Connection):
         before: int | None = None,
         limit: int = 50,
     ) -> list[Attempt]:
-        """Up to ``limit`` attempts matching the filters (as :meth:`attempts`), newest first, from
-        the one before attempt ``before`` on: a page of the log, whose next page starts before its last."""
         check_window(since, until)
         self.require_endpoint(endpoint_id)
-        where = ["1 = 1"]
-        params: dict[str, Any] = {"limit": limit}
-        for clause, name, value in (
-            ("a.endpoint_id = :endpoint", "endpoint", endpoint_id),
-            ("a.ok = :ok", "ok", {"ok": 1, "failed": 0}.get(str(status))),
-            ("a.status_code = :status", "status", None if status in (None, "ok", "failed") else int(status or 0)),
-            ("EXISTS (SELECT 1 FROM json_each(b.event_ids) AS ids WHERE ids.value = :event)", "event", event_id),
-            ("a.started_at >= :since", "since", time_text(since)),
-            ("a.started_at < :until", "until", time_text(until)),
-            ("a.id < :before", "before", before),
-        ):
-            if value is not None:
-                where.append(clause)
-                params[name] = value
+        ok, code = status_filter(status)
+        where, params = conditions(
+            ("1 = 1",),
+            (
+                ("a.endpoint_id = :endpoint", "endpoint", endpoint_id),
+                ("a.ok = :ok", "ok", ok),
+                ("a.status_code = :status", "status", code),
+                ("EXISTS (SELECT 1 FROM json_each(b.event_ids) AS ids WHERE ids.value = :event)", "event", event_id),
+                ("a.started_at >= :since", "since", time_text(since)),
+                ("a.started_at < :until", "until", time_text(until)),
+                ("a.id < :before", "before", before),
+            ),
+        )
         rows = self.db.query(
             f"""
             SELECT a.id, a.endpoint_id, a.batch_id, b.event_ids, a.started_at, a.duration_ms,
                    a.status_code, a.error, a.response_excerpt, a.test, a.ok
             FROM attempts AS a LEFT JOIN batches AS b ON b.id = a.batch_id
-            WHERE {" AND ".join(where)}
+            WHERE {where}
             ORDER BY a.id DESC LIMIT :limit
             """,
-            params,
+            {**params, "limit": limit},
         )
         return [attempt_from_row(row) for row in rows]
 
     def attempt_record(self, attempt_id: int) -> AttemptRecord:
-        """One attempt with all the log keeps of it, and its batch's events that are still stored."""
         rows = list(
             self.db.query(
                 """
@@ -139,20 +97,4 @@ class Inspecting(Connection):
         if not rows:
             raise NotFound(f"no attempt {attempt_id}")
         row = rows[0]
-        request = None
-        if row["request_line"] is not None:
-            request = SentRequest(
-                row["request_line"], headers_from_json(row["request_headers"]) or (), row["body_sha256"]
-            )
-        return AttemptRecord(
-            attempt=attempt_from_row(row),
-            ok=bool(row["ok"]),
-            body_format=row["body_format"],
-            signature_scheme=row["signature_scheme"],
-            request=request,
-            response_headers=headers_from_json(row["response_headers"]),
-            response_headers_cut=row["response_headers_cut"] or 0,
-            events=tuple(events_in_order(self.conn, row["event_ids"] or "[]")),
-            endpoint_format=row["endpoint_format"],
-            endpoint_signature_scheme=row["endpoint_scheme"],
-        )
+        return attempt_record(row, events_in_order(self.conn, row["event_ids"] or "[]"))

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from ...clock import to_text
 from ...figures import AttemptCount, DeliveryCount, DurationHistogram, RecentFigures
+from ..shaping import duration_histogram
 from .connection import Connection
 
 # An HTTP status code's class as text, or 'none' when no answer came.
@@ -19,7 +20,6 @@ _CLASS = "CASE WHEN {code} IS NULL THEN 'none' ELSE ({code} / 100) || 'xx' END"
 
 class Measuring(Connection):
     def recent_figures(self, since: datetime) -> list[RecentFigures]:
-        """Per endpoint: why it is disabled, events delivered and requests failed since ``since``."""
         rows = self.conn.execute(
             """
             SELECT e.id, e.disabled_reason,
@@ -34,7 +34,6 @@ class Measuring(Connection):
         return [RecentFigures(*row) for row in rows]
 
     def delivery_counts(self) -> list[DeliveryCount]:
-        """Finished deliveries by outcome and the status class of their batch's last request."""
         rows = self.conn.execute(
             f"""
             SELECT b.state, {_CLASS.format(code="last.status_code")}, sum(json_array_length(b.event_ids))
@@ -47,7 +46,6 @@ class Measuring(Connection):
         return [DeliveryCount(*row) for row in rows]
 
     def attempt_counts(self) -> list[AttemptCount]:
-        """Requests by outcome and status class; test sends are not deliveries and not counted."""
         rows = self.conn.execute(
             f"""
             SELECT CASE ok WHEN 1 THEN 'ok' ELSE 'failed' END, {_CLASS.format(code="status_code")}, count(*)
@@ -57,13 +55,8 @@ class Measuring(Connection):
         return [AttemptCount(*row) for row in rows]
 
     def request_durations(self, bounds_s: Sequence[float]) -> DurationHistogram:
-        """How long requests took (test sends not counted), cumulative at each bound, in one pass."""
         counts = ", ".join(f"coalesce(sum(duration_ms <= {bound * 1000!r}), 0)" for bound in bounds_s)
         row = self.conn.execute(
             f"SELECT {counts}, count(*), coalesce(sum(duration_ms), 0) FROM attempts WHERE test = 0"
         ).fetchone()
-        return DurationHistogram(
-            buckets=tuple(zip(bounds_s, row[: len(bounds_s)], strict=True)),
-            count=row[len(bounds_s)],
-            sum_seconds=row[len(bounds_s) + 1] / 1000,
-        )
+        return duration_histogram(bounds_s, row)

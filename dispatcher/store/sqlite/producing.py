@@ -24,8 +24,6 @@ class Producing(Connection):
         return {row["key"]: row["value"] for row in self.db.query("SELECT key, value FROM config")}
 
     def set_config(self, key: str, value: str, due_at: datetime | None = None) -> int:
-        """Store a global setting. With ``due_at``, every batch waiting for its retry becomes due
-        then, in the same transaction; returns how many did."""
         with self.write() as conn:
             conn.execute(
                 "INSERT INTO config (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -39,20 +37,15 @@ class Producing(Connection):
         return insert_event(self.conn, type_, payload)
 
     def insert_event_counted(self, type_: str, payload: str) -> tuple[int, int]:
-        """Queue one event; returns its id and how many endpoints it was queued for."""
         return insert_event_counted(self.conn, type_, payload)
 
     def insert_events(self, rows: Iterable[tuple[str, str, datetime]]) -> int:
-        """Many (type, payload, created_at) events in one transaction: all of them or none."""
         with self.write() as conn:
             after, last = _insert_unqueued(conn, rows)
             _fan_out(conn, after, last)
         return last - after
 
     def stage_events(self, rows: Iterable[tuple[str, str, datetime]]) -> Staged:
-        """Insert events that no endpoint gets yet, in one transaction. :meth:`queue_staged` queues
-        them for their endpoints, :meth:`drop_staged` deletes them: a large import writes in chunks,
-        yet becomes deliverable all at once or not at all."""
         with self.write() as conn:
             after, last = _insert_unqueued(conn, rows)
         # Under the write lock the ids of one transaction are one range: the range is the token.
@@ -76,10 +69,6 @@ class Producing(Connection):
         return int(table.last_pk or 0)
 
     def change_endpoint(self, endpoint_id: int, change: Callable[[Endpoint], EndpointChange]) -> tuple[Endpoint, int]:
-        """Read the endpoint, ask ``change`` what to write, and write it, in one transaction: two
-        admins changing it at once do not lose one's change. With the change's ``due_at``, the
-        batch waiting for its retry becomes due then. Returns the endpoint as written and how
-        many batches became due (0 or 1). What ``change`` raises leaves the endpoint as it was."""
         with self.write() as conn:
             rows = dicts(conn.execute("SELECT * FROM endpoints WHERE id = ?", (endpoint_id,)))
             if not rows:
@@ -103,7 +92,6 @@ class Producing(Connection):
         return [endpoint_from_row(row) for row in self.db.query("SELECT * FROM endpoints ORDER BY id")]
 
     def enable_endpoint(self, endpoint_id: int, now: datetime) -> None:
-        """Resume an endpoint with a clean failure count; a retry it was waiting for is due at once."""
         with self.write() as conn:
             cursor = conn.execute(
                 "UPDATE endpoints SET enabled = 1, disabled_reason = NULL, disabled_at = NULL, "

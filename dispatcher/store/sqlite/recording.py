@@ -6,9 +6,9 @@ import sqlite3
 from datetime import datetime
 
 from ...clock import to_text
-from ...delivery_rules import disabling_reason, failure_text
+from ...delivery_rules import after_failure, failure_text
 from ...models import Batch, Outcome, Recorded
-from ..rows import HEADERS_CAP, headers_json
+from ..shaping import attempt_values
 
 
 def record(
@@ -36,15 +36,13 @@ def record(
             (now_text, batch.endpoint_id),
         )
         return Recorded("delivered", 0)
-    state = "pending" if next_due is not None else "dead"
+    recorded = after_failure(outcome, next_due, held[0], disable_after)
     error = failure_text(outcome)
-    failures = held[0] + 1
-    disabled_reason = disabling_reason(outcome, failures, disable_after)
     conn.execute(
         "UPDATE batches SET state = ?, attempts = attempts + 1, due_at = ?, last_error = ?, finished_at = ?, "
         "first_attempt_at = coalesce(first_attempt_at, ?), lease_id = NULL, lease_expires_at = NULL WHERE id = ?",
         (
-            state,
+            recorded.state,
             to_text(next_due) if next_due else now_text,
             error,
             None if next_due else now_text,
@@ -58,43 +56,24 @@ def record(
         "disabled_reason = coalesce(?, disabled_reason), disabled_at = coalesce(?, disabled_at) "
         "WHERE id = ?",
         (
-            failures,
+            recorded.consecutive_failures,
             error,
             now_text,
-            disabled_reason,
-            disabled_reason,
-            now_text if disabled_reason else None,
+            recorded.disabled_reason,
+            recorded.disabled_reason,
+            now_text if recorded.disabled_reason else None,
             batch.endpoint_id,
         ),
     )
-    return Recorded(state, failures, disabled_reason)
+    return recorded
 
 
 def insert_attempt(conn: sqlite3.Connection, endpoint_id: int, batch_id: str, outcome: Outcome, test: bool) -> None:
-    request = outcome.request
-    response_headers, cut = headers_json(outcome.response_headers, HEADERS_CAP) if outcome.status_code else (None, None)
     conn.execute(
         "INSERT INTO attempts (endpoint_id, batch_id, started_at, duration_ms, ok, status_code, error, "
         "response_excerpt, test, body_format, signature_scheme, request_line, request_headers, body_sha256, "
         "response_headers, response_headers_cut) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            endpoint_id,
-            batch_id,
-            to_text(outcome.started_at),
-            outcome.duration_ms,
-            int(outcome.ok),
-            outcome.status_code,
-            outcome.error,
-            outcome.response_excerpt,
-            int(test),
-            outcome.body_format,
-            outcome.signature_scheme,
-            request and request.line,
-            request and headers_json(request.headers)[0],
-            request and request.body_sha256,
-            response_headers,
-            cut,
-        ),
+        attempt_values(endpoint_id, batch_id, outcome, test, to_text),
     )
 
 

@@ -12,15 +12,17 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from ...clock import from_text, to_text
+from ...clock import to_text
 from ...models import DeadLetter, Pruned, Selection
+from ..filtering import conditions
 from ..protocol import CHUNK
+from ..rows import time_text
+from ..shaping import dead_letter
 from .connection import Connection
 
 
 class Recovering(Connection):
     def dead(self, endpoint_id: int | None = None) -> list[DeadLetter]:
-        """One record per dead delivery, oldest death first."""
         self.require_endpoint(endpoint_id)
         where, params = "b.state = 'dead' AND b.finished_at IS NOT NULL", {}
         if endpoint_id is not None:
@@ -32,13 +34,11 @@ class Recovering(Connection):
             f"WHERE {where} ORDER BY b.finished_at, d.endpoint_id, d.event_id",
             params,
         )
-        return [_dead_letter(*row) for row in rows]
+        return [dead_letter(row) for row in rows]
 
     def dead_page(
         self, selection: Selection, before: tuple[int, int] | None = None, limit: int = 50
     ) -> list[DeadLetter]:
-        """Up to ``limit`` dead deliveries that ``selection`` picks (it need not say dead_only), newest
-        event first, then by endpoint; from the one before the (event, endpoint) ``before`` on."""
         self.require_endpoint(selection.endpoint_id)
         where, params = _replayable(replace(selection, dead_only=True))
         if before is not None:
@@ -49,11 +49,9 @@ class Recovering(Connection):
             f"FROM {_REPLAYABLE_FROM} WHERE {where} ORDER BY d.event_id DESC, d.endpoint_id DESC LIMIT :limit",
             {**params, "limit": limit},
         )
-        return [_dead_letter(*row) for row in rows]
+        return [dead_letter(row) for row in rows]
 
     def replay_dead(self, deliveries: Iterable[tuple[int, int]]) -> int:
-        """Put these (endpoint, event) deliveries back in the queue, those of them that are dead, in
-        one transaction; returns how many. Their old batch and attempts stay as history, as in :meth:`replay`."""
         with self.write() as conn:
             chosen = [
                 pair
@@ -75,15 +73,6 @@ class Recovering(Connection):
         return int(row[0])
 
     def replay(self, selection: Selection, progress: Callable[[int], None] = lambda done: None) -> int:
-        """Put the selected finished deliveries back in the queue; returns how many.
-
-        Only deliveries of delivered or dead batches qualify, so a delivery that
-        is queued or in flight is never duplicated. The old batch and its
-        attempts stay as history; the delivery starts again with no attempts.
-        Finished batches are walked once, in order, CHUNK at a time; those
-        finishing after the replay began (its own work, delivered again) are
-        not replayed twice.
-        """
         self.require_endpoint(selection.endpoint_id)
         where, params = _replayable(selection)
         states = ("dead",) if selection.dead_only else ("delivered", "dead")
@@ -111,7 +100,6 @@ class Recovering(Connection):
         return total
 
     def prune_batches(self, cutoff: datetime, states: tuple[str, ...]) -> Pruned:
-        """Delete one chunk of batches in ``states`` finished before ``cutoff``, with what only they need."""
         with self.write() as conn:
             rows = []
             for state in states:  # one index range per state
@@ -136,8 +124,6 @@ class Recovering(Connection):
             return pruned
 
     def prune_unsubscribed_events(self, cutoff: datetime) -> tuple[Pruned, bool]:
-        """Delete, among the next CHUNK events not yet checked, those queued before ``cutoff`` that
-        no endpoint needs. Returns what went, and whether events further on may still be old enough."""
         cutoff_text = to_text(cutoff)
         with self.write() as conn:
             (after_id,) = conn.execute("SELECT events_checked_through FROM dispatcher_prune").fetchone()
@@ -203,26 +189,16 @@ _UNNEEDED = (
 
 
 def _replayable(selection: Selection) -> tuple[str, dict[str, Any]]:
-    where = [
-        "b.finished_at IS NOT NULL",
-        "b.state = 'dead'" if selection.dead_only else "b.state IN ('delivered', 'dead')",
-    ]
-    params: dict[str, Any] = {}
-    for column, name, operator in (
-        ("d.event_id", "event_id", "="),
-        ("d.endpoint_id", "endpoint_id", "="),
-        ("e.created_at", "since", ">="),
-        ("e.created_at", "until", "<"),
-        ("e.type", "event_type", "GLOB"),
-    ):
-        value = getattr(selection, name)
-        if value is not None:
-            where.append(f"{column} {operator} :{name}")
-            params[name] = to_text(value) if isinstance(value, datetime) else value
-    return " AND ".join(where), params
-
-
-def _dead_letter(
-    endpoint: int, event_id: int, type_: str, attempts: int, last_error: str | None, died_at: str
-) -> DeadLetter:
-    return DeadLetter(endpoint, event_id, type_, attempts, last_error, from_text(died_at))
+    return conditions(
+        (
+            "b.finished_at IS NOT NULL",
+            "b.state = 'dead'" if selection.dead_only else "b.state IN ('delivered', 'dead')",
+        ),
+        (
+            ("d.event_id = :event_id", "event_id", selection.event_id),
+            ("d.endpoint_id = :endpoint_id", "endpoint_id", selection.endpoint_id),
+            ("e.created_at >= :since", "since", time_text(selection.since)),
+            ("e.created_at < :until", "until", time_text(selection.until)),
+            ("e.type GLOB :event_type", "event_type", selection.event_type),
+        ),
+    )

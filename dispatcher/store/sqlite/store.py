@@ -7,6 +7,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
+from ..derived import Derived
 from ..errors import raising_store_errors
 from .access import Access
 from .connection import connect, open_lock_file, require_database
@@ -20,7 +21,7 @@ from .webhooks import Webhooks
 
 
 @raising_store_errors(refusals=(sqlite3.IntegrityError, UnicodeEncodeError), failures=(sqlite3.Error,))
-class SQLiteStore(Producing, Delivering, Inspecting, Recovering, Access, Events, Measuring, Webhooks):
+class SQLiteStore(Producing, Delivering, Inspecting, Recovering, Access, Events, Measuring, Webhooks, Derived):
     @classmethod
     def open(cls, path: str | Path, create: bool = True) -> SQLiteStore:
         """Connect to the SQLite file at ``path``, creating or upgrading its schema.

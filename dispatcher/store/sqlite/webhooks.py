@@ -10,15 +10,10 @@ from .connection import Connection
 
 class Webhooks(Connection):
     def endpoints_after(self, after: int | None, limit: int) -> list[Endpoint]:
-        """Up to ``limit`` endpoints with ids above ``after`` (None: from the first), by id."""
         rows = self.db.query("SELECT * FROM endpoints WHERE id > ? ORDER BY id LIMIT ?", (after or 0, limit))
         return [endpoint_from_row(row) for row in rows]
 
     def event_types(self, recent: int = 10_000, limit: int = 200) -> list[str]:
-        """The distinct types among the ``recent`` newest events, sorted, at most ``limit`` of them.
-
-        Bounded to recent events: a form offering them must not scan a queue of millions.
-        """
         rows = self.conn.execute(
             "SELECT DISTINCT type FROM (SELECT type FROM events ORDER BY id DESC LIMIT ?) ORDER BY type LIMIT ?",
             (recent, limit),
