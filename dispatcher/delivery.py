@@ -38,7 +38,7 @@ from .store import Location, Store, open_store
 from .store.errors import StoreError
 
 if TYPE_CHECKING:
-    from .models import Claim, Due
+    from .store.types import Claim, Due
 
 # How often an idle or waiting run looks for new work (new events, retries).
 POLL_S = 0.25

@@ -9,10 +9,11 @@ from .clock import SystemClock
 from .durations import format_duration
 from .endpoint_settings import NAMES, RETRY_AT_ONCE, check_all, none_is_default, refuse_unknown, settings_of
 from .errors import DispatcherError
-from .models import Endpoint, EndpointChange, RetiredSecret
+from .models import Endpoint, RetiredSecret
 from .sending.request import MULTI_SECRET_SCHEMES
 from .signing import check_secret, new_secret
 from .store import Store
+from .store.types import EndpointChange
 
 DEFAULT_GRACE = 24 * 3600.0  # how long a rotated-out secret still signs, as Svix does
 MAX_GRACE = 30 * 24 * 3600.0

@@ -23,10 +23,10 @@ from typing import BinaryIO
 from .clock import SystemClock
 from .errors import DispatcherError
 from .import_formats import Row, csv_events, jsonl_events
-from .models import Staged
 from .payloads import check_type, payload_text
 from .store import Store
 from .store.errors import PayloadRefused
+from .store.types import Staged
 
 FORMATS = ("jsonl", "csv")
 CHUNK_EVENTS = 10_000

@@ -6,8 +6,9 @@ from __future__ import annotations
 from dispatcher import endpoints
 from dispatcher.clock import ManualClock, from_text
 from dispatcher.config import defaults_from
-from dispatcher.models import Claim, Outcome
+from dispatcher.models import Outcome
 from dispatcher.store import Store
+from dispatcher.store.types import Claim
 
 
 def add(store: Store, **options: object) -> int:

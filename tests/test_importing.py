@@ -16,9 +16,9 @@ import pytest
 from dispatcher import importing
 from dispatcher.errors import DispatcherError
 from dispatcher.importing import CHUNK_EVENTS, ImportResult
-from dispatcher.models import Staged
 from dispatcher.store import Store
 from dispatcher.store.sqlite.connection import connect
+from dispatcher.store.types import Staged
 
 from .helpers import numbered, table_rows, write
 

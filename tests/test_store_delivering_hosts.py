@@ -14,9 +14,9 @@ from psycopg import sql
 from dispatcher.clock import ManualClock
 from dispatcher.config import BUILT_IN
 from dispatcher.delivery_rules import lease_seconds
-from dispatcher.models import Claim
 from dispatcher.producer import Queue
 from dispatcher.store import Location, Store, open_store
+from dispatcher.store.types import Claim
 
 from . import postgres
 from .claim_helpers import add, failed, ok

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from dispatcher.errors import NotFound
-from dispatcher.models import Endpoint, EndpointChange
+from dispatcher.models import Endpoint
 from dispatcher.store import Location, Store, open_store
 from dispatcher.store.errors import PayloadRefused
+from dispatcher.store.types import EndpointChange
 
 from .helpers import table_rows
 

@@ -15,8 +15,9 @@ from typing import Any, Protocol
 
 from ..config import effective
 from ..delivery_rules import in_flight_limit, lease_seconds, rate_limited_until
-from ..models import Batch, Claim, DeliverySettings, Event
+from ..models import Batch, DeliverySettings, Event
 from .rows import as_time, endpoint_from_row, time_or_none
+from .types import Claim
 
 
 class ClaimStatements(Protocol):

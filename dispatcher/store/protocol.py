@@ -26,20 +26,17 @@ from ..models import (
     Attempt,
     AttemptRecord,
     Batch,
-    Claim,
     DeadLetter,
     DeliverySettings,
-    Due,
     Endpoint,
-    EndpointChange,
     EndpointStatus,
     EventView,
     Outcome,
     Pruned,
     Recorded,
     Selection,
-    Staged,
 )
+from .types import Claim, Due, EndpointChange, Staged
 
 # How many finished batches (or events, or test attempts) replay and prune handle in one
 # transaction: each chunk is short, so producers and delivery runs never wait long for them.

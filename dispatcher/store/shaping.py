@@ -16,7 +16,6 @@ from ..models import (
     AttemptRecord,
     DeadLetter,
     DeliverySettings,
-    Due,
     EndpointStatus,
     Event,
     EventDelivery,
@@ -35,6 +34,7 @@ from .rows import (
     lenient_rate_limit,
     time_or_none,
 )
+from .types import Due
 
 
 def endpoint_status(row: Mapping[str, Any], now: datetime) -> EndpointStatus:

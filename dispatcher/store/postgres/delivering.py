@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ...models import Batch, Claim, DeliverySettings, Due, Outcome, Recorded
+from ...models import Batch, DeliverySettings, Outcome, Recorded
 from ..claiming import claim
 from ..shaping import due_endpoints
+from ..types import Claim, Due
 from .claiming import PostgresClaims, release
 from .connection import Connection
 from .recording import insert_attempt, record

@@ -13,9 +13,10 @@ import psycopg
 from ...endpoint_settings import SETTINGS
 from ...endpoint_settings.setting import SWITCH
 from ...errors import NotFound
-from ...models import Endpoint, EndpointChange, Staged
+from ...models import Endpoint
 from ..errors import PayloadRefused, one_line
 from ..rows import endpoint_from_row, endpoint_row
+from ..types import EndpointChange, Staged
 from .connection import Connection, PgConnection
 
 # pending is keyed (endpoint, event): one primary-key probe per endpoint, not a scan of the backlog.

@@ -9,9 +9,10 @@ import sqlite3
 from datetime import datetime
 
 from ...clock import to_text
-from ...models import Batch, Claim, DeliverySettings, Due, Outcome, Recorded
+from ...models import Batch, DeliverySettings, Outcome, Recorded
 from ..claiming import claim
 from ..shaping import due_endpoints
+from ..types import Claim, Due
 from .claiming import SQLiteClaims, release
 from .connection import Connection
 from .recording import finish_delivered, insert_attempt, record

@@ -9,9 +9,10 @@ from typing import Any
 
 from ...clock import to_text
 from ...errors import NotFound
-from ...models import Endpoint, EndpointChange, Staged
+from ...models import Endpoint
 from ...payloads import MAX_PAYLOAD_BYTES
 from ..rows import endpoint_from_row, endpoint_row
+from ..types import EndpointChange, Staged
 from .connection import Connection
 from .enqueueing import insert_event, insert_event_counted
 from .rows import dicts
