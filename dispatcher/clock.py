@@ -61,8 +61,11 @@ def to_text(moment: datetime) -> str:
 
 def from_text(text: str) -> datetime:
     """A time in ISO 8601 as an aware datetime in UTC; one without a zone is taken to be in UTC, as stored times are."""
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    moment = datetime.fromisoformat(text)  # reads a trailing Z since Python 3.11
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    # Stored times end in Z, which reads as UTC itself: those (read per event) need no conversion.
+    return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
 
 
 def to_millis(moment: datetime) -> datetime:
