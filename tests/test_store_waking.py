@@ -9,7 +9,6 @@ import time
 from contextlib import closing
 
 import psycopg
-import pytest
 
 from dispatcher import endpoints
 from dispatcher.store import Location, Store, open_store
@@ -41,15 +40,19 @@ def test_a_stop_ends_the_wait(any_store: Store) -> None:
     assert time.monotonic() - started < 10
 
 
-def test_postgresql_wakes_a_waiting_run_when_a_producer_queues(any_store: Store, location: Location) -> None:
-    if location.backend == "sqlite":
-        pytest.skip("SQLite cannot tell a waiting process: its runs look again after a pause")
-    endpoints.add(any_store, "https://example.com/hook")
-    any_store.wait_for_events(0.01, threading.Event())  # listening from here on
-    threading.Timer(0.2, produce, (location,)).start()
-    started = time.monotonic()
-    assert any_store.wait_for_events(30, threading.Event()) is True
-    assert time.monotonic() - started < 10  # woken by the insert, not by the 30 s timeout
+def test_postgresql_wakes_a_waiting_run_when_a_producer_queues(postgres_url: str, pg_schema: str) -> None:
+    """SQLite cannot tell a waiting process: its runs look again after a pause (the tests above)."""
+    location = Location("postgresql", postgres_url, pg_schema)
+    store = open_store(location)
+    try:
+        endpoints.add(store, "https://example.com/hook")
+        store.wait_for_events(0.01, threading.Event())  # listening from here on
+        threading.Timer(0.2, produce, (location,)).start()
+        started = time.monotonic()
+        assert store.wait_for_events(30, threading.Event()) is True
+        assert time.monotonic() - started < 10  # woken by the insert, not by the 30 s timeout
+    finally:
+        store.close()
 
 
 def test_an_event_no_endpoint_gets_wakes_nobody(any_store: Store, location: Location) -> None:
