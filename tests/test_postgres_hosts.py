@@ -117,7 +117,7 @@ def drain_while_producing(location: Location, rng: random.Random, kill: bool) ->
         if kill and producing:
             time.sleep(rng.uniform(0.3, 1.2))
             for run in started:
-                if rng.random() < 0.4 and run.poll() is None:
+                if rng.random() < 0.6 and run.poll() is None:
                     run.send_signal(signal.SIGKILL)
                     kills += 1
         for run in started:
