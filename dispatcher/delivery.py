@@ -147,10 +147,9 @@ class _Run:
                     waiting = [] if stopping else self._due(now)
                     if now < self.deadline and not stopping:
                         self._start(pool, serving, [due for due in waiting if due.due_at <= now], summary)
-                    # An endpoint whose claim just lost a race (another run started its request a
-                    # moment earlier, its rate limit then said wait) is due again after its rest.
-                    upcoming = (max(due.due_at, self.resting.get(due.endpoint_id, due.due_at)) for due in waiting)
-                    next_due = min((due_at for due_at in upcoming if due_at > now), default=None)
+                    # Rested again: an endpoint whose claim just lost a race (another run started its
+                    # request a moment earlier, its rate limit then said wait) is due after its rest.
+                    next_due = min((due_at for due_at in map(self._after_rest, waiting) if due_at > now), default=None)
                     # Wake for whichever comes first: a worker finishing, the next
                     # retry falling due, or a look for newly queued events.
                     pause = POLL_S if next_due is None else min(POLL_S, (next_due - now).total_seconds())
@@ -188,10 +187,14 @@ class _Run:
     def _due(self, now: datetime) -> list[Due]:
         only = self.options.endpoint_id
         return [
-            dataclasses.replace(due, due_at=max(due.due_at, self.resting.get(due.endpoint_id, due.due_at)))
+            dataclasses.replace(due, due_at=self._after_rest(due))
             for due in self.store.due_endpoints(now, self.defaults)
             if due.endpoint_id not in self.passed_over and (only is None or due.endpoint_id == only)
         ]
+
+    def _after_rest(self, due: Due) -> datetime:
+        """When ``due`` may be claimed: when it falls due, and not before a rest this run gave it."""
+        return max(due.due_at, self.resting.get(due.endpoint_id, due.due_at))
 
     def _start(
         self, pool: ThreadPoolExecutor, serving: dict[Future[RunSummary], int], ready: list[Due], summary: RunSummary
@@ -284,7 +287,7 @@ class _Run:
         until one fails, none is due, the run is stopped, or the turn is over while another
         endpoint waits for a worker (then it goes back in line, behind those)."""
         summary = RunSummary()
-        endpoint_id = claim[0].id
+        endpoint_id = claim.endpoint.id
         current: Claim | None = claim
         worker = self._worker()
         turn_ends = time.monotonic() + TURN_S
@@ -325,7 +328,7 @@ class _Run:
             self.passed_over.add(endpoint_id)
             if current is not None:
                 try:
-                    worker.store.release_batch(current[2].id, lease_id)
+                    worker.store.release_batch(current.batch.id, lease_id)
                 except Exception:
                     pass  # the lease expires by itself
         return summary

@@ -55,10 +55,19 @@ def test_postgresql_wakes_a_waiting_run_when_a_producer_queues(postgres_url: str
         store.close()
 
 
-def test_an_event_no_endpoint_gets_wakes_nobody(any_store: Store, location: Location) -> None:
-    any_store.wait_for_events(0.01, threading.Event())
-    produce(location)
-    assert any_store.wait_for_events(0.3, threading.Event()) is False
+def test_an_event_no_endpoint_gets_wakes_nobody(postgres_url: str, pg_schema: str) -> None:
+    """PostgreSQL notifies only when an insert queued something (SQLite never wakes a waiter)."""
+    location = Location("postgresql", postgres_url, pg_schema)
+    store = open_store(location)
+    try:
+        store.wait_for_events(0.01, threading.Event())
+        produce(location)
+        assert store.wait_for_events(0.3, threading.Event()) is False
+        endpoints.add(store, "https://example.com/hook")
+        produce(location)
+        assert store.wait_for_events(30, threading.Event()) is True  # the same wait, once someone gets it
+    finally:
+        store.close()
 
 
 def test_a_chore_is_held_by_one_run_at_a_time(any_store: Store, location: Location) -> None:
