@@ -52,6 +52,27 @@ def test_a_password_is_not_shown() -> None:
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        "dispatcher.db",
+        "postgresql://app@db.internal/crm",
+        "postgresql://app@db.internal/crm?schema=hooks",
+        "postgresql:///crm?host=/run/postgresql&schema=hooks",
+        "postgresql://app@db.internal/crm?sslmode=require&schema=hooks",
+    ],
+)
+def test_what_is_shown_is_a_db_option_for_the_same_place(text: str) -> None:
+    """What a page or a message shows as `dispatcher --db ...` names the same database and schema."""
+    location = parse_location(text)
+    assert parse_location(str(location)) == location
+
+
+def test_a_shown_url_keeps_its_schema_and_hides_its_password() -> None:
+    shown = str(parse_location("postgresql://app:s3cret@db.internal/crm?schema=hooks"))
+    assert shown == "postgresql://app:***@db.internal/crm?schema=hooks"
+
+
+@pytest.mark.parametrize(
     ("text", "said"),
     [
         ("", "the database is empty"),

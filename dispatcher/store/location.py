@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ..errors import DispatcherError
 
@@ -34,14 +34,19 @@ class Location:
         return Path(self.target)
 
     def __str__(self) -> str:
-        """For people: the file, or the URL without its password."""
+        """For people, and as --db takes it: the file, or the URL with its schema (unless the default)
+        and without its password."""
         if self.backend == "sqlite":
             return self.target
         parts = urlsplit(self.target)
-        if parts.password is None:
-            return self.target
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-        return urlunsplit(parts._replace(netloc=netloc))
+        url = self.target
+        if parts.password is not None:
+            netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+            # Built by hand, as urlunsplit drops an empty host's //.
+            url = f"{parts.scheme}://{netloc}{parts.path}" + (f"?{parts.query}" if parts.query else "")
+        if self.pg_schema == DEFAULT_PG_SCHEMA:
+            return url
+        return f"{url}{'&' if parts.query else '?'}{PG_SCHEMA_OPTION}={self.pg_schema}"
 
 
 def parse_location(text: str | Path | Location, pg_schema: str | None = None) -> Location:

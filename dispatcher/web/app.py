@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -96,7 +97,8 @@ def create_app(options: WebOptions) -> FastAPI:
     app.state.stores = Stores(options.db)
     app.state.clock = options.clock
     app.state.metrics_public = options.metrics_public
-    app.state.db_shown = str(options.db)
+    # As a shell takes it: a PostgreSQL URL's ? and & would not survive unquoted.
+    app.state.db_shown = shlex.quote(str(options.db))
     problems.install(app)
     app.include_router(health.router)
     app.include_router(metrics.router)

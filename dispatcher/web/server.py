@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import shlex
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ def check_keys(store: Store, db: str | Path | Location, host: str) -> str | None
     make one (the returned line)."""
     if store.count_api_keys():
         return None
-    create = f"dispatcher --db {db} api-key create --name admin"
+    create = f"dispatcher --db {shlex.quote(str(db))} api-key create --name admin"
     if not is_loopback(host):
         raise DispatcherError(f"no API key yet, and {host} is not a loopback address: first run {create}")
     return f"no API key yet: make one with `{create}`, then log in at /admin/login"

@@ -6,6 +6,7 @@ replay it from Dead. Screenshots of every main page land in the test's temp fold
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,6 +35,8 @@ def test_a_new_user_sets_up_a_webhook_sees_it_deliver_fail_and_replays_it(
 
     log_in(page, served)
     expect(page.locator("h1")).to_have_text(re.compile("Dashboard"))
+    # The command it offers names this database (on PostgreSQL: its schema too), to paste as it is.
+    expect(page.locator("pre")).to_contain_text(f"dispatcher --db {shlex.quote(str(served.db))} endpoint add")
     screenshot(page, tmp_path, "1-dashboard-empty")
 
     page.goto(f"{served.url}/admin/webhooks")
